@@ -1,0 +1,51 @@
+// `npm run build`: the standalone binaries, the AgentAPI simulator for tests, and SHA256SUMS.
+// Run with bun (a devDependency): `bun scripts/build.ts [--only linux-x64]`.
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+
+const TARGETS = ['linux-x64', 'linux-arm64'] as const;
+// Never read .env or bunfig.toml from wherever the binary runs; --production keeps oclif off its
+// development paths; bytecode (which needs ESM) halves start-up.
+const FLAGS = ['--compile', '--production', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
+
+function bun(...args: string[]): void {
+  execFileSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const targets = TARGETS.filter((t) => !only || t === only);
+
+await mkdir('dist/sim', { recursive: true });
+const artifacts: string[] = [];
+for (const target of targets) {
+  const out = `dist/agentapi-lifecycle-${target}`;
+  await rm(out, { force: true });
+  bun(
+    'build',
+    'src/main.ts',
+    ...FLAGS,
+    '--bytecode',
+    '--format=esm',
+    `--target=bun-${target}`,
+    '--outfile',
+    out,
+  );
+  artifacts.push(out);
+  console.log(`built ${out}`);
+}
+bun('build', 'test/sim/agentapi.ts', ...FLAGS, '--outfile', 'dist/sim/agentapi');
+console.log('built dist/sim/agentapi (AgentAPI simulator, for tests)');
+
+const sums = await Promise.all(
+  artifacts.map(
+    async (file) =>
+      `${createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex')}  ${basename(file)}\n`,
+  ),
+);
+await writeFile('dist/SHA256SUMS', sums.join(''));
+console.log('wrote dist/SHA256SUMS');

@@ -1,0 +1,105 @@
+import { Flags } from '@oclif/core';
+import { agentApiBaseUrl } from '../core/agentapi-client.js';
+import { BaseCommand } from '../core/base-command.js';
+import type { PostOutcome } from '../core/coderd-client.js';
+import { Deadline } from '../core/deadline.js';
+import { formatDuration } from '../core/duration.js';
+import { describe, EXIT, UserError } from '../core/errors.js';
+import { checkTaskId, collectSnapshot, postTarget, sendSnapshot } from '../core/log-snapshot.js';
+import { agentApiFlags, coderEnv, durationFlag, snapshotFlags, taskIdFlag } from '../core/settings.js';
+
+export interface SnapshotReport {
+  ok: boolean;
+  agentapiUrl: string;
+  /** Messages in AgentAPI's conversation. */
+  messagesTotal: number;
+  /** Messages in the body. */
+  messagesKept: number;
+  bytes: number;
+  maxBytes: number;
+  /** Whether anything was left out or cut to fit the budget. */
+  truncated: boolean;
+  contentTruncated: boolean;
+  post?: PostOutcome;
+}
+
+export default class Snapshot extends BaseCommand<typeof Snapshot> {
+  static summary = 'Print the log snapshot that shutdown would post, or post it now.';
+
+  static description = [
+    'Fetches GET /messages from AgentAPI, keeps the last --max-messages, and fits them to --max-bytes by bytes of the JSON body (never splitting a character). Prints exactly that body on stdout, so you can pipe it to jq.',
+    "With --post it sends the body to coderd's log-snapshot endpoint for --task-id, using CODER_AGENT_URL and CODER_AGENT_TOKEN from the environment, and retries transient failures.",
+  ].join('\n\n');
+
+  static examples = [
+    { description: 'See what would be posted', command: '<%= config.bin %> <%= command.id %> | jq .' },
+    { description: 'How big is it?', command: '<%= config.bin %> <%= command.id %> --json' },
+    {
+      description: 'Post it now (from a workspace shell, where the Coder variables are set)',
+      command: '<%= config.bin %> <%= command.id %> --post --task-id 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b',
+    },
+  ];
+
+  static flags = {
+    ...agentApiFlags,
+    ...snapshotFlags,
+    post: Flags.boolean({
+      description: 'POST the snapshot to coderd instead of printing it',
+      dependsOn: ['task-id'],
+    }),
+    'task-id': taskIdFlag,
+    timeout: durationFlag({
+      description: 'Give up after this long',
+      default: 30_000,
+      defaultHelp: async () => '30s',
+    }),
+  };
+
+  async run(): Promise<SnapshotReport> {
+    const { flags } = this;
+    checkTaskId(flags['task-id']);
+    const target = flags.post ? postTarget(flags['task-id'], coderEnv()) : undefined;
+    if (target && 'missing' in target) throw new UserError(`cannot post: ${target.missing}`, EXIT.usage);
+
+    const deadline = Deadline.in(flags.timeout);
+    const baseUrl = agentApiBaseUrl(flags.port, flags['agentapi-url']);
+    let collected: Awaited<ReturnType<typeof collectSnapshot>>;
+    try {
+      collected = await collectSnapshot({
+        baseUrl,
+        maxMessages: flags['max-messages'],
+        maxBytes: flags['max-bytes'],
+        deadline,
+      });
+    } catch (error) {
+      throw new UserError(describe(error));
+    }
+    const { total, snapshot } = collected;
+    const report: SnapshotReport = {
+      ok: true,
+      agentapiUrl: baseUrl,
+      messagesTotal: total,
+      messagesKept: snapshot.kept,
+      bytes: snapshot.bytes,
+      maxBytes: flags['max-bytes'],
+      truncated: snapshot.kept < Math.min(total, flags['max-messages']) || snapshot.contentTruncated,
+      contentTruncated: snapshot.contentTruncated,
+    };
+    this.logger.info(
+      `snapshot: ${snapshot.kept} of ${total} messages, ${snapshot.bytes} bytes${report.truncated ? ' (truncated to fit)' : ''}`,
+    );
+
+    if (!target) {
+      if (!this.jsonEnabled()) process.stdout.write(`${snapshot.body}\n`);
+      return report;
+    }
+    const started = Date.now();
+    report.post = await sendSnapshot(snapshot.body, target, deadline, this.logger);
+    const took = formatDuration(Date.now() - started);
+    if (!report.post.ok) {
+      throw new UserError(report.post.message, EXIT.failed, report);
+    }
+    this.logger.info(`snapshot stored by coderd (${report.post.attempts} attempt(s), ${took})`);
+    return report;
+  }
+}

@@ -1,0 +1,48 @@
+// What every command shares: --verbose/--quiet, a logger on stderr, --json, and one way of
+// reporting expected failures (one line, an exit code, no stack trace).
+
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { describe, EXIT, UserError } from './errors.js';
+import { Logger } from './log.js';
+import { coderEnv } from './settings.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>;
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static enableJsonFlag = true;
+
+  static baseFlags = {
+    verbose: Flags.boolean({ char: 'v', description: 'Log debug details on stderr', helpGroup: 'GLOBAL' }),
+    quiet: Flags.boolean({ char: 'q', description: 'Log only warnings and errors', helpGroup: 'GLOBAL' }),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected logger!: Logger;
+
+  async init(): Promise<void> {
+    await super.init();
+    const { flags } = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as BaseFlags<T>;
+    // The token is never printed, even if it turns up inside an error message.
+    this.logger = new Logger({ verbose: this.flags.verbose, quiet: this.flags.quiet }).withSecret(
+      coderEnv().token,
+    );
+  }
+
+  protected async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    if (!(error instanceof UserError)) return super.catch(error);
+    const message = this.logger ? this.logger.redact(describe(error)) : describe(error);
+    if (this.jsonEnabled()) this.logJson({ ...error.report, ok: false, error: message });
+    if (this.logger) this.logger.error(message);
+    else process.stderr.write(`error: ${message}\n`);
+    return this.exit(error.exitCode ?? EXIT.failed);
+  }
+}

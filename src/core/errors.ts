@@ -1,0 +1,28 @@
+// Expected failures: a one-line message a person can act on, and the exit code to use.
+// Anything that is not a UserError is a bug and keeps its stack trace.
+
+export const EXIT = {
+  ok: 0,
+  /** The operation failed (AgentAPI unreachable, POST refused, unhealthy, ...). */
+  failed: 1,
+  /** The command line is wrong (oclif's own code for parse errors). */
+  usage: 2,
+} as const;
+
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+    /** What the command found before failing, for the --json report. */
+    readonly report?: object,
+  ) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+/** The message of anything thrown, on one line. */
+export function describe(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}

@@ -1,0 +1,56 @@
+// AgentAPI's PID file: "%d\n" written by AgentAPI itself (SPEC §2). We accept exactly that:
+// a decimal integer above 1. 0, 1 and negatives mean "every process" or init to kill(2), so a
+// file holding them is invalid, never obeyed.
+
+import { open } from 'node:fs/promises';
+
+/** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
+export const PID_MAX = 4_194_304;
+/** A real PID file is a few bytes; read no more than this. */
+const MAX_READ = 64;
+
+export type PidFile =
+  | { state: 'missing'; path: string }
+  | { state: 'invalid'; path: string; reason: string }
+  | { state: 'ok'; path: string; pid: number; writtenAtMs: number };
+
+export type ParsedPid = { pid: number } | { reason: string };
+
+export function parsePid(text: string): ParsedPid {
+  const trimmed = text.replace(/\r?\n$/, '').trim();
+  if (trimmed === '') return { reason: 'it is empty' };
+  if (!/^\d+$/.test(trimmed)) return { reason: `"${printable(trimmed)}" is not a decimal process id` };
+  if (trimmed.length > 1 && trimmed.startsWith('0')) return { reason: `"${trimmed}" has leading zeros` };
+  const pid = Number(trimmed);
+  if (pid <= 1) return { reason: `${pid} is not a process we may signal` };
+  if (pid > PID_MAX) return { reason: `${trimmed} is larger than any Linux process id` };
+  return { pid };
+}
+
+export async function readPidFile(path: string): Promise<PidFile> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing', path };
+    return { state: 'invalid', path, reason: `cannot read it: ${(error as Error).message}` };
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) return { state: 'invalid', path, reason: 'it is not a regular file' };
+    if (stat.size > MAX_READ)
+      return { state: 'invalid', path, reason: `it is ${stat.size} bytes, not a PID` };
+    const buffer = Buffer.alloc(MAX_READ);
+    const { bytesRead } = await handle.read(buffer, 0, MAX_READ, 0);
+    const parsed = parsePid(buffer.subarray(0, bytesRead).toString('utf8'));
+    if ('reason' in parsed) return { state: 'invalid', path, reason: parsed.reason };
+    return { state: 'ok', path, pid: parsed.pid, writtenAtMs: stat.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+function printable(text: string): string {
+  const shown = text.length > 20 ? `${text.slice(0, 20)}…` : text;
+  return shown.replace(/[^\x20-\x7e…]/g, '?');
+}

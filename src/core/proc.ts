@@ -1,0 +1,82 @@
+// What /proc says about a process: is it alive, is it really `agentapi server`, and did it
+// start before its PID file was written (else the PID was reused by a newer process).
+
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+
+export interface ProcInfo {
+  pid: number;
+  argv: string[];
+  /** One-letter state from /proc/<pid>/stat: R, S, D, Z (zombie), ... */
+  state: string;
+  /** When the process started, epoch milliseconds (to about 10 ms). */
+  startedAtMs: number;
+}
+
+/** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux architecture. */
+const CLOCK_TICKS_PER_SECOND = 100;
+/** The PID file is written right after start; allow this much clock and rounding slack. */
+const START_SLACK_MS = 1000;
+
+/** Undefined when there is no such process (or it vanished while we read). */
+export async function readProc(pid: number): Promise<ProcInfo | undefined> {
+  try {
+    const [stat, cmdline, uptime] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, 'utf8'),
+      readFile(`/proc/${pid}/cmdline`),
+      readFile('/proc/uptime', 'utf8'),
+    ]);
+    // Fields after the command name, which is in parentheses and may itself hold ") ".
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const startTicks = Number(fields[19]);
+    const uptimeMs = Number(uptime.split(' ')[0]) * 1000;
+    const startedAtMs = Date.now() - (uptimeMs - (startTicks / CLOCK_TICKS_PER_SECOND) * 1000);
+    const argv = cmdline.toString('utf8').split('\0');
+    if (argv.at(-1) === '') argv.pop();
+    return { pid, argv, state: fields[0], startedAtMs };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive means present and not a zombie waiting to be reaped. */
+export function isRunning(info: ProcInfo | undefined): info is ProcInfo {
+  return info !== undefined && info.state !== 'Z' && info.state !== 'X';
+}
+
+/**
+ * `agentapi server ...`, directly or behind an interpreter (`node /path/agentapi server`).
+ * The executable must be named exactly `agentapi`, so `agentapi-lifecycle` never matches.
+ */
+export function looksLikeAgentApiServer(argv: readonly string[]): boolean {
+  for (let i = 0; i < Math.min(2, argv.length - 1); i++) {
+    if (basename(argv[i]) === 'agentapi' && argv[i + 1] === 'server') return true;
+  }
+  return false;
+}
+
+export type Identity = { ok: true; proc: ProcInfo } | { ok: false; reason: string };
+
+/** Decides whether `pid` may be signalled as AgentAPI. */
+export async function identifyAgentApi(pid: number, pidFileWrittenAtMs?: number): Promise<Identity> {
+  if (pid === process.pid || pid === process.ppid) {
+    return { ok: false, reason: `PID ${pid} is this command or its parent, not AgentAPI` };
+  }
+  const proc = await readProc(pid);
+  if (!isRunning(proc)) return { ok: false, reason: `no process ${pid} is running (stale PID file)` };
+  if (!looksLikeAgentApiServer(proc.argv)) {
+    return {
+      ok: false,
+      reason: `PID ${pid} is "${summarize(proc.argv)}", not agentapi server (stale PID file?)`,
+    };
+  }
+  if (pidFileWrittenAtMs !== undefined && proc.startedAtMs > pidFileWrittenAtMs + START_SLACK_MS) {
+    return { ok: false, reason: `PID ${pid} started after the PID file was written: the PID was reused` };
+  }
+  return { ok: true, proc };
+}
+
+function summarize(argv: readonly string[]): string {
+  const text = argv.join(' ');
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}

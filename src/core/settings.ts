@@ -1,0 +1,106 @@
+// Defaults and environment variables in one place. Every flag that has an AgentAPI or Coder
+// variable reads it (a flag beats its variable, as in AgentAPI itself).
+
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Flags } from '@oclif/core';
+import { parseDuration } from './duration.js';
+import { EMPTY_BODY } from './snapshot.js';
+
+export const ENV = {
+  port: 'AGENTAPI_PORT',
+  pidFile: 'AGENTAPI_PID_FILE',
+  stateFile: 'AGENTAPI_STATE_FILE',
+  agentUrl: 'CODER_AGENT_URL',
+  agentToken: 'CODER_AGENT_TOKEN',
+} as const;
+
+export const DEFAULTS = {
+  port: 3284,
+  pidFile: '/tmp/agentapi.pid',
+  stateFile: join(homedir(), '.agentapi', 'state.json'),
+  maxMessages: 10,
+  /** coderd's limit on the raw body (SPEC §3). */
+  maxBytes: 65_536,
+  /** One AgentAPI request. /messages can stall for seconds behind a POST /message lock. */
+  requestTimeoutMs: 10_000,
+  /** One coderd attempt. */
+  postAttemptTimeoutMs: 10_000,
+  /** `shutdown` as a whole. */
+  shutdownTimeoutMs: 30_000,
+  /** SIGTERM to SIGKILL: AgentAPI's own graceful stop takes up to ~10 s (SPEC §2). */
+  graceMs: 10_000,
+  /** How long to wait for the state file to be replaced after SIGUSR1. */
+  saveTimeoutMs: 5_000,
+} as const;
+
+/** A duration flag: "500ms", "30s", "2m" or seconds. */
+export const durationFlag = Flags.custom<number>({
+  parse: async (input) => parseDuration(input),
+});
+
+/** Flags that locate AgentAPI; shared by every command. */
+export const agentApiFlags = {
+  port: Flags.integer({
+    char: 'p',
+    description: "AgentAPI's port",
+    env: ENV.port,
+    default: DEFAULTS.port,
+    min: 1,
+    max: 65_535,
+  }),
+  'agentapi-url': Flags.string({
+    description: 'AgentAPI base URL; overrides --port (host must be localhost, 127.0.0.1 or [::1])',
+    exclusive: ['port'],
+  }),
+};
+
+export const pidFileFlag = Flags.string({
+  description: 'PID file AgentAPI writes',
+  env: ENV.pidFile,
+  default: DEFAULTS.pidFile,
+});
+
+export const stateFileFlag = Flags.string({
+  description: 'AgentAPI state file, on persistent storage',
+  env: ENV.stateFile,
+  default: DEFAULTS.stateFile,
+  defaultHelp: async () => '~/.agentapi/state.json',
+});
+
+export const taskIdFlag = Flags.string({
+  description: "The Coder task's id (a UUID), embedded by Terraform from data.coder_task.me.id",
+});
+
+/** Flags that shape the snapshot body; shared by snapshot, shutdown and start. */
+export const snapshotFlags = {
+  'max-messages': Flags.integer({
+    description: 'Keep at most this many of the latest messages',
+    min: 1,
+    default: DEFAULTS.maxMessages,
+  }),
+  'max-bytes': Flags.custom<number>({
+    description: "Byte budget of the snapshot body (coderd's limit is 65536)",
+    default: DEFAULTS.maxBytes,
+    parse: async (input) => {
+      const bytes = Number(input);
+      if (!Number.isSafeInteger(bytes)) throw new Error(`"${input}" is not a whole number of bytes`);
+      if (bytes < EMPTY_BODY.length) {
+        throw new Error(
+          `${bytes} bytes cannot hold even an empty body (${EMPTY_BODY} is ${EMPTY_BODY.length} bytes)`,
+        );
+      }
+      return bytes;
+    },
+  })(),
+};
+
+/** The Coder side, read from the environment only: a token never belongs on a command line. */
+export interface CoderEnv {
+  agentUrl?: string;
+  token?: string;
+}
+
+export function coderEnv(env: NodeJS.ProcessEnv = process.env): CoderEnv {
+  return { agentUrl: env[ENV.agentUrl] || undefined, token: env[ENV.agentToken] || undefined };
+}

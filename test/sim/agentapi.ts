@@ -1,0 +1,309 @@
+// AgentAPI simulator: a real executable that behaves like `agentapi` as SPEC §2 describes, for
+// integration tests and the demo. Not a product feature; configured by AGENTAPI_SIM_* variables:
+//   AGENTAPI_SIM_VERSION=0.11.0   an "old" AgentAPI: rejects persistence flags, dies on SIGUSR1
+//   AGENTAPI_SIM_MESSAGES=N       start with N messages (AGENTAPI_SIM_TRANSCRIPT_BYTES=B: about B bytes)
+//   AGENTAPI_SIM_MESSAGES_DELAY_MS / AGENTAPI_SIM_MESSAGES_HANG=1 / AGENTAPI_SIM_MALFORMED=json|shape
+//   AGENTAPI_SIM_IGNORE_SIGTERM=1 AGENTAPI_SIM_SAVE_DELAY_MS=N AGENTAPI_SIM_STARTUP_DELAY_MS=N
+//   AGENTAPI_SIM_STATUS=running   AGENTAPI_SIM_EVENTS=file (JSON lines: signals, requests, saves)
+//   AGENTAPI_SIM_RECORD=file      write the argv and environment it was started with
+
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { dirname } from 'node:path';
+import { conversation, conversationOfBytes, type Message, SCREENS } from '../support/transcript.js';
+
+const env = process.env;
+const version = env.AGENTAPI_SIM_VERSION ?? '0.12.1';
+const isOld = compareVersions(version, '0.12.0') < 0;
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map(Number);
+  const pb = b.split(/[.-]/).map(Number);
+  for (let i = 0; i < 3; i++) if ((pa[i] || 0) !== (pb[i] || 0)) return (pa[i] || 0) - (pb[i] || 0);
+  return 0;
+}
+
+function event(name: string, fields: Record<string, unknown> = {}): void {
+  if (env.AGENTAPI_SIM_EVENTS) {
+    appendFileSync(
+      env.AGENTAPI_SIM_EVENTS,
+      `${JSON.stringify({ source: 'agentapi', event: name, pid: process.pid, at: Date.now(), ...fields })}\n`,
+    );
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`Error: ${message}\n`);
+  process.exit(1);
+}
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--version' || argv[0] === 'version') {
+  process.stdout.write(`agentapi version ${version}\n`);
+  process.exit(0);
+}
+if (argv[0] !== 'server') fail(`unknown command "${argv[0] ?? ''}" for "agentapi"`);
+
+// --- flags: a flag beats its AGENTAPI_* variable -------------------------------------------
+interface Options {
+  port: number;
+  type: string;
+  stateFile?: string;
+  loadState?: boolean;
+  saveState?: boolean;
+  pidFile?: string;
+  agent: string[];
+}
+
+function parseServerArgs(args: string[]): Options {
+  const newFlags = new Set(['--state-file', '-s', '--load-state', '--save-state', '--pid-file']);
+  const opts: Options = {
+    port: Number(env.AGENTAPI_PORT ?? 3284),
+    type: env.AGENTAPI_TYPE ?? 'claude',
+    agent: [],
+  };
+  if (!isOld) {
+    opts.stateFile = env.AGENTAPI_STATE_FILE || undefined;
+    opts.pidFile = env.AGENTAPI_PID_FILE || undefined;
+    if (env.AGENTAPI_LOAD_STATE) opts.loadState = env.AGENTAPI_LOAD_STATE === 'true';
+    if (env.AGENTAPI_SAVE_STATE) opts.saveState = env.AGENTAPI_SAVE_STATE === 'true';
+  }
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i].split(/=(.*)/s, 2);
+    const value = () => inline ?? args[++i];
+    if (flag === '--') {
+      opts.agent = args.slice(i + 1);
+      break;
+    }
+    if (isOld && newFlags.has(flag)) fail(`unknown flag: ${flag}`);
+    if (flag === '--port' || flag === '-p') opts.port = Number(value());
+    else if (flag === '--type' || flag === '-t') opts.type = value();
+    else if (flag === '--state-file' || flag === '-s') opts.stateFile = value();
+    else if (flag === '--pid-file') opts.pidFile = value();
+    else if (flag === '--load-state') opts.loadState = inline === undefined ? true : inline === 'true';
+    else if (flag === '--save-state') opts.saveState = inline === undefined ? true : inline === 'true';
+    else if (flag.startsWith('-')) fail(`unknown flag: ${flag}`);
+    else {
+      opts.agent = args.slice(i);
+      break;
+    }
+  }
+  if (!opts.stateFile && (opts.loadState || opts.saveState))
+    fail('--load-state and --save-state require --state-file');
+  if (opts.stateFile) {
+    opts.loadState ??= true;
+    opts.saveState ??= true;
+  }
+  return opts;
+}
+
+const opts = parseServerArgs(argv.slice(1));
+if (opts.agent.length === 0) fail('no agent command given after --');
+if (env.AGENTAPI_SIM_RECORD) {
+  const agentEnv = Object.fromEntries(
+    Object.entries(env).filter(([k]) => k.startsWith('AGENTAPI_') || k.startsWith('CODER_')),
+  );
+  writeFileSync(
+    env.AGENTAPI_SIM_RECORD,
+    JSON.stringify({ argv: process.argv.slice(2), env: agentEnv, pid: process.pid }),
+  );
+}
+
+// --- PID file: refuse a live owner, write our own, remove only if still ours -------------
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+if (opts.pidFile) {
+  let existing = '';
+  try {
+    existing = readFileSync(opts.pidFile, 'utf8').trim();
+  } catch {}
+  const other = Number(existing);
+  if (/^\d+$/.test(existing) && other > 1 && other !== process.pid && pidAlive(other)) {
+    fail(`another agentapi server is running with PID ${other} (pid file ${opts.pidFile})`);
+  }
+  mkdirSync(dirname(opts.pidFile), { recursive: true, mode: 0o700 });
+  writeFileSync(opts.pidFile, `${process.pid}\n`, { mode: 0o600 });
+}
+
+function removePidFile(): void {
+  if (!opts.pidFile) return;
+  try {
+    if (readFileSync(opts.pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(opts.pidFile);
+  } catch {}
+}
+
+// --- the conversation and its state file --------------------------------------------------
+let messages: Message[] = [];
+let dirty = false;
+let initialPrompt = '';
+
+if (opts.stateFile && opts.loadState) {
+  try {
+    const saved = JSON.parse(readFileSync(opts.stateFile, 'utf8')) as {
+      messages: { id: number; message: string; role: 'user' | 'agent'; time: string }[];
+      initial_prompt?: string;
+    };
+    messages = saved.messages.map((m) => ({ id: m.id, content: m.message, role: m.role, time: m.time }));
+    initialPrompt = saved.initial_prompt ?? '';
+    event('loaded', { messages: messages.length });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') event('agent_error', { error: String(error) });
+  }
+}
+if (messages.length === 0) {
+  const bytes = Number(env.AGENTAPI_SIM_TRANSCRIPT_BYTES ?? 0);
+  messages = bytes > 0 ? conversationOfBytes(bytes) : conversation(Number(env.AGENTAPI_SIM_MESSAGES ?? 1));
+  dirty = messages.length > 0;
+}
+
+function saveState(reason: string): void {
+  if (!opts.stateFile || !opts.saveState || !dirty) {
+    event('save-skipped', { reason });
+    return;
+  }
+  const delay = Number(env.AGENTAPI_SIM_SAVE_DELAY_MS ?? 0);
+  // Blocks like a slow disk would: AgentAPI holds its lock while it writes.
+  if (delay > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
+  const state = {
+    version: 1,
+    messages: messages.map((m) => ({ id: m.id, message: m.content, role: m.role, time: m.time })),
+    initial_prompt: initialPrompt,
+    initial_prompt_sent: initialPrompt !== '',
+  };
+  mkdirSync(dirname(opts.stateFile), { recursive: true });
+  const tmp = `${opts.stateFile}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  writeSync(fd, JSON.stringify(state, null, ' '));
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, opts.stateFile);
+  dirty = false;
+  event('saved', { reason, messages: messages.length });
+}
+
+// Serialized once and reused: big transcripts are served without rebuilding them per request.
+let messagesBody: Buffer | undefined;
+function messagesJson(): Buffer {
+  messagesBody ??= Buffer.from(
+    JSON.stringify({ $schema: `http://localhost:${opts.port}/schemas/MessagesResponseBody.json`, messages }),
+  );
+  return messagesBody;
+}
+
+function addExchange(content: string): void {
+  const now = new Date().toISOString();
+  const reply = SCREENS[messages.length % SCREENS.length].content;
+  messages.push({ id: messages.length, content, role: 'user', time: now });
+  messages.push({ id: messages.length, content: reply, role: 'agent', time: now });
+  messagesBody = undefined;
+  dirty = true;
+}
+
+// --- HTTP ---------------------------------------------------------------------------------
+const ALLOWED_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': data.length });
+  res.end(data);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+  const path = (req.url ?? '/').split('?')[0];
+  event('request', { method: req.method, path });
+  if (!ALLOWED_HOSTS.has(host))
+    return send(res, 400, { title: 'Bad Request', status: 400, detail: 'Invalid host header.' });
+  if (req.method === 'GET' && path === '/status') {
+    return send(res, 200, {
+      $schema: `http://localhost:${opts.port}/schemas/StatusResponseBody.json`,
+      agent_type: opts.type,
+      status: env.AGENTAPI_SIM_STATUS ?? 'stable',
+      transport: 'pty',
+    });
+  }
+  if (req.method === 'GET' && path === '/messages') {
+    if (env.AGENTAPI_SIM_MESSAGES_HANG === '1') return; // never answers
+    const delay = Number(env.AGENTAPI_SIM_MESSAGES_DELAY_MS ?? 0);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (env.AGENTAPI_SIM_MALFORMED === 'json')
+      return send(res, 200, Buffer.from('{"messages":[{"id":0,"content":'));
+    if (env.AGENTAPI_SIM_MALFORMED === 'shape')
+      return send(res, 200, { messages: [{ id: 'zero', text: 'hi' }] });
+    return send(res, 200, messagesJson());
+  }
+  if (req.method === 'POST' && path === '/message') {
+    const body = JSON.parse(await readBody(req)) as { content?: string; type?: string };
+    if (typeof body.content !== 'string')
+      return send(res, 422, { title: 'Unprocessable Entity', status: 422 });
+    addExchange(body.content);
+    return send(res, 200, { ok: true });
+  }
+  send(res, 404, { title: 'Not Found', status: 404 });
+}
+
+const server = createServer((req, res) => {
+  handle(req, res).catch((error) => send(res, 500, { title: String(error) }));
+});
+
+// --- signals --------------------------------------------------------------------------------
+let stopping = false;
+
+function shutdown(signal: string): void {
+  event('signal', { signal });
+  if (env.AGENTAPI_SIM_IGNORE_SIGTERM === '1' && signal === 'SIGTERM') return;
+  if (stopping) {
+    // A second signal kills it without saving, as in AgentAPI.
+    event('exit', { code: 1, signal });
+    removePidFile();
+    process.exit(1);
+  }
+  stopping = true;
+  saveState(signal);
+  server.close();
+  server.closeAllConnections();
+  removePidFile();
+  event('exit', { code: 0, signal });
+  process.exit(0);
+}
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
+process.on('SIGUSR1', () => {
+  event('signal', { signal: 'SIGUSR1' });
+  if (isOld) {
+    // An AgentAPI before 0.12.0 has no handler: SIGUSR1's default action kills it.
+    event('exit', { code: 138, signal: 'SIGUSR1' });
+    process.exit(138);
+  }
+  saveState('SIGUSR1');
+});
+
+const startupDelay = Number(env.AGENTAPI_SIM_STARTUP_DELAY_MS ?? 0);
+setTimeout(() => {
+  server.listen(opts.port, '127.0.0.1', () => event('listening', { port: opts.port }));
+  server.on('error', (error) => fail(`listen on port ${opts.port}: ${error.message}`));
+}, startupDelay);

@@ -19,18 +19,27 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   };
 
   protected flags!: BaseFlags<T>;
+  protected args!: Record<string, unknown>;
   protected logger!: Logger;
 
   async init(): Promise<void> {
     await super.init();
-    const { flags } = await this.parse({
-      flags: this.ctor.flags,
-      baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
-      enableJsonFlag: this.ctor.enableJsonFlag,
-      args: this.ctor.args,
-      strict: this.ctor.strict,
-    });
-    this.flags = flags as BaseFlags<T>;
+    let parsed: Awaited<ReturnType<typeof this.parse>>;
+    try {
+      parsed = await this.parse({
+        flags: this.ctor.flags,
+        baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
+        enableJsonFlag: this.ctor.enableJsonFlag,
+        args: this.ctor.args,
+        strict: this.ctor.strict,
+      });
+    } catch (error) {
+      // Every command-line mistake is a usage error (exit 2), including a flag's own parser
+      // refusing a value, which oclif would report with exit 1.
+      throw new UserError(describe(error).replace(/ See more help with --help$/, ''), EXIT.usage);
+    }
+    this.flags = parsed.flags as BaseFlags<T>;
+    this.args = parsed.args;
     // The token is never printed, even if it turns up inside an error message.
     this.logger = new Logger({ verbose: this.flags.verbose, quiet: this.flags.quiet }).withSecret(
       coderEnv().token,
@@ -42,7 +51,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const message = this.logger ? this.logger.redact(describe(error)) : describe(error);
     if (this.jsonEnabled()) this.logJson({ ...error.report, ok: false, error: message });
     if (this.logger) this.logger.error(message);
-    else process.stderr.write(`error: ${message}\n`);
+    else process.stderr.write(`error: ${message}\nSee more help with --help\n`);
     return this.exit(error.exitCode ?? EXIT.failed);
   }
 }

@@ -75,7 +75,8 @@ export async function postSnapshot(body: string, options: PostOptions): Promise<
     Math.max(1, options.deadline.remaining()),
   );
   let attempts = 0;
-  let lastFailure = '';
+  /** Why the last failed attempt failed, for when the deadline ends during a backoff. */
+  let lastError: unknown;
   try {
     await ky.post(url, {
       body,
@@ -100,19 +101,22 @@ export async function postSnapshot(body: string, options: PostOptions): Promise<
         ],
         beforeRetry: [
           ({ error, retryCount }) => {
-            lastFailure =
+            lastError = error;
+            const reason =
               error instanceof HTTPError
                 ? `HTTP ${error.response.status}`
                 : classifyRequestError(error).detail;
-            options.onRetry?.(retryCount + 1, lastFailure);
+            options.onRetry?.(retryCount + 1, reason);
           },
         ],
       },
     });
     return { ok: true, status: 204, attempts };
   } catch (error) {
-    if (error instanceof HTTPError) return classifyStatus(error.response, attempts);
-    const failure = classifyRequestError(error);
+    // The deadline ending while waiting to retry says less than the failure before it.
+    const cause = classifyRequestError(error).kind !== 'unreachable' && lastError ? lastError : error;
+    if (cause instanceof HTTPError) return classifyStatus(cause.response, attempts);
+    const failure = classifyRequestError(cause);
     const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
     if (failure.kind === 'unreachable') {
       return {
@@ -122,12 +126,11 @@ export async function postSnapshot(body: string, options: PostOptions): Promise<
         message: `coderd is not reachable at ${url.origin} (${failure.detail}) after ${tries}; check CODER_AGENT_URL and proxy variables`,
       };
     }
-    const last = lastFailure ? `; last failure: ${lastFailure}` : '';
     return {
       ok: false,
       kind: 'timeout',
       attempts,
-      message: `coderd did not store the snapshot in time (${tries}, attempt limit ${formatDuration(attemptTimeoutMs)}${last})`,
+      message: `coderd did not answer in time (${tries}, each limited to ${formatDuration(attemptTimeoutMs)}, all within the command's deadline)`,
     };
   }
 }

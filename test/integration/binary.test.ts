@@ -1,0 +1,47 @@
+// Guards the in-memory oclif setup (src/cli.ts) and the standalone build: an oclif or bun upgrade
+// that breaks either fails here.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import pjson from '../../package.json' with { type: 'json' };
+import { run } from '../support/harness.js';
+
+describe('the compiled binary', () => {
+  it('prints its own version', async () => {
+    const result = await run(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(`agentapi-lifecycle ${pjson.version} (linux-${process.arch})`);
+  });
+
+  it('lists its commands in --help', async () => {
+    const result = await run(['--help']);
+    expect(result.code).toBe(0);
+    for (const command of ['snapshot']) expect(result.stdout).toContain(command);
+  });
+
+  it('shows a command help with examples', async () => {
+    const result = await run(['snapshot', '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('EXAMPLES');
+    expect(result.stdout).toContain('AGENTAPI_PORT');
+  });
+
+  it('answers a bad flag with a usage error, exit 2, no stack trace', async () => {
+    const result = await run(['snapshot', '--no-such-flag']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--no-such-flag');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('runs from any directory and ignores a .env and bunfig.toml there', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cwd-'));
+    await writeFile(join(dir, '.env'), 'AGENTAPI_PORT=1\n');
+    await writeFile(join(dir, 'bunfig.toml'), 'preload = ["./evil.ts"]\n');
+    await writeFile(join(dir, 'evil.ts'), 'console.log("EVIL");\n');
+    const result = await run(['snapshot', '--json', '--timeout', '2s'], { cwd: dir });
+    expect(result.stdout + result.stderr).not.toContain('EVIL');
+    // Port 1 would come from the .env; the default port shows it was not read.
+    expect(result.stderr).toContain('127.0.0.1:3284');
+  });
+});

@@ -1,0 +1,252 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Coderd, type Mode, startCoderd } from '../support/coderd.js';
+import { run, type Sim, startSim, TASK_ID, type Workdir, workdir } from '../support/harness.js';
+
+let work: Workdir;
+let sim: Sim | undefined;
+let coderd: Coderd | undefined;
+
+beforeEach(async () => {
+  work = await workdir();
+});
+
+afterEach(async () => {
+  await sim?.stop();
+  await coderd?.close();
+  sim = undefined;
+  coderd = undefined;
+  await work.cleanup();
+});
+
+function coderEnv(c: Coderd, overrides: Record<string, string | undefined> = {}) {
+  return { CODER_AGENT_URL: c.url, CODER_AGENT_TOKEN: c.token, ...overrides };
+}
+
+describe('snapshot, printing', () => {
+  it('prints exactly the body shutdown would post: the last 10 messages', async () => {
+    sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '25' } });
+    const result = await run(['snapshot', '--port', String(sim.port)]);
+    expect(result.code).toBe(0);
+    const body = JSON.parse(result.stdout);
+    expect(Object.keys(body)).toEqual(['messages']);
+    expect(body.messages.map((m: { id: number }) => m.id)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    expect(result.stderr).toContain('10 of 25 messages');
+  });
+
+  it('reads AGENTAPI_PORT from the environment', async () => {
+    sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
+    const result = await run(['snapshot', '--json'], { env: { AGENTAPI_PORT: String(sim.port) } });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      ok: true,
+      messagesTotal: 3,
+      messagesKept: 3,
+      truncated: false,
+    });
+  });
+
+  it('fits a huge multi-byte transcript into --max-bytes by bytes', async () => {
+    sim = await startSim({ work, env: { AGENTAPI_SIM_TRANSCRIPT_BYTES: String(2_000_000) } });
+    const result = await run(['snapshot', '--port', String(sim.port), '--max-messages', '30']);
+    expect(result.code).toBe(0);
+    expect(Buffer.byteLength(result.stdout.trimEnd())).toBeLessThanOrEqual(65_536);
+    JSON.parse(result.stdout);
+    const report = JSON.parse(
+      (await run(['snapshot', '-p', String(sim.port), '--max-bytes', '4096', '--json'])).stdout,
+    );
+    expect(report).toMatchObject({ ok: true, truncated: true, maxBytes: 4096 });
+    expect(report.bytes).toBeLessThanOrEqual(4096);
+  });
+});
+
+describe('snapshot, bad input and faults (one clear line, non-zero exit)', () => {
+  it.each([
+    {
+      name: 'unreachable AgentAPI',
+      env: {},
+      port: 'dead',
+      exit: 1,
+      message: /not reachable at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)/,
+    },
+    {
+      name: 'malformed JSON',
+      env: { AGENTAPI_SIM_MALFORMED: 'json' },
+      exit: 1,
+      message: /GET \/messages answer is not JSON/,
+    },
+    {
+      name: 'wrong shape',
+      env: { AGENTAPI_SIM_MALFORMED: 'shape' },
+      exit: 1,
+      message: /not what AgentAPI sends: messages\.0\./,
+    },
+    {
+      name: 'hanging /messages',
+      env: { AGENTAPI_SIM_MESSAGES_HANG: '1' },
+      args: ['--timeout', '1s'],
+      exit: 1,
+      message: /did not answer GET \/messages within/,
+    },
+  ])('$name', async ({ env, port, exit, message, args }) => {
+    sim = await startSim({ work, env });
+    const p = port === 'dead' ? '1' : String(sim.port);
+    const result = await run(['snapshot', '--port', p, ...(args ?? [])]);
+    expect(result.code).toBe(exit);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).toBe('');
+  });
+
+  it.each([
+    {
+      name: 'a task id that is not a UUID',
+      args: ['--post', '--task-id', 'nope'],
+      env: {},
+      message: /not a UUID/,
+    },
+    {
+      name: 'no token',
+      args: ['--post', '--task-id', TASK_ID],
+      env: { CODER_AGENT_URL: 'http://127.0.0.1:1/' },
+      message: /CODER_AGENT_TOKEN is not set/,
+    },
+    {
+      name: 'no agent URL',
+      args: ['--post', '--task-id', TASK_ID],
+      env: { CODER_AGENT_TOKEN: 'x' },
+      message: /CODER_AGENT_URL is not set/,
+    },
+    {
+      name: '--max-bytes too small',
+      args: ['--max-bytes', '10'],
+      env: {},
+      message: /cannot hold even an empty body/,
+    },
+    { name: '--post without --task-id', args: ['--post'], env: {}, message: /task-id/ },
+  ])('$name is a usage error (exit 2)', async ({ args, env, message }) => {
+    const result = await run(['snapshot', ...args], { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('snapshot --post', () => {
+  it('stores the body in coderd with the token in the header only', async () => {
+    sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '12' } });
+    coderd = await startCoderd({ tasks: [TASK_ID] });
+    const printed = await run(['snapshot', '-p', String(sim.port)]);
+    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--json'], {
+      env: coderEnv(coderd),
+    });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      ok: true,
+      messagesKept: 10,
+      post: { ok: true, attempts: 1 },
+    });
+    expect(coderd.stored.get(TASK_ID)).toEqual(JSON.parse(printed.stdout));
+    const request = coderd.received[0];
+    expect(request.query).toBe('?format=agentapi');
+    expect(request.headers['coder-session-token']).toBe(coderd.token);
+    expect(request.headers['content-type']).toBe('application/json');
+    expect(result.stdout + result.stderr).not.toContain(coderd.token);
+  });
+
+  it('joins a CODER_AGENT_URL with a path prefix and a trailing slash', async () => {
+    sim = await startSim({ work });
+    coderd = await startCoderd({ tasks: [TASK_ID], prefix: '/coder' });
+    expect(coderd.url.endsWith('/coder/')).toBe(true);
+    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID], {
+      env: coderEnv(coderd),
+    });
+    expect(result.code).toBe(0);
+    expect(coderd.received[0].path).toBe(`/coder/api/v2/workspaceagents/me/tasks/${TASK_ID}/log-snapshot`);
+  });
+
+  it('retries a 500 and succeeds', async () => {
+    sim = await startSim({ work });
+    coderd = await startCoderd({ tasks: [TASK_ID], mode: { kind: 'fail-first', count: 2 } });
+    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--json'], {
+      env: coderEnv(coderd),
+    });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).post).toEqual({ ok: true, status: 204, attempts: 3 });
+    expect(coderd.received.map((r) => r.status)).toEqual([500, 500, 204]);
+    expect(result.stderr).toMatch(/retrying \(attempt 2\)/);
+  });
+
+  it.each<{ name: string; mode: Mode; tasks?: string[]; kind: string; message: RegExp; posts: number }>([
+    {
+      name: '401',
+      mode: { kind: 'status', status: 401 },
+      kind: 'unauthorized',
+      message: /agent token \(401\).*19467/,
+      posts: 1,
+    },
+    {
+      name: 'unknown task',
+      mode: { kind: 'normal' },
+      tasks: [],
+      kind: 'task-not-found',
+      message: /does not know this task/,
+      posts: 1,
+    },
+    { name: 'old Coder', mode: { kind: 'no-route' }, kind: 'endpoint-missing', message: /too old/, posts: 1 },
+    {
+      name: 'persistent 500',
+      mode: { kind: 'status', status: 500 },
+      kind: 'server-error',
+      message: /failed to store the snapshot \(500\) after 5 attempts/,
+      posts: 5,
+    },
+  ])('reports $name as $kind', async ({ mode, kind, message, posts, tasks }) => {
+    sim = await startSim({ work });
+    coderd = await startCoderd({ tasks: tasks ?? [TASK_ID], mode });
+    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--json'], {
+      env: coderEnv(coderd),
+    });
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report).toMatchObject({ ok: false, post: { ok: false, kind } });
+    expect(report.error).toMatch(message);
+    expect(result.stderr).toMatch(message);
+    expect(coderd.received).toHaveLength(posts);
+  });
+
+  it('gives up on a hanging coderd within --timeout', async () => {
+    sim = await startSim({ work });
+    coderd = await startCoderd({ tasks: [TASK_ID], mode: { kind: 'hang' } });
+    const result = await run(
+      ['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--timeout', '2s'],
+      {
+        env: coderEnv(coderd),
+      },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/did not answer in time/);
+    expect(result.ms).toBeLessThan(10_000);
+  });
+
+  it('reports a refused connection to coderd', async () => {
+    sim = await startSim({ work });
+    const result = await run(
+      ['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--timeout', '3s'],
+      {
+        env: { CODER_AGENT_URL: 'http://127.0.0.1:1/', CODER_AGENT_TOKEN: 'tok-abcdef' },
+      },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /coderd is not reachable at http:\/\/127\.0\.0\.1:1 \(connection refused\)/,
+    );
+  });
+
+  it('talks to AgentAPI directly even when a (dead) proxy is configured', async () => {
+    sim = await startSim({ work });
+    const result = await run(['snapshot', '-p', String(sim.port)], {
+      env: { HTTP_PROXY: 'http://127.0.0.1:1', http_proxy: 'http://127.0.0.1:1' },
+    });
+    expect(result.code).toBe(0);
+  });
+});

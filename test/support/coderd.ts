@@ -1,0 +1,169 @@
+// A coderd stand-in on 127.0.0.1 that enforces the log-snapshot endpoint's rules in coderd's own
+// order (coderd/aitasks.go): token, task UUID, query (format required, nothing else), task known
+// in this workspace, 64 KiB raw-body limit answered with 400, JSON, `messages` present, roles.
+// Records what it stored. Switches: answer 401/404/500, hang, fail the first N with 500.
+
+import { appendFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const SNAPSHOT_LIMIT = 64 * 1024;
+const ROUTE = /^\/api\/v2\/workspaceagents\/me\/tasks\/([^/]+)\/log-snapshot$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type Mode =
+  | { kind: 'normal' }
+  | { kind: 'status'; status: 401 | 404 | 500 | 503 }
+  /** A Coder too old to have the endpoint: the router answers 404. */
+  | { kind: 'no-route' }
+  | { kind: 'hang' }
+  | { kind: 'fail-first'; count: number; status?: number };
+
+export interface Received {
+  at: number;
+  path: string;
+  query: string;
+  status: number;
+  bytes: number;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface CoderdOptions {
+  token?: string;
+  tasks?: string[];
+  /** Serve under this path prefix, as a Coder behind a path-based proxy would. */
+  prefix?: string;
+  mode?: Mode;
+  /** Append {source:"coderd", event:"post", ...} lines here, next to the simulator's events. */
+  eventsFile?: string;
+}
+
+export interface Coderd {
+  url: string;
+  token: string;
+  /** Last stored body per task, as coderd would keep it (an upsert). */
+  stored: Map<string, { messages: { id: number; content: string; role: string; time: string }[] }>;
+  received: Received[];
+  setMode(mode: Mode): void;
+  close(): Promise<void>;
+}
+
+export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> {
+  const token = options.token ?? 'agent-token-0123456789';
+  const tasks = new Set((options.tasks ?? []).map((t) => t.toLowerCase()));
+  const prefix = options.prefix ?? '';
+  let mode: Mode = options.mode ?? { kind: 'normal' };
+  let failures = 0;
+  const stored: Coderd['stored'] = new Map();
+  const received: Received[] = [];
+  const hanging = new Set<ServerResponse>();
+
+  const reply = (res: ServerResponse, status: number, body?: object) => {
+    if (body) res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    else res.writeHead(status).end();
+    return status;
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<number> {
+    const url = new URL(req.url ?? '/', 'http://coderd');
+    const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : '';
+    const match = ROUTE.exec(path);
+    if (mode.kind === 'no-route' || !match || req.method !== 'POST') {
+      return reply(res, 404, { message: 'Route not found.' });
+    }
+    if (req.headers['coder-session-token'] !== token) {
+      return reply(res, 401, {
+        message: 'Workspace agent not authorized.',
+        detail: 'The agent token is invalid.',
+      });
+    }
+    if (mode.kind === 'hang') {
+      hanging.add(res);
+      return 0;
+    }
+    if (mode.kind === 'status') return reply(res, mode.status, { message: `Injected ${mode.status}.` });
+    if (mode.kind === 'fail-first' && failures < mode.count) {
+      failures++;
+      return reply(res, mode.status ?? 500, { message: 'Internal error storing snapshot.' });
+    }
+    const taskId = decodeURIComponent(match[1]);
+    if (!UUID.test(taskId)) return reply(res, 400, { message: 'Invalid task ID format.' });
+    const keys = [...url.searchParams.keys()];
+    if (keys.some((k) => k !== 'format') || !url.searchParams.get('format')) {
+      return reply(res, 400, { message: 'Invalid query parameters.' });
+    }
+    if (url.searchParams.get('format') !== 'agentapi')
+      return reply(res, 400, { message: 'Invalid format parameter.' });
+    if (!tasks.has(taskId.toLowerCase())) {
+      return reply(res, 404, { message: 'Resource not found or you do not have access to this resource' });
+    }
+    if (raw.length > SNAPSHOT_LIMIT) {
+      return reply(res, 400, {
+        message: 'Failed to decode request payload.',
+        detail: 'http: request body too large',
+      });
+    }
+    let payload: { messages?: unknown };
+    try {
+      payload = JSON.parse(raw.toString('utf8'));
+    } catch (error) {
+      return reply(res, 400, { message: 'Failed to decode request payload.', detail: String(error) });
+    }
+    if (!Array.isArray(payload?.messages)) {
+      return reply(res, 400, {
+        message: 'Invalid agentapi payload structure.',
+        detail: 'Missing required "messages" field.',
+      });
+    }
+    for (const m of payload.messages as { role?: unknown }[]) {
+      if (m.role !== 'user' && m.role !== 'agent')
+        return reply(res, 400, { message: 'Invalid message role.' });
+    }
+    stored.set(taskId, payload as never);
+    return reply(res, 204);
+  }
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      handle(req, res, raw).then((status) => {
+        const url = new URL(req.url ?? '/', 'http://coderd');
+        const entry = {
+          at: Date.now(),
+          path: url.pathname,
+          query: url.search,
+          status,
+          bytes: raw.length,
+          headers: req.headers,
+        };
+        received.push(entry);
+        if (options.eventsFile) {
+          appendFileSync(
+            options.eventsFile,
+            `${JSON.stringify({ source: 'coderd', event: 'post', status, at: entry.at })}\n`,
+          );
+        }
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}${prefix}/`,
+    token,
+    stored,
+    received,
+    setMode(next) {
+      mode = next;
+      failures = 0;
+    },
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,187 @@
+// Runs the compiled binary and the AgentAPI simulator as real processes, in a temp directory.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, SIM } from './paths.js';
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** A clean environment: none of the developer's AgentAPI/Coder/proxy variables leak in. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(AGENTAPI_|CODER_|HTTPS?_PROXY|NO_PROXY)/i.test(k)) env[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Kill the command if it runs longer than this (a test failure, not a normal outcome). */
+  killAfterMs?: number;
+  onSpawn?: (child: ChildProcess) => void;
+}
+
+export function run(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return runFile(BIN, args, options);
+}
+
+export function runFile(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      env: cleanEnv(options.env),
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 45_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+    options.onSpawn?.(child);
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Workdir {
+  dir: string;
+  pidFile: string;
+  stateFile: string;
+  eventsFile: string;
+  cleanup(): Promise<void>;
+}
+
+export async function workdir(): Promise<Workdir> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentapi-lifecycle-'));
+  return {
+    dir,
+    pidFile: join(dir, 'agentapi.pid'),
+    stateFile: join(dir, 'state', 'state.json'),
+    eventsFile: join(dir, 'events.log'),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface Sim {
+  pid: number;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface SimOptions {
+  work: Workdir;
+  env?: Record<string, string | undefined>;
+  /** Pass --pid-file (default true). */
+  pidFile?: boolean;
+  /** Pass --state-file (default true). */
+  stateFile?: boolean;
+  args?: string[];
+}
+
+/** Starts the AgentAPI simulator and waits until /status answers. */
+export async function startSim(options: SimOptions): Promise<Sim> {
+  const port = await freePort();
+  const { work } = options;
+  const args = ['server', '--port', String(port), '--type', 'claude'];
+  if (options.pidFile !== false) args.push('--pid-file', work.pidFile);
+  if (options.stateFile !== false) args.push('--state-file', work.stateFile);
+  args.push(...(options.args ?? []), '--', 'claude', '--continue');
+  const child = spawn(SIM, args, {
+    env: cleanEnv({ AGENTAPI_SIM_EVENTS: work.eventsFile, ...options.env }),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let done = false;
+  exited.then(() => {
+    done = true;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 10_000;
+  for (;;) {
+    if (done) throw new Error(`simulator exited early: ${stderr}`);
+    try {
+      if ((await fetch(`${url}/status`)).ok) break;
+    } catch {}
+    if (Date.now() > until) throw new Error('simulator never became ready');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    pid: child.pid as number,
+    port,
+    url,
+    child,
+    exited,
+    alive: () => !done,
+    async stop() {
+      if (!done) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export interface SimEvent {
+  source: 'agentapi' | 'coderd';
+  event: string;
+  signal?: string;
+  method?: string;
+  path?: string;
+  status?: number;
+  reason?: string;
+}
+
+export function readEvents(file: string): SimEvent[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+}
+
+/** A long-lived process that is not AgentAPI, for "must never be signalled" checks. */
+export function startBystander(): ChildProcess {
+  return spawn('sleep', ['300'], { stdio: 'ignore' });
+}
+
+export const TASK_ID = '3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b';

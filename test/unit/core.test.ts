@@ -1,0 +1,186 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { agentApiBaseUrl } from '../../src/core/agentapi-client.js';
+import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd-client.js';
+import { Deadline, pollUntil } from '../../src/core/deadline.js';
+import { formatDuration, parseDuration } from '../../src/core/duration.js';
+import { Logger } from '../../src/core/log.js';
+import { PID_MAX, parsePid, readPidFile } from '../../src/core/pid-file.js';
+import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/proc.js';
+
+describe('parsePid', () => {
+  it.each([
+    ['1234\n', 1234],
+    ['2', 2],
+    ['  4194304 ', PID_MAX],
+  ])('accepts %j', (text, pid) => {
+    expect(parsePid(text)).toEqual({ pid });
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['\n', 'empty'],
+    ['0', 'not a process we may signal'],
+    ['1', 'not a process we may signal'],
+    ['-1', 'not a decimal process id'],
+    ['-42', 'not a decimal process id'],
+    ['12abc', 'not a decimal process id'],
+    ['0x10', 'not a decimal process id'],
+    ['1e3', 'not a decimal process id'],
+    ['12 34', 'not a decimal process id'],
+    ['007', 'leading zeros'],
+    ['4194305', 'larger than any Linux process id'],
+    ['99999999999999999999999', 'larger than any Linux process id'],
+    ['\u0000\u0001', 'not a decimal process id'],
+  ])('refuses %j (%s)', (text, reason) => {
+    const parsed = parsePid(text);
+    expect('reason' in parsed && parsed.reason).toContain(reason);
+  });
+});
+
+describe('readPidFile', () => {
+  it('tells missing, invalid, oversized and valid files apart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pidfile-'));
+    expect((await readPidFile(join(dir, 'none'))).state).toBe('missing');
+    await writeFile(join(dir, 'bad'), 'garbage\n');
+    expect(await readPidFile(join(dir, 'bad'))).toMatchObject({ state: 'invalid' });
+    await writeFile(join(dir, 'big'), '1'.repeat(1000));
+    expect(await readPidFile(join(dir, 'big'))).toMatchObject({
+      state: 'invalid',
+      reason: expect.stringContaining('bytes'),
+    });
+    expect(await readPidFile(dir)).toMatchObject({ state: 'invalid' });
+    await writeFile(join(dir, 'ok'), '4321\n');
+    expect(await readPidFile(join(dir, 'ok'))).toMatchObject({ state: 'ok', pid: 4321 });
+  });
+});
+
+describe('looksLikeAgentApiServer', () => {
+  it.each([
+    [['agentapi', 'server', '--', 'claude'], true],
+    [['/usr/local/bin/agentapi', 'server', '--type', 'claude'], true],
+    [['node', '/opt/sim/agentapi', 'server'], true],
+    [['agentapi', 'attach'], false],
+    [['agentapi-lifecycle', 'start', '--', 'agentapi', 'server'], false],
+    [['bash', '-c', 'agentapi server'], false],
+    [['sleep', '1000'], false],
+    [[], false],
+  ])('%j → %s', (argv, expected) => {
+    expect(looksLikeAgentApiServer(argv)).toBe(expected);
+  });
+});
+
+describe('identifyAgentApi', () => {
+  it('refuses this very process and a process that is not agentapi', async () => {
+    expect(await identifyAgentApi(process.pid)).toMatchObject({ ok: false });
+    expect(await identifyAgentApi(1)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('not agentapi'),
+    });
+  });
+
+  it('reads its own start time from /proc close to the truth', async () => {
+    const me = await readProc(process.pid);
+    expect(me?.startedAtMs).toBeLessThanOrEqual(Date.now());
+    expect(me?.startedAtMs).toBeGreaterThan(Date.now() - process.uptime() * 1000 - 2000);
+  });
+});
+
+describe('snapshotUrl', () => {
+  const task = '3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b';
+  const path = `/api/v2/workspaceagents/me/tasks/${task}/log-snapshot?format=agentapi`;
+  it.each([
+    ['https://coder.example.com', `https://coder.example.com${path}`],
+    ['https://coder.example.com/', `https://coder.example.com${path}`],
+    ['https://coder.example.com//', `https://coder.example.com${path}`],
+    ['http://127.0.0.1:3000/prefix/', `http://127.0.0.1:3000/prefix${path}`],
+    ['http://127.0.0.1:3000/prefix?x=1#frag', `http://127.0.0.1:3000/prefix${path}`],
+  ])('joins %s', (base, expected) => {
+    expect(snapshotUrl(base, task).toString()).toBe(expected);
+  });
+
+  it.each(['not a url', 'ftp://coder.example.com'])('refuses %s', (base) => {
+    expect(() => snapshotUrl(base, task)).toThrow(/CODER_AGENT_URL/);
+  });
+});
+
+describe('task ids', () => {
+  it.each([
+    ['3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b', true],
+    ['00000000-0000-0000-0000-000000000000', true],
+    ['3F2B6C1E-8D4A-4B7E-9C1F-2A5D6E7F8A9B', true],
+    ['not-a-uuid', false],
+    ['3f2b6c1e8d4a4b7e9c1f2a5d6e7f8a9b0', false],
+    ['', false],
+  ])('%j → %s', (id, ok) => {
+    expect(TaskIdSchema.safeParse(id).success).toBe(ok);
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['30', 30_000],
+    ['1.5s', 1500],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+  ])('%s = %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['', 'abc', '-1s', '10 days', '1e3'])('refuses %j', (text) => {
+    expect(() => parseDuration(text)).toThrow(/not a duration/);
+  });
+
+  it('formats short and long', () => {
+    expect(formatDuration(42)).toBe('42ms');
+    expect(formatDuration(1234)).toBe('1.2s');
+  });
+});
+
+describe('agentApiBaseUrl', () => {
+  it('defaults to loopback on the port and trims trailing slashes of a given URL', () => {
+    expect(agentApiBaseUrl(3284)).toBe('http://127.0.0.1:3284');
+    expect(agentApiBaseUrl(1, 'http://localhost:9000/')).toBe('http://localhost:9000');
+  });
+});
+
+describe('Deadline', () => {
+  it('never gives more than the parent has, and wait() ends at the deadline', async () => {
+    const parent = Deadline.in(50);
+    const child = parent.slice(10_000);
+    expect(child.at).toBe(parent.at);
+    const started = Date.now();
+    await child.wait(10_000);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(child.expired).toBe(true);
+    expect(child.signal.aborted).toBe(true);
+  });
+
+  it('pollUntil returns the first value, or undefined at the deadline', async () => {
+    let calls = 0;
+    expect(await pollUntil(Deadline.in(5000), () => (++calls === 3 ? 'done' : undefined))).toBe('done');
+    expect(await pollUntil(Deadline.in(30), () => undefined)).toBeUndefined();
+  });
+
+  it('ends early when its parent signal aborts', async () => {
+    const controller = new AbortController();
+    const deadline = Deadline.in(60_000, controller.signal);
+    controller.abort();
+    expect(deadline.expired).toBe(true);
+  });
+});
+
+describe('Logger', () => {
+  it('never prints a secret, even inside a message', () => {
+    const lines: string[] = [];
+    const logger = new Logger({ write: (l) => lines.push(l) }).withSecret('s3cr3t-token-value');
+    logger.error('request failed: Coder-Session-Token: s3cr3t-token-value was refused');
+    expect(lines.join('')).not.toContain('s3cr3t-token-value');
+    expect(lines.join('')).toContain('***');
+    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT.*Z ERROR /);
+  });
+});

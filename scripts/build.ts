@@ -37,7 +37,18 @@ for (const target of targets) {
   console.log(`built ${out}`);
 }
 bun('build', 'test/sim/agentapi.ts', ...FLAGS, '--outfile', 'dist/sim/agentapi');
-console.log('built dist/sim/agentapi (AgentAPI simulator, for tests)');
+bun(
+  'build',
+  'test/sim/agentapi.ts',
+  ...FLAGS,
+  '--define',
+  'SIM_VERSION="0.11.2"',
+  '--outfile',
+  'dist/sim/old/agentapi',
+);
+console.log(
+  'built dist/sim/agentapi and dist/sim/old/agentapi (AgentAPI simulators 0.12.1 and 0.11.2, for tests)',
+);
 
 const sums = await Promise.all(
   artifacts.map(

@@ -1,6 +1,8 @@
 // Every command, imported statically so the compiled binary needs no files on disk (src/cli.ts).
+import Shutdown from './shutdown.js';
 import Snapshot from './snapshot.js';
 
 export const COMMANDS = {
+  shutdown: Shutdown,
   snapshot: Snapshot,
 };

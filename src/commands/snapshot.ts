@@ -57,8 +57,8 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
 
   async run(): Promise<SnapshotReport> {
     const { flags } = this;
-    checkTaskId(flags['task-id']);
-    const target = flags.post ? postTarget(flags['task-id'], coderEnv()) : undefined;
+    const taskId = checkTaskId(flags['task-id']);
+    const target = flags.post ? postTarget(taskId, coderEnv()) : undefined;
     if (target && 'missing' in target) throw new UserError(`cannot post: ${target.missing}`, EXIT.usage);
 
     const deadline = Deadline.in(flags.timeout);

@@ -20,6 +20,8 @@ export interface Collected {
   /** Messages in AgentAPI's whole conversation. */
   total: number;
   snapshot: Snapshot;
+  /** `time` of the newest message, if there is one. */
+  newestTime?: string;
 }
 
 export async function collectSnapshot(options: CollectOptions): Promise<Collected> {
@@ -31,7 +33,11 @@ export async function collectSnapshot(options: CollectOptions): Promise<Collecte
     },
     options.maxMessages,
   );
-  return { total, snapshot: buildSnapshot(messages, options.maxMessages, options.maxBytes) };
+  return {
+    total,
+    snapshot: buildSnapshot(messages, options.maxMessages, options.maxBytes),
+    newestTime: messages.at(-1)?.time,
+  };
 }
 
 export interface PostTarget {
@@ -48,14 +54,19 @@ export function postTarget(taskId: string | undefined, env: CoderEnv): PostTarge
   return { agentUrl: env.agentUrl, token: env.token, taskId };
 }
 
-/** Throws a usage error for a task id coderd would refuse anyway. */
-export function checkTaskId(taskId: string | undefined): void {
-  if (taskId !== undefined && !TaskIdSchema.safeParse(taskId).success) {
+/**
+ * The task id to use: an empty one means none (Terraform embeds "" outside a task); anything
+ * else must be a UUID, or coderd would refuse it anyway.
+ */
+export function checkTaskId(taskId: string | undefined): string | undefined {
+  if (!taskId) return undefined;
+  if (!TaskIdSchema.safeParse(taskId).success) {
     throw new UserError(
       `--task-id "${taskId}" is not a UUID (e.g. 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b)`,
       EXIT.usage,
     );
   }
+  return taskId;
 }
 
 export async function sendSnapshot(

@@ -55,25 +55,39 @@ export function looksLikeAgentApiServer(argv: readonly string[]): boolean {
   return false;
 }
 
-export type Identity = { ok: true; proc: ProcInfo } | { ok: false; reason: string };
+export type Identity =
+  | { ok: true; proc: ProcInfo }
+  | { ok: false; kind: 'self' | 'not-running' | 'not-agentapi' | 'reused'; reason: string };
 
 /** Decides whether `pid` may be signalled as AgentAPI. */
 export async function identifyAgentApi(pid: number, pidFileWrittenAtMs?: number): Promise<Identity> {
   if (pid === process.pid || pid === process.ppid) {
-    return { ok: false, reason: `PID ${pid} is this command or its parent, not AgentAPI` };
+    return { ok: false, kind: 'self', reason: `PID ${pid} is this command or its parent, not AgentAPI` };
   }
   const proc = await readProc(pid);
-  if (!isRunning(proc)) return { ok: false, reason: `no process ${pid} is running (stale PID file)` };
+  if (!isRunning(proc))
+    return { ok: false, kind: 'not-running', reason: `no process ${pid} is running (stale PID file)` };
   if (!looksLikeAgentApiServer(proc.argv)) {
     return {
       ok: false,
-      reason: `PID ${pid} is "${summarize(proc.argv)}", not agentapi server (stale PID file?)`,
+      kind: 'not-agentapi',
+      reason: `PID ${pid} is "${summarize(proc.argv)}", not agentapi server (stale PID file and a reused PID?)`,
     };
   }
   if (pidFileWrittenAtMs !== undefined && proc.startedAtMs > pidFileWrittenAtMs + START_SLACK_MS) {
-    return { ok: false, reason: `PID ${pid} started after the PID file was written: the PID was reused` };
+    return {
+      ok: false,
+      kind: 'reused',
+      reason: `PID ${pid} started after the PID file was written: the PID was reused`,
+    };
   }
   return { ok: true, proc };
+}
+
+/** Still the very process we identified earlier (same PID, same start time, still running)? */
+export async function isSameProcess(earlier: ProcInfo): Promise<boolean> {
+  const now = await readProc(earlier.pid);
+  return isRunning(now) && Math.abs(now.startedAtMs - earlier.startedAtMs) < 50;
 }
 
 function summarize(argv: readonly string[]): string {

@@ -40,8 +40,8 @@ export interface StopOptions {
   graceMs: number;
   /** The whole stop's budget; SIGKILL's wait comes out of it too. */
   deadline: Deadline;
-  /** Send SIGKILL after the grace period (false: SIGTERM only, e.g. when we are being killed). */
-  escalate?: boolean;
+  /** Asked after the grace period: send SIGKILL? (No when we are being torn down ourselves.) */
+  escalate?: () => boolean;
 }
 
 export async function stopProcess(pid: number, options: StopOptions): Promise<StopOutcome> {
@@ -49,7 +49,7 @@ export async function stopProcess(pid: number, options: StopOptions): Promise<St
   if (term === 'gone') return 'already-gone';
   if (term === 'denied') return 'denied';
   if (await waitForExit(pid, options.deadline.slice(options.graceMs))) return 'terminated';
-  if (options.escalate === false) return 'survived';
+  if (options.escalate && !options.escalate()) return 'survived';
   const kill = send(pid, 'SIGKILL');
   if (kill === 'gone') return 'terminated';
   if (kill === 'denied') return 'denied';

@@ -1,6 +1,7 @@
 // AgentAPI simulator: a real executable that behaves like `agentapi` as SPEC §2 describes, for
 // integration tests and the demo. Not a product feature; configured by AGENTAPI_SIM_* variables:
-//   AGENTAPI_SIM_VERSION=0.11.0   an "old" AgentAPI: rejects persistence flags, dies on SIGUSR1
+//   AGENTAPI_SIM_VERSION=0.11.0   report this version; below 0.12.0 it is "old": rejects the
+//                                 persistence flags and dies on SIGUSR1
 //   AGENTAPI_SIM_MESSAGES=N       start with N messages (AGENTAPI_SIM_TRANSCRIPT_BYTES=B: about B bytes)
 //   AGENTAPI_SIM_MESSAGES_DELAY_MS / AGENTAPI_SIM_MESSAGES_HANG=1 / AGENTAPI_SIM_MALFORMED=json|shape
 //   AGENTAPI_SIM_IGNORE_SIGTERM=1 AGENTAPI_SIM_SAVE_DELAY_MS=N AGENTAPI_SIM_STARTUP_DELAY_MS=N
@@ -23,8 +24,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { dirname } from 'node:path';
 import { conversation, conversationOfBytes, type Message, SCREENS } from '../support/transcript.js';
 
+declare const SIM_VERSION: string | undefined;
+
 const env = process.env;
-const version = env.AGENTAPI_SIM_VERSION ?? '0.12.1';
+// Compiled in, like a real AgentAPI's (dist/sim/old/agentapi is built with 0.11.2); the
+// variable lets a test try versions such as "dev" through `start`, which passes it on.
+const version = env.AGENTAPI_SIM_VERSION ?? (typeof SIM_VERSION === 'string' ? SIM_VERSION : '0.12.1');
 const isOld = compareVersions(version, '0.12.0') < 0;
 
 function compareVersions(a: string, b: string): number {

@@ -128,23 +128,25 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
+      const url = new URL(req.url ?? '/', 'http://coderd');
+      const entry = {
+        at: Date.now(),
+        path: url.pathname,
+        query: url.search,
+        status: 0,
+        bytes: raw.length,
+        headers: req.headers,
+      };
+      // Logged on arrival, before answering, so the order against the simulator's events is true.
+      if (options.eventsFile) {
+        appendFileSync(
+          options.eventsFile,
+          `${JSON.stringify({ source: 'coderd', event: 'post', at: entry.at })}\n`,
+        );
+      }
       handle(req, res, raw).then((status) => {
-        const url = new URL(req.url ?? '/', 'http://coderd');
-        const entry = {
-          at: Date.now(),
-          path: url.pathname,
-          query: url.search,
-          status,
-          bytes: raw.length,
-          headers: req.headers,
-        };
+        entry.status = status;
         received.push(entry);
-        if (options.eventsFile) {
-          appendFileSync(
-            options.eventsFile,
-            `${JSON.stringify({ source: 'coderd', event: 'post', status, at: entry.at })}\n`,
-          );
-        }
       });
     });
   });

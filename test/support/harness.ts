@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, SIM } from './paths.js';
+import { BIN, OLD_SIM, SIM } from './paths.js';
 
 export interface RunResult {
   code: number | null;
@@ -112,6 +112,8 @@ export interface SimOptions {
   /** Pass --state-file (default true). */
   stateFile?: boolean;
   args?: string[];
+  /** Run the 0.11.2 build. */
+  old?: boolean;
 }
 
 /** Starts the AgentAPI simulator and waits until /status answers. */
@@ -122,7 +124,7 @@ export async function startSim(options: SimOptions): Promise<Sim> {
   if (options.pidFile !== false) args.push('--pid-file', work.pidFile);
   if (options.stateFile !== false) args.push('--state-file', work.stateFile);
   args.push(...(options.args ?? []), '--', 'claude', '--continue');
-  const child = spawn(SIM, args, {
+  const child = spawn(options.old ? OLD_SIM : SIM, args, {
     env: cleanEnv({ AGENTAPI_SIM_EVENTS: work.eventsFile, ...options.env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });

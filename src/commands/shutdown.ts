@@ -1,0 +1,122 @@
+import { Flags } from '@oclif/core';
+import { agentApiBaseUrl } from '../core/agentapi-client.js';
+import { BaseCommand } from '../core/base-command.js';
+import { EXIT, UserError } from '../core/errors.js';
+import { checkTaskId } from '../core/log-snapshot.js';
+import {
+  agentApiFlags,
+  coderEnv,
+  DEFAULTS,
+  durationFlag,
+  pidFileFlag,
+  snapshotFlags,
+  taskIdFlag,
+} from '../core/settings.js';
+import { runShutdown, type ShutdownReport } from '../core/shutdown.js';
+
+const seconds = (ms: number) => async () => `${ms / 1000}s`;
+
+export default class Shutdown extends BaseCommand<typeof Shutdown> {
+  static summary =
+    "Save AgentAPI's state, post a log snapshot to coderd, and stop AgentAPI, within a deadline.";
+
+  static description = [
+    "For the workspace's stop script. Steps: (1) find AgentAPI through its PID file and check it really is agentapi server; (2) SIGUSR1 to save state, confirmed by the state file being replaced (only for AgentAPI 0.12.0 or newer: older versions die on SIGUSR1); (3) fetch the last messages and POST them to coderd as the task's log snapshot, retrying transient failures; (4) SIGTERM, then SIGKILL after --grace.",
+    'Best effort: a failed step is reported and the next one still runs, and the exit code is 0 unless --strict is given, so the stop is never blocked. Everything finishes within --timeout. If this command gets SIGTERM or SIGINT itself it cuts the current step short and still sends SIGTERM to AgentAPI.',
+  ].join('\n\n');
+
+  static examples = [
+    {
+      description: 'In a stop script (task id embedded by Terraform)',
+      command: '<%= config.bin %> <%= command.id %> --task-id 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b',
+    },
+    {
+      description: 'Docker gives 10 s by default: leave room for the agent',
+      command: '<%= config.bin %> <%= command.id %> --task-id "$TASK_ID" --timeout 8s --grace 3s',
+    },
+    {
+      description: 'Save and snapshot only; AgentAPI keeps running',
+      command: '<%= config.bin %> <%= command.id %> --task-id "$TASK_ID" --no-stop --json',
+    },
+  ];
+
+  static flags = {
+    'task-id': taskIdFlag,
+    ...agentApiFlags,
+    'pid-file': pidFileFlag,
+    'state-persistence': Flags.boolean({
+      description: 'Ask AgentAPI to save its state first (--no-state-persistence to skip)',
+      default: true,
+      allowNo: true,
+    }),
+    snapshot: Flags.boolean({
+      description: 'Post a log snapshot (--no-snapshot to skip)',
+      default: true,
+      allowNo: true,
+    }),
+    stop: Flags.boolean({
+      description: 'Stop AgentAPI (--no-stop: save and snapshot only)',
+      default: true,
+      allowNo: true,
+    }),
+    ...snapshotFlags,
+    timeout: durationFlag({
+      description: 'Budget for the whole command',
+      default: DEFAULTS.shutdownTimeoutMs,
+      defaultHelp: seconds(DEFAULTS.shutdownTimeoutMs),
+    }),
+    grace: durationFlag({
+      description: 'How long SIGTERM gets before SIGKILL',
+      default: DEFAULTS.graceMs,
+      defaultHelp: seconds(DEFAULTS.graceMs),
+    }),
+    'save-timeout': durationFlag({
+      description: 'How long to wait for the state file to be replaced',
+      default: DEFAULTS.saveTimeoutMs,
+      defaultHelp: seconds(DEFAULTS.saveTimeoutMs),
+    }),
+    strict: Flags.boolean({
+      description: 'Exit 1 if any step failed (default: always 0, never blocking the stop)',
+    }),
+  };
+
+  async run(): Promise<ShutdownReport> {
+    const { flags } = this;
+    const taskId = checkTaskId(flags['task-id']);
+    const hurry = new AbortController();
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++signals > 1) process.exit(EXIT.failed);
+      this.logger.warn(`received ${signal}: finishing quickly, still sending SIGTERM to AgentAPI`);
+      hurry.abort();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+
+    const report = await runShutdown({
+      taskId,
+      agentApiUrl: agentApiBaseUrl(flags.port, flags['agentapi-url']),
+      port: flags.port,
+      pidFile: flags['pid-file'],
+      statePersistence: flags['state-persistence'],
+      snapshot: flags.snapshot,
+      stop: flags.stop,
+      maxMessages: flags['max-messages'],
+      maxBytes: flags['max-bytes'],
+      timeoutMs: flags.timeout,
+      graceMs: flags.grace,
+      saveTimeoutMs: flags['save-timeout'],
+      coder: coderEnv(),
+      logger: this.logger,
+      hurry: hurry.signal,
+    });
+    const failed = report.steps.filter((s) => s.status === 'failed').map((s) => s.step);
+    this.logger.info(
+      `shutdown finished in ${report.ms}ms${failed.length ? ` with failed steps: ${failed.join(', ')}` : ''}`,
+    );
+    if (flags.strict && failed.length) {
+      throw new UserError(`--strict: ${failed.join(', ')} failed`, EXIT.failed, report);
+    }
+    return report;
+  }
+}

@@ -1,0 +1,145 @@
+// Finding the running AgentAPI and what it was started with. Nothing here signals anything.
+
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { basename, isAbsolute, resolve } from 'node:path';
+import { PERSISTENCE_SINCE, readVersion, type VersionInfo } from './agentapi-version.js';
+import { type PidFile, readPidFile } from './pid-file.js';
+import { identifyAgentApi, isRunning, looksLikeAgentApiServer, type ProcInfo, readProc } from './proc.js';
+import { DEFAULTS } from './settings.js';
+
+export interface Located {
+  pid: number;
+  proc: ProcInfo;
+  /** How we found it: its PID file, or (no PID file) the only agentapi server on our port. */
+  via: 'pid-file' | 'process-scan';
+}
+
+export type NotFoundKind =
+  | 'not-running'
+  | 'invalid-pid-file'
+  | 'not-agentapi'
+  | 'reused'
+  | 'self'
+  | 'ambiguous';
+
+export type LocateResult =
+  | { ok: true; found: Located; pidFile: PidFile }
+  | { ok: false; kind: NotFoundKind; reason: string; pidFile: PidFile };
+
+/**
+ * Finds AgentAPI through its PID file, checking identity and PID reuse. Without a PID file
+ * (older module setups) it looks for exactly one `agentapi server` of ours on `port`.
+ */
+export async function locateAgentApi(pidFilePath: string, port: number): Promise<LocateResult> {
+  const pidFile = await readPidFile(pidFilePath);
+  if (pidFile.state === 'invalid') {
+    return {
+      ok: false,
+      kind: 'invalid-pid-file',
+      pidFile,
+      reason: `PID file ${pidFilePath} is invalid: ${pidFile.reason}`,
+    };
+  }
+  if (pidFile.state === 'ok') {
+    const identity = await identifyAgentApi(pidFile.pid, pidFile.writtenAtMs);
+    if (!identity.ok) return { ok: false, kind: identity.kind, pidFile, reason: identity.reason };
+    return { ok: true, pidFile, found: { pid: pidFile.pid, proc: identity.proc, via: 'pid-file' } };
+  }
+  const candidates = await scanForAgentApi(port);
+  if (candidates.length === 1) {
+    return { ok: true, pidFile, found: { pid: candidates[0].pid, proc: candidates[0], via: 'process-scan' } };
+  }
+  const reason =
+    candidates.length === 0
+      ? `no PID file at ${pidFilePath} and no agentapi server on port ${port}`
+      : `no PID file at ${pidFilePath} and ${candidates.length} agentapi servers on port ${port} (PIDs ${candidates.map((c) => c.pid).join(', ')}); not guessing`;
+  return { ok: false, kind: candidates.length === 0 ? 'not-running' : 'ambiguous', pidFile, reason };
+}
+
+/** `agentapi server` processes we may signal whose configured port is `port`. */
+export async function scanForAgentApi(port: number): Promise<ProcInfo[]> {
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  const found: ProcInfo[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    const proc = await readProc(pid);
+    if (!isRunning(proc) || !looksLikeAgentApiServer(proc.argv)) continue;
+    if ((await configuredPort(proc)) === port) found.push(proc);
+  }
+  return found;
+}
+
+/** The value of a flag in AgentAPI's argv (`--name v`, `--name=v`, `-s v`), before `--`. */
+export function flagValue(argv: readonly string[], names: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return undefined;
+    for (const name of names) {
+      if (argv[i] === name) return argv[i + 1];
+      if (argv[i].startsWith(`${name}=`)) return argv[i].slice(name.length + 1);
+    }
+  }
+  return undefined;
+}
+
+/** A server flag is present in argv (before `--`). */
+export function hasFlag(argv: readonly string[], names: readonly string[]): boolean {
+  const end = argv.indexOf('--') === -1 ? argv.length : argv.indexOf('--');
+  return argv.slice(0, end).some((arg) => names.some((n) => arg === n || arg.startsWith(`${n}=`)));
+}
+
+async function environ(pid: number): Promise<Record<string, string>> {
+  try {
+    const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
+    return Object.fromEntries(
+      raw
+        .split('\0')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+  } catch {
+    return {};
+  }
+}
+
+export async function configuredPort(proc: ProcInfo): Promise<number> {
+  const value = flagValue(proc.argv, ['--port', '-p']) ?? (await environ(proc.pid)).AGENTAPI_PORT;
+  return value ? Number(value) : DEFAULTS.port;
+}
+
+/** The state file AgentAPI was started with (flag, else AGENTAPI_STATE_FILE), made absolute. */
+export async function configuredStateFile(proc: ProcInfo): Promise<string | undefined> {
+  const value = flagValue(proc.argv, ['--state-file', '-s']) ?? (await environ(proc.pid)).AGENTAPI_STATE_FILE;
+  if (!value) return undefined;
+  if (isAbsolute(value)) return value;
+  const cwd = await readlink(`/proc/${proc.pid}/cwd`).catch(() => undefined);
+  return cwd ? resolve(cwd, value) : undefined;
+}
+
+export interface Persistence extends VersionInfo {
+  /** Why we believe what we believe, for the log. */
+  evidence: string;
+}
+
+/**
+ * Whether this running AgentAPI handles SIGUSR1. Its own command line is proof when it holds
+ * a persistence flag (an older AgentAPI refuses to start with one); else ask its executable.
+ */
+export async function persistenceSupport(proc: ProcInfo, timeoutMs = 2000): Promise<Persistence> {
+  if (hasFlag(proc.argv, ['--state-file', '-s', '--pid-file', '--load-state', '--save-state'])) {
+    return {
+      supportsPersistence: true,
+      evidence: `started with persistence flags, so it is ${PERSISTENCE_SINCE} or newer`,
+    };
+  }
+  const exe = await readlink(`/proc/${proc.pid}/exe`).catch(() => undefined);
+  if (!exe || basename(exe.replace(/ \(deleted\)$/, '')) !== 'agentapi') {
+    return { evidence: 'its executable is not named agentapi, so its version is unknown' };
+  }
+  const info = await readVersion(`/proc/${proc.pid}/exe`, timeoutMs);
+  if (info.error) return { evidence: info.error };
+  if (info.supportsPersistence === undefined)
+    return { ...info, evidence: `version "${info.raw}" cannot be compared` };
+  return { ...info, evidence: `agentapi --version says ${info.raw}` };
+}

@@ -1,0 +1,48 @@
+// The version gate (SPEC §2): --state-file, --load-state, --save-state, --pid-file and the
+// SIGUSR1 handler all arrived in AgentAPI 0.12.0. Older versions refuse those flags and are
+// killed by SIGUSR1, so neither is ever used unless the version is known to be new enough.
+
+import { execFile } from 'node:child_process';
+import semver from 'semver';
+
+export const PERSISTENCE_SINCE = '0.12.0';
+
+export interface VersionInfo {
+  /** What `agentapi --version` printed last ("0.12.1"), if it ran. */
+  raw?: string;
+  /** Normalized semver, if the raw version could be read as one. */
+  version?: string;
+  /** true/false when known; undefined when the version cannot be read (e.g. "dev"). */
+  supportsPersistence?: boolean;
+}
+
+/** Interprets a version string: "0.12.1", "v0.12.0-rc1" and "0.12.1-dev+abc" are all 0.12.x. */
+export function interpretVersion(raw: string | undefined): VersionInfo {
+  if (!raw) return {};
+  const coerced = semver.coerce(raw);
+  if (!coerced || !/^v?\d/.test(raw)) return { raw };
+  return { raw, version: coerced.version, supportsPersistence: semver.gte(coerced, PERSISTENCE_SINCE) };
+}
+
+/** Runs `<bin> --version` and reads the last word of its first line ("agentapi version 0.12.1"). */
+export function readVersion(bin: string, timeoutMs: number): Promise<VersionInfo & { error?: string }> {
+  return new Promise((resolve) => {
+    execFile(bin, ['--version'], { timeout: timeoutMs, env: process.env }, (error, stdout) => {
+      if (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        const reason =
+          code === 'ENOENT'
+            ? `${bin} was not found`
+            : code === 'EACCES'
+              ? `${bin} is not executable`
+              : error.killed
+                ? `${bin} --version did not answer within ${timeoutMs}ms`
+                : `${bin} --version failed: ${error.message.split('\n')[0]}`;
+        resolve({ error: reason });
+        return;
+      }
+      const word = stdout.trim().split('\n')[0]?.trim().split(/\s+/).at(-1);
+      resolve(interpretVersion(word));
+    });
+  });
+}

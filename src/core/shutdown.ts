@@ -1,0 +1,310 @@
+// The stop-script sequence (SPEC §3–§5): find AgentAPI, save its state (SIGUSR1, confirmed),
+// post a log snapshot, stop it (SIGTERM, then SIGKILL). Best effort: each step's failure is
+// reported and the next step still runs. Everything draws from one deadline, and the stop step
+// always keeps enough of it for SIGTERM, the grace period and SIGKILL.
+
+import { configuredStateFile, type Located, locateAgentApi, persistenceSupport } from './agentapi-process.js';
+import { Deadline } from './deadline.js';
+import { formatDuration } from './duration.js';
+import { describe } from './errors.js';
+import { acquireLock } from './lock.js';
+import type { Logger } from './log.js';
+import { collectSnapshot, postTarget, sendSnapshot } from './log-snapshot.js';
+import { isSameProcess } from './proc.js';
+import type { CoderEnv } from './settings.js';
+import { type StopOutcome, send, stopProcess } from './signals.js';
+import { type FileStamp, stampOf, waitForReplacement } from './state-file.js';
+
+export interface ShutdownOptions {
+  taskId?: string;
+  agentApiUrl: string;
+  port: number;
+  pidFile: string;
+  statePersistence: boolean;
+  snapshot: boolean;
+  stop: boolean;
+  maxMessages: number;
+  maxBytes: number;
+  timeoutMs: number;
+  graceMs: number;
+  saveTimeoutMs: number;
+  coder: CoderEnv;
+  logger: Logger;
+  /** Aborted when we are told to exit ourselves: finish fast, still SIGTERM AgentAPI. */
+  hurry?: AbortSignal;
+}
+
+export type StepName = 'find' | 'save' | 'snapshot' | 'stop';
+
+export interface StepReport {
+  step: StepName;
+  status: 'ok' | 'skipped' | 'failed';
+  /** A stable word for scripts: confirmed, stored, terminated, killed, not-running, ... */
+  outcome: string;
+  detail: string;
+  ms: number;
+}
+
+export interface ShutdownReport {
+  ok: boolean;
+  ms: number;
+  steps: StepReport[];
+  agentapi?: { pid: number; via: Located['via']; version?: string; supportsPersistence?: boolean };
+  stateFile?: string;
+  saveConfirmed: boolean;
+  snapshot?: {
+    messagesTotal: number;
+    messagesKept: number;
+    bytes: number;
+    truncated: boolean;
+    attempts?: number;
+  };
+  stop?: StopOutcome;
+  /** Another shutdown was already running for this AgentAPI; we waited for it instead. */
+  deferredTo?: number;
+}
+
+/** Time SIGKILL gets to take effect. */
+const KILL_WAIT_MS = 1000;
+
+export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
+  const started = Date.now();
+  const hurry = o.hurry ?? new AbortController().signal;
+  const deadline = Deadline.in(o.timeoutMs);
+  // The stop keeps its share (at most half the budget) whatever the earlier steps do.
+  const stopReserve = o.stop ? Math.min(o.graceMs + KILL_WAIT_MS, o.timeoutMs / 2) : 0;
+  const graceMs = (stopReserve * o.graceMs) / (o.graceMs + KILL_WAIT_MS);
+  const beforeStop = deadline.slice(o.timeoutMs - stopReserve, hurry);
+  const report: ShutdownReport = { ok: true, ms: 0, steps: [], saveConfirmed: false };
+  const record = (
+    step: StepName,
+    status: StepReport['status'],
+    outcome: string,
+    detail: string,
+    since: number,
+  ) => {
+    const entry = { step, status, outcome, detail, ms: Date.now() - since };
+    report.steps.push(entry);
+    const line = `${step}: ${outcome}: ${detail} (${formatDuration(entry.ms)})`;
+    if (status === 'failed') o.logger.warn(line);
+    else o.logger.info(line);
+  };
+
+  const lock = await acquireLock(`${o.pidFile}.shutdown-lock`, deadline);
+  if (!lock.acquired) {
+    report.deferredTo = lock.holder;
+    const detail = `another shutdown (PID ${lock.holder}) ${lock.finished ? 'handled it' : 'was still running at our deadline'}`;
+    for (const step of ['find', 'save', 'snapshot', 'stop'] as const)
+      record(step, 'skipped', 'deferred', detail, started);
+    return finish(report, started);
+  }
+
+  try {
+    // 1. Find AgentAPI.
+    let t = Date.now();
+    const located = await locateAgentApi(o.pidFile, o.port);
+    const found = located.ok ? located.found : undefined;
+    if (located.ok) {
+      report.agentapi = { pid: located.found.pid, via: located.found.via };
+      record('find', 'ok', 'found', `AgentAPI is PID ${located.found.pid} (${located.found.via})`, t);
+    } else if (located.kind === 'not-running') {
+      record('find', 'skipped', 'not-running', `AgentAPI is not running: ${located.reason}`, t);
+    } else {
+      record('find', 'failed', 'not-identified', `${located.reason}; it will not be signalled`, t);
+    }
+
+    // 2 and 3. SIGUSR1 goes first; confirming the save and taking the snapshot then overlap,
+    // since AgentAPI holds its lock while saving and /messages waits for it anyway.
+    t = Date.now();
+    const save = await startSave(o, found, report);
+    const upToDate = new AbortController();
+    const saveDone = save.pending
+      ? finishSave(
+          save.pending,
+          beforeStop.slice(o.saveTimeoutMs, upToDate.signal),
+          upToDate.signal,
+          report,
+          t,
+          record,
+        )
+      : Promise.resolve(record('save', save.status, save.outcome, save.detail, t));
+    const snapshotDone = snapshotStep(o, beforeStop, report, record, (newestMs) => {
+      // AgentAPI skips a save when nothing changed: a file newer than the newest message is current.
+      const before = save.pending?.before;
+      if (before && newestMs <= before.mtimeMs) upToDate.abort();
+    });
+    await Promise.all([saveDone, snapshotDone]);
+
+    // 4. Stop.
+    t = Date.now();
+    if (!o.stop) record('stop', 'skipped', 'not-requested', '--no-stop: AgentAPI keeps running', t);
+    else if (!found) record('stop', 'skipped', 'not-signalled', 'no AgentAPI process was identified', t);
+    else if (!(await isSameProcess(found.proc))) {
+      report.stop = 'already-gone';
+      record('stop', 'ok', 'already-gone', `PID ${found.pid} exited before we stopped it`, t);
+    } else {
+      const hurried = hurry.aborted;
+      const outcome = await stopProcess(found.pid, {
+        graceMs: hurried ? Math.min(graceMs, KILL_WAIT_MS) : graceMs,
+        deadline: deadline.slice(deadline.remaining(), hurry.aborted ? undefined : hurry),
+        // Being torn down ourselves: SIGTERM lets AgentAPI save; SIGKILL would lose that.
+        escalate: () => !hurry.aborted,
+      });
+      report.stop = outcome;
+      const words: Record<StopOutcome, [StepReport['status'], string]> = {
+        terminated: ['ok', `SIGTERM stopped PID ${found.pid}`],
+        killed: ['ok', `PID ${found.pid} ignored SIGTERM for ${formatDuration(graceMs)}; SIGKILL stopped it`],
+        'already-gone': ['ok', `PID ${found.pid} had already exited`],
+        denied: ['failed', `not allowed to signal PID ${found.pid}`],
+        survived: [
+          'failed',
+          `PID ${found.pid} was still running at the deadline${hurry.aborted ? ' (we were interrupted)' : ''}`,
+        ],
+      };
+      const [status, detail] = words[outcome];
+      record('stop', status, outcome, detail, t);
+    }
+  } finally {
+    await lock.release();
+  }
+  return finish(report, started);
+}
+
+const STEP_ORDER: StepName[] = ['find', 'save', 'snapshot', 'stop'];
+
+function finish(report: ShutdownReport, started: number): ShutdownReport {
+  report.ms = Date.now() - started;
+  // Save and snapshot overlap and finish in either order; report them in sequence.
+  report.steps.sort((a, b) => STEP_ORDER.indexOf(a.step) - STEP_ORDER.indexOf(b.step));
+  report.ok = report.steps.every((s) => s.status !== 'failed');
+  return report;
+}
+
+type Record_ = (
+  step: StepName,
+  status: StepReport['status'],
+  outcome: string,
+  detail: string,
+  since: number,
+) => void;
+
+interface PendingSave {
+  stateFile: string;
+  before: FileStamp | undefined;
+}
+
+type SaveStart =
+  | { pending: PendingSave }
+  | { pending?: undefined; status: StepReport['status']; outcome: string; detail: string };
+
+/** Decides whether to save and sends SIGUSR1; never to an AgentAPI that predates it. */
+async function startSave(
+  o: ShutdownOptions,
+  found: Located | undefined,
+  report: ShutdownReport,
+): Promise<SaveStart> {
+  if (!o.statePersistence)
+    return { status: 'skipped', outcome: 'disabled', detail: '--no-state-persistence' };
+  if (!found)
+    return { status: 'skipped', outcome: 'not-signalled', detail: 'no AgentAPI process was identified' };
+  const support = await persistenceSupport(found.proc);
+  Object.assign(report.agentapi ?? {}, {
+    version: support.version,
+    supportsPersistence: support.supportsPersistence,
+  });
+  if (support.supportsPersistence === false) {
+    return {
+      status: 'skipped',
+      outcome: 'unsupported',
+      detail: `AgentAPI ${support.raw} predates state persistence (0.12.0); SIGUSR1 would kill it`,
+    };
+  }
+  if (support.supportsPersistence === undefined) {
+    return {
+      status: 'skipped',
+      outcome: 'version-unknown',
+      detail: `not sending SIGUSR1: ${support.evidence}`,
+    };
+  }
+  const stateFile = await configuredStateFile(found.proc);
+  if (!stateFile)
+    return { status: 'skipped', outcome: 'no-state-file', detail: 'AgentAPI runs without --state-file' };
+  report.stateFile = stateFile;
+  const before = await stampOf(stateFile);
+  if (!(await isSameProcess(found.proc)))
+    return { status: 'failed', outcome: 'gone', detail: 'AgentAPI exited before the save' };
+  const sent = send(found.pid, 'SIGUSR1');
+  if (sent !== 'sent')
+    return { status: 'failed', outcome: sent, detail: `SIGUSR1 to PID ${found.pid}: ${sent}` };
+  return { pending: { stateFile, before } };
+}
+
+async function finishSave(
+  pending: PendingSave,
+  deadline: Deadline,
+  upToDate: AbortSignal,
+  report: ShutdownReport,
+  since: number,
+  record: Record_,
+): Promise<void> {
+  const after = await waitForReplacement(pending.stateFile, pending.before, deadline);
+  if (after) {
+    report.saveConfirmed = true;
+    record('save', 'ok', 'confirmed', `${pending.stateFile} replaced (${after.size} bytes)`, since);
+  } else if (upToDate.aborted) {
+    report.saveConfirmed = true;
+    record(
+      'save',
+      'ok',
+      'up-to-date',
+      `${pending.stateFile} is newer than the last message; nothing to save`,
+      since,
+    );
+  } else {
+    record(
+      'save',
+      'failed',
+      'unconfirmed',
+      `${pending.stateFile} was not replaced in time; SIGTERM will save again`,
+      since,
+    );
+  }
+}
+
+async function snapshotStep(
+  o: ShutdownOptions,
+  deadline: Deadline,
+  report: ShutdownReport,
+  record: Record_,
+  onNewest: (newestMs: number) => void,
+): Promise<void> {
+  const t = Date.now();
+  if (!o.snapshot) return record('snapshot', 'skipped', 'disabled', '--no-snapshot', t);
+  const target = postTarget(o.taskId, o.coder);
+  if ('missing' in target)
+    return record('snapshot', 'skipped', 'no-target', `${target.missing}; nothing posted`, t);
+  try {
+    const { total, snapshot, newestTime } = await collectSnapshot({
+      baseUrl: o.agentApiUrl,
+      maxMessages: o.maxMessages,
+      maxBytes: o.maxBytes,
+      deadline,
+    });
+    if (newestTime && Number.isFinite(Date.parse(newestTime))) onNewest(Date.parse(newestTime));
+    report.snapshot = {
+      messagesTotal: total,
+      messagesKept: snapshot.kept,
+      bytes: snapshot.bytes,
+      truncated: snapshot.dropped > 0 || snapshot.contentTruncated,
+    };
+    const outcome = await sendSnapshot(snapshot.body, target, deadline, o.logger);
+    report.snapshot.attempts = outcome.attempts;
+    if (outcome.ok) {
+      record('snapshot', 'ok', 'stored', `${snapshot.kept} of ${total} messages, ${snapshot.bytes} bytes`, t);
+    } else {
+      record('snapshot', 'failed', outcome.kind, outcome.message, t);
+    }
+  } catch (error) {
+    record('snapshot', 'failed', 'not-taken', describe(error), t);
+  }
+}

@@ -1,0 +1,379 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Coderd, type Mode, SNAPSHOT_LIMIT, startCoderd } from '../support/coderd.js';
+import {
+  type RunResult,
+  readEvents,
+  run,
+  type Sim,
+  type SimOptions,
+  startBystander,
+  startSim,
+  TASK_ID,
+  type Workdir,
+  workdir,
+} from '../support/harness.js';
+
+let work: Workdir;
+let sim: Sim | undefined;
+let coderd: Coderd | undefined;
+let bystander: ChildProcess | undefined;
+
+beforeEach(async () => {
+  work = await workdir();
+});
+
+afterEach(async () => {
+  await sim?.stop();
+  await coderd?.close();
+  bystander?.kill('SIGKILL');
+  sim = undefined;
+  coderd = undefined;
+  bystander = undefined;
+  await work.cleanup();
+});
+
+interface Setup {
+  sim?: Partial<SimOptions> | false;
+  coderd?: { mode?: Mode; tasks?: string[] };
+  env?: Record<string, string | undefined>;
+}
+
+async function setup(options: Setup = {}) {
+  if (options.sim !== false) sim = await startSim({ work, ...options.sim });
+  coderd = await startCoderd({
+    tasks: options.coderd?.tasks ?? [TASK_ID],
+    mode: options.coderd?.mode,
+    eventsFile: work.eventsFile,
+  });
+}
+
+function shutdown(
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+  killAfterMs?: number,
+): Promise<RunResult> {
+  const task = args.includes('--task-id') ? [] : ['--task-id', TASK_ID];
+  return run(
+    ['shutdown', ...task, '--pid-file', work.pidFile, '--port', String(sim?.port ?? 1), '--json', ...args],
+    { env: { CODER_AGENT_URL: coderd?.url, CODER_AGENT_TOKEN: coderd?.token, ...env }, killAfterMs },
+  );
+}
+
+type Report = {
+  ok: boolean;
+  steps: { step: string; status: string; outcome: string; detail: string }[];
+  saveConfirmed: boolean;
+  stop?: string;
+  snapshot?: { bytes: number; messagesKept: number; attempts?: number };
+  deferredTo?: number;
+};
+
+function report(result: RunResult): Report {
+  return JSON.parse(result.stdout);
+}
+
+function step(r: Report, name: string) {
+  return r.steps.find((s) => s.step === name);
+}
+
+function signalsReceived(): string[] {
+  return readEvents(work.eventsFile)
+    .filter((e) => e.source === 'agentapi' && e.event === 'signal')
+    .map((e) => e.signal as string);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('shutdown: the happy path', () => {
+  it('saves, posts the snapshot, stops with SIGTERM, in that order', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_MESSAGES: '14' } } });
+    const result = await shutdown();
+    expect(result.code).toBe(0);
+    const r = report(result);
+    expect(r.ok).toBe(true);
+    expect(r.steps.map((s) => [s.step, s.outcome])).toEqual([
+      ['find', 'found'],
+      ['save', 'confirmed'],
+      ['snapshot', 'stored'],
+      ['stop', 'terminated'],
+    ]);
+    expect(r.saveConfirmed).toBe(true);
+    // The state file holds the whole conversation, in AgentAPI's format.
+    const state = JSON.parse(readFileSync(work.stateFile, 'utf8'));
+    expect(state.version).toBe(1);
+    expect(state.messages).toHaveLength(14);
+    expect(statSync(work.stateFile).mode & 0o777).toBe(0o600);
+    // coderd stored the last 10.
+    expect(coderd?.stored.get(TASK_ID)?.messages.map((m) => m.id)).toEqual([
+      4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+    ]);
+    // The process exited by SIGTERM and removed its PID file.
+    expect(await sim?.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(work.pidFile)).toBe(false);
+    // Order across both processes: SIGUSR1 → GET /messages → POST → SIGTERM.
+    const order = readEvents(work.eventsFile)
+      .filter(
+        (e) =>
+          e.event === 'signal' || e.event === 'post' || (e.event === 'request' && e.path === '/messages'),
+      )
+      .map((e) => e.signal ?? (e.event === 'post' ? 'POST' : 'GET /messages'));
+    expect(order, readFileSync(work.eventsFile, 'utf8')).toEqual([
+      'SIGUSR1',
+      'GET /messages',
+      'POST',
+      'SIGTERM',
+    ]);
+    expect(result.stdout + result.stderr).not.toContain(coderd?.token);
+    // One line per step on stderr, plus the summary.
+    expect(result.stderr.match(/ (find|save|snapshot|stop): /g)).toHaveLength(4);
+  });
+
+  it('posts a huge multi-byte transcript within 64 KiB by bytes', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_TRANSCRIPT_BYTES: String(5_000_000) } } });
+    const result = await shutdown(['--max-messages', '30']);
+    const r = report(result);
+    expect(step(r, 'snapshot')?.outcome).toBe('stored');
+    expect(r.snapshot?.bytes).toBeLessThanOrEqual(SNAPSHOT_LIMIT);
+    expect(coderd?.received.at(-1)?.bytes).toBe(r.snapshot?.bytes);
+    expect(r.stop).toBe('terminated');
+  });
+
+  it('says "up-to-date" instead of waiting when nothing changed since the last save', async () => {
+    await setup();
+    process.kill(sim?.pid as number, 'SIGUSR1'); // an earlier save: AgentAPI is now clean
+    const until = Date.now() + 5000;
+    while (!existsSync(work.stateFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    const result = await shutdown(['--save-timeout', '20s']);
+    const r = report(result);
+    expect(step(r, 'save')?.outcome).toBe('up-to-date');
+    expect(result.ms).toBeLessThan(15_000);
+  });
+});
+
+describe('shutdown: finding AgentAPI, and never signalling anything else', () => {
+  it('without a PID file, finds the one agentapi server on the port and stops it', async () => {
+    await setup({ sim: { pidFile: false } });
+    const r = report(await shutdown());
+    expect(step(r, 'find')).toMatchObject({
+      outcome: 'found',
+      detail: expect.stringContaining('process-scan'),
+    });
+    expect(r.stop).toBe('terminated');
+  });
+
+  it('with nothing running, says so and exits 0', async () => {
+    await setup({ sim: false });
+    const result = await shutdown();
+    expect(result.code).toBe(0);
+    const r = report(result);
+    expect(step(r, 'find')?.outcome).toBe('not-running');
+    expect(step(r, 'stop')?.outcome).toBe('not-signalled');
+    expect(step(r, 'snapshot')?.status).toBe('failed'); // AgentAPI unreachable, reported
+  });
+
+  it.each([
+    { name: '-1', content: '-1\n' },
+    { name: '0', content: '0\n' },
+    { name: '1', content: '1\n' },
+    { name: 'garbage', content: 'hello world\n' },
+    { name: 'empty', content: '' },
+    { name: 'huge number', content: '99999999999999999999\n' },
+    { name: 'a dead PID', content: 'dead' },
+    { name: 'an unrelated live process', content: 'bystander' },
+  ])('PID file with $name: nothing is signalled, the snapshot is still posted', async ({ content }) => {
+    await setup({ sim: { pidFile: false } });
+    let text = content;
+    if (content === 'bystander') {
+      bystander = startBystander();
+      text = `${bystander.pid}\n`;
+    }
+    if (content === 'dead') {
+      const gone = spawn('true');
+      await new Promise((r) => gone.on('exit', r));
+      text = `${gone.pid}\n`;
+    }
+    writeFileSync(work.pidFile, text);
+    const result = await shutdown();
+    expect(result.code).toBe(0);
+    const r = report(result);
+    expect(step(r, 'find')?.status).not.toBe('ok');
+    expect(step(r, 'save')?.outcome).toBe('not-signalled');
+    expect(step(r, 'stop')?.outcome).toBe('not-signalled');
+    expect(step(r, 'snapshot')?.outcome).toBe('stored');
+    expect(signalsReceived()).toEqual([]);
+    expect(sim?.alive()).toBe(true);
+    if (bystander) expect(alive(bystander.pid as number)).toBe(true);
+  });
+
+  it('an old AgentAPI (before 0.12.0) gets no SIGUSR1 but is still stopped', async () => {
+    await setup({ sim: { pidFile: false, stateFile: false, old: true } });
+    const r = report(await shutdown());
+    expect(step(r, 'save')).toMatchObject({ status: 'skipped', outcome: 'unsupported' });
+    expect(step(r, 'save')?.detail).toContain('0.11.2');
+    expect(r.stop).toBe('terminated');
+    expect(signalsReceived()).toEqual(['SIGTERM']);
+  });
+
+  it('--strict makes a refused identification exit 1', async () => {
+    await setup({ sim: { pidFile: false } });
+    writeFileSync(work.pidFile, '0\n');
+    const result = await shutdown(['--strict']);
+    expect(result.code).toBe(1);
+    expect(report(result).ok).toBe(false);
+    expect(result.stderr).toMatch(/--strict: find failed/);
+  });
+});
+
+describe('shutdown: AgentAPI misbehaving', () => {
+  it('hanging /messages: the snapshot times out, AgentAPI is still stopped, within --timeout', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_MESSAGES_HANG: '1' } } });
+    const result = await shutdown(['--timeout', '6s']);
+    expect(result.code).toBe(0);
+    const r = report(result);
+    expect(step(r, 'snapshot')).toMatchObject({
+      status: 'failed',
+      detail: expect.stringContaining('did not answer GET /messages'),
+    });
+    expect(r.stop).toBe('terminated');
+    expect(result.ms).toBeLessThan(6_000 + 1_000);
+  });
+
+  it('malformed /messages: reported, AgentAPI still saved and stopped', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_MALFORMED: 'shape' } } });
+    const r = report(await shutdown());
+    expect(step(r, 'snapshot')).toMatchObject({
+      status: 'failed',
+      detail: expect.stringContaining('not what AgentAPI sends'),
+    });
+    expect(step(r, 'save')?.outcome).toBe('confirmed');
+    expect(r.stop).toBe('terminated');
+  });
+
+  it('ignoring SIGTERM: killed after the grace period', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_IGNORE_SIGTERM: '1' } } });
+    const result = await shutdown(['--grace', '500ms']);
+    const r = report(result);
+    expect(r.stop).toBe('killed');
+    expect(await sim?.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(signalsReceived()).toEqual(['SIGUSR1', 'SIGTERM']);
+  });
+
+  it('a slow save is waited for, within --save-timeout', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_SAVE_DELAY_MS: '700' } } });
+    const r = report(await shutdown());
+    expect(step(r, 'save')?.outcome).toBe('confirmed');
+  });
+
+  it('a save slower than --save-timeout is reported unconfirmed; SIGTERM still runs', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_SAVE_DELAY_MS: '1500' } } });
+    const r = report(await shutdown(['--save-timeout', '300ms', '--no-snapshot']));
+    expect(step(r, 'save')?.outcome).toBe('unconfirmed');
+    expect(r.stop).toBe('terminated');
+  });
+});
+
+describe('shutdown: coderd misbehaving never blocks the stop', () => {
+  it('500 then 204: retried and stored', async () => {
+    await setup({ coderd: { mode: { kind: 'fail-first', count: 1 } } });
+    const r = report(await shutdown());
+    expect(step(r, 'snapshot')?.outcome).toBe('stored');
+    expect(r.snapshot?.attempts).toBe(2);
+    expect(r.stop).toBe('terminated');
+  });
+
+  it.each<{
+    name: string;
+    mode?: Mode;
+    tasks?: string[];
+    env?: Record<string, string>;
+    outcome: string;
+    timeout?: string;
+  }>([
+    { name: '401', mode: { kind: 'status', status: 401 }, outcome: 'unauthorized' },
+    { name: '404 task not found', tasks: [], outcome: 'task-not-found' },
+    { name: '404 no such endpoint', mode: { kind: 'no-route' }, outcome: 'endpoint-missing' },
+    { name: 'hanging', mode: { kind: 'hang' }, outcome: 'timeout', timeout: '5s' },
+    {
+      name: 'refusing connections',
+      env: { CODER_AGENT_URL: 'http://127.0.0.1:1/' },
+      outcome: 'unreachable',
+      timeout: '5s',
+    },
+  ])(
+    '$name: reported as $outcome, AgentAPI saved and stopped, exit 0',
+    async ({ mode, tasks, env, outcome, timeout }) => {
+      await setup({ coderd: { mode, tasks } });
+      const result = await shutdown(timeout ? ['--timeout', timeout] : [], env);
+      expect(result.code).toBe(0);
+      const r = report(result);
+      expect(step(r, 'snapshot')).toMatchObject({ status: 'failed', outcome });
+      expect(step(r, 'save')?.outcome).toBe('confirmed');
+      expect(r.stop).toBe('terminated');
+      if (timeout) expect(result.ms).toBeLessThan(5_000 + 1_000);
+    },
+  );
+
+  it.each([
+    { name: 'no task id', args: ['--task-id', ''], env: {}, detail: 'no --task-id' },
+    { name: 'no token', args: [], env: { CODER_AGENT_TOKEN: '' }, detail: 'CODER_AGENT_TOKEN is not set' },
+    { name: 'no agent URL', args: [], env: { CODER_AGENT_URL: '' }, detail: 'CODER_AGENT_URL is not set' },
+  ])('$name: the snapshot is skipped with a clear message', async ({ args, env, detail }) => {
+    await setup();
+    const r = report(await shutdown(args, env));
+    expect(step(r, 'snapshot')).toMatchObject({ status: 'skipped', detail: expect.stringContaining(detail) });
+    expect(coderd?.received).toHaveLength(0);
+    expect(r.stop).toBe('terminated');
+  });
+
+  it('--no-stop saves and posts, and AgentAPI keeps running', async () => {
+    await setup();
+    const r = report(await shutdown(['--no-stop']));
+    expect(step(r, 'snapshot')?.outcome).toBe('stored');
+    expect(step(r, 'stop')?.outcome).toBe('not-requested');
+    expect(sim?.alive()).toBe(true);
+  });
+});
+
+describe('shutdown: concurrency and being interrupted', () => {
+  it('two shutdowns at once: AgentAPI gets one SIGTERM, the second defers', async () => {
+    await setup({ coderd: { mode: { kind: 'fail-first', count: 1 } } });
+    const [a, b] = await Promise.all([shutdown(), shutdown()]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const reports = [report(a), report(b)];
+    expect(reports.filter((r) => r.deferredTo !== undefined)).toHaveLength(1);
+    expect(reports.filter((r) => r.stop === 'terminated')).toHaveLength(1);
+    expect(signalsReceived()).toEqual(['SIGUSR1', 'SIGTERM']);
+  });
+
+  it('SIGTERM to shutdown mid-way: it cuts the snapshot short and still sends SIGTERM to AgentAPI', async () => {
+    await setup({ coderd: { mode: { kind: 'hang' } } });
+    const pending = shutdown(['--timeout', '30s']);
+    // Wait until the POST is hanging in coderd, then tear the shutdown down like a runtime would.
+    const until = Date.now() + 10_000;
+    while (
+      !coderd?.received.length &&
+      !readEvents(work.eventsFile).some((e) => e.path === '/messages') &&
+      Date.now() < until
+    ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const child = spawn('pkill', ['-TERM', '-f', `shutdown --task-id ${TASK_ID} --pid-file ${work.pidFile}`]);
+    await new Promise((r) => child.on('exit', r));
+    const result = await pending;
+    expect(result.code).toBe(0);
+    expect(result.ms).toBeLessThan(10_000);
+    expect(result.stderr).toContain('received SIGTERM');
+    expect(report(result).stop).toBe('terminated');
+    expect(signalsReceived()).toEqual(['SIGUSR1', 'SIGTERM']);
+  });
+});

@@ -30,7 +30,8 @@ const env = process.env;
 // Compiled in, like a real AgentAPI's (dist/sim/old/agentapi is built with 0.11.2); the
 // variable lets a test try versions such as "dev" through `start`, which passes it on.
 const version = env.AGENTAPI_SIM_VERSION ?? (typeof SIM_VERSION === 'string' ? SIM_VERSION : '0.12.1');
-const isOld = compareVersions(version, '0.12.0') < 0;
+// A development build ("dev") is built from current sources: new.
+const isOld = /^\d/.test(version) && compareVersions(version, '0.12.0') < 0;
 
 function compareVersions(a: string, b: string): number {
   const pa = a.split(/[.-]/).map(Number);
@@ -73,6 +74,16 @@ interface Options {
 
 function parseServerArgs(args: string[]): Options {
   const newFlags = new Set(['--state-file', '-s', '--load-state', '--save-state', '--pid-file']);
+  // AgentAPI's other real server flags: accepted and ignored here.
+  const otherValueFlags = new Set([
+    '--chat-base-path',
+    '--term-width',
+    '--term-height',
+    '--allowed-hosts',
+    '--allowed-origins',
+    '--initial-prompt',
+    '-I',
+  ]);
   const opts: Options = {
     port: Number(env.AGENTAPI_PORT ?? 3284),
     type: env.AGENTAPI_TYPE ?? 'claude',
@@ -98,6 +109,7 @@ function parseServerArgs(args: string[]): Options {
     else if (flag === '--pid-file') opts.pidFile = value();
     else if (flag === '--load-state') opts.loadState = inline === undefined ? true : inline === 'true';
     else if (flag === '--save-state') opts.saveState = inline === undefined ? true : inline === 'true';
+    else if (otherValueFlags.has(flag)) value();
     else if (flag.startsWith('-')) fail(`unknown flag: ${flag}`);
     else {
       opts.agent = args.slice(i);

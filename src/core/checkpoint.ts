@@ -1,0 +1,95 @@
+// Periodic checkpoints while AgentAPI runs: SIGUSR1 so the state file is recent, and a fresh
+// log snapshot in coderd, so a crash, an OOM kill or a stop script that never ran loses little.
+// Skipped when nothing changed since the last one. Failures are logged, never fatal.
+
+import { createHash } from 'node:crypto';
+import { getMessages } from './agentapi-client.js';
+import { Deadline } from './deadline.js';
+import { describe } from './errors.js';
+import type { Logger } from './log.js';
+import { type PostTarget, sendSnapshot } from './log-snapshot.js';
+import { DEFAULTS } from './settings.js';
+import { send } from './signals.js';
+import { buildSnapshot } from './snapshot.js';
+
+export interface CheckpointOptions {
+  intervalMs: number;
+  agentApiUrl: string;
+  /** AgentAPI's PID (our own child) when it handles SIGUSR1; undefined: no state saves. */
+  savePid?: number;
+  /** Where to post snapshots; undefined: no snapshots. */
+  target?: PostTarget;
+  maxMessages: number;
+  maxBytes: number;
+  logger: Logger;
+}
+
+export interface Checkpointer {
+  /** Runs one checkpoint now; resolves to what it did. */
+  tick(): Promise<'saved' | 'unchanged' | 'failed'>;
+  stop(): void;
+}
+
+export function startCheckpoints(o: CheckpointOptions): Checkpointer {
+  let last: string | undefined;
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function tick(): Promise<'saved' | 'unchanged' | 'failed'> {
+    const deadline = Deadline.in(Math.max(1000, Math.min(o.intervalMs, 30_000)));
+    try {
+      const { total, messages } = await getMessages(
+        {
+          baseUrl: o.agentApiUrl,
+          timeoutMs: Math.min(DEFAULTS.requestTimeoutMs, deadline.remaining()),
+          signal: deadline.signal,
+        },
+        o.maxMessages,
+      );
+      const fingerprint = createHash('sha256')
+        .update(`${total}\n${JSON.stringify(messages.at(-1) ?? null)}`)
+        .digest('hex');
+      if (fingerprint === last) {
+        o.logger.debug('checkpoint: nothing changed since the last one');
+        return 'unchanged';
+      }
+      const done: string[] = [];
+      if (o.savePid !== undefined && send(o.savePid, 'SIGUSR1') === 'sent')
+        done.push('asked AgentAPI to save state');
+      let ok = true;
+      if (o.target) {
+        const snapshot = buildSnapshot(messages, o.maxMessages, o.maxBytes);
+        const outcome = await sendSnapshot(snapshot.body, o.target, deadline, o.logger);
+        if (outcome.ok) done.push(`posted a snapshot (${snapshot.kept} messages, ${snapshot.bytes} bytes)`);
+        else {
+          ok = false;
+          o.logger.warn(`checkpoint: snapshot not stored: ${outcome.message}`);
+        }
+      }
+      if (ok) last = fingerprint;
+      if (done.length) o.logger.info(`checkpoint: ${done.join('; ')}`);
+      return ok ? 'saved' : 'failed';
+    } catch (error) {
+      o.logger.warn(`checkpoint failed: ${describe(error)}`);
+      return 'failed';
+    }
+  }
+
+  const schedule = () => {
+    timer = setTimeout(async () => {
+      if (!running) {
+        running = true;
+        await tick();
+        running = false;
+      }
+      schedule();
+    }, o.intervalMs);
+    timer.unref();
+  };
+  schedule();
+
+  return {
+    tick,
+    stop: () => clearTimeout(timer),
+  };
+}

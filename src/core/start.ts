@@ -1,0 +1,112 @@
+// What `start` needs before AgentAPI runs: the exact argv (with or without the persistence
+// flags, by version), and preflight checks that turn the usual failures into one clear line.
+
+import { constants } from 'node:fs';
+import { access, mkdir, unlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { readVersion, type VersionInfo } from './agentapi-version.js';
+import { UserError } from './errors.js';
+import type { Logger } from './log.js';
+import { readPidFile } from './pid-file.js';
+import { identifyAgentApi } from './proc.js';
+
+export interface ServerArgsOptions {
+  port: number;
+  type?: string;
+  pidFile: string;
+  stateFile: string;
+  /** Pass --state-file --load-state --save-state. */
+  statePersistence: boolean;
+  /** Pass --pid-file (AgentAPI 0.12.0+ only). */
+  pidFileFlag: boolean;
+  extra: readonly string[];
+  agent: readonly string[];
+}
+
+/** `agentapi server ...` argv, persistence flags before any extra arguments, agent after `--`. */
+export function serverArgs(o: ServerArgsOptions): string[] {
+  const args = ['server', '--port', String(o.port)];
+  if (o.type) args.push('--type', o.type);
+  if (o.statePersistence) args.push('--state-file', o.stateFile, '--load-state', '--save-state');
+  if (o.pidFileFlag) args.push('--pid-file', o.pidFile);
+  return [...args, ...o.extra, '--', ...o.agent];
+}
+
+export type VersionDecision = { persistence: boolean; info: VersionInfo; warning?: string };
+
+/**
+ * The version gate. Below 0.12.0 the persistence and PID-file flags would stop AgentAPI from
+ * starting, so they are left out. A version that cannot be read as semver ("dev", "preview")
+ * is taken as new: such builds come from current sources. If one turns out to be old, it says
+ * "unknown flag" on start, and --no-state-persistence is the way around it.
+ */
+export async function checkAgentApiVersion(bin: string, timeoutMs = 5000): Promise<VersionDecision> {
+  const info = await readVersion(bin, timeoutMs);
+  if (info.error) throw new UserError(`${info.error} (--agentapi-bin)`);
+  if (info.supportsPersistence === false) {
+    return {
+      persistence: false,
+      info,
+      warning: `AgentAPI ${info.raw} predates state persistence (0.12.0): starting it without --state-file and --pid-file, so the conversation will not survive a pause. Upgrade AgentAPI to keep it.`,
+    };
+  }
+  if (info.supportsPersistence === undefined) {
+    return {
+      persistence: true,
+      info,
+      warning: `cannot read AgentAPI's version "${info.raw ?? ''}"; assuming 0.12.0 or newer (a development build). If it refuses --state-file, use --no-state-persistence.`,
+    };
+  }
+  return { persistence: true, info };
+}
+
+/** Creates the state file's directory (0700) and checks we can write there. */
+export async function prepareStateDir(stateFile: string): Promise<void> {
+  const dir = dirname(stateFile);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw new UserError(
+      `state directory ${dir} is not usable: ${(error as Error).message.replace(/^\w+: /, '')}`,
+    );
+  }
+}
+
+/** Refuses a port something already listens on (AgentAPI listens on all interfaces). */
+export async function checkPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new UserError(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} is already in use (another AgentAPI?)`
+            : `cannot use port ${port}: ${error.message}`,
+        ),
+      ),
+    );
+    server.listen(port, () => server.close(() => resolve()));
+  });
+}
+
+export type PidFileCheck = { state: 'free' } | { state: 'running'; pid: number };
+
+/**
+ * A PID file naming a live AgentAPI means it is running. One naming anything else is stale and
+ * is removed: AgentAPI refuses to start while its PID file names any live process.
+ */
+export async function checkPidFile(path: string, logger: Logger): Promise<PidFileCheck> {
+  const file = await readPidFile(path);
+  if (file.state === 'missing') return { state: 'free' };
+  if (file.state === 'ok') {
+    const identity = await identifyAgentApi(file.pid, file.writtenAtMs);
+    if (identity.ok) return { state: 'running', pid: file.pid };
+    logger.warn(`removing stale PID file ${path}: ${identity.reason}`);
+  } else {
+    logger.warn(`removing invalid PID file ${path}: ${file.reason}`);
+  }
+  await unlink(path).catch(() => undefined);
+  return { state: 'free' };
+}

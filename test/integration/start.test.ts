@@ -1,0 +1,348 @@
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Coderd, startCoderd } from '../support/coderd.js';
+import {
+  freePort,
+  type RunResult,
+  readEvents,
+  run,
+  startBystander,
+  TASK_ID,
+  type Workdir,
+  workdir,
+} from '../support/harness.js';
+import { OLD_SIM, SIM } from '../support/paths.js';
+
+let work: Workdir;
+let port: number;
+let coderd: Coderd | undefined;
+const cleanup: (() => void)[] = [];
+
+beforeEach(async () => {
+  work = await workdir();
+  port = await freePort();
+});
+
+afterEach(async () => {
+  for (const fn of cleanup.splice(0)) fn();
+  await coderd?.close();
+  coderd = undefined;
+  await work.cleanup();
+});
+
+const record = () => join(work.dir, 'record.json');
+
+/** start's flags; a flag in `extra` replaces the default one of the same name. */
+function baseArgs(extra: string[] = []): string[] {
+  const defaults: [string, string][] = [
+    ['--agentapi-bin', SIM],
+    ['--port', String(port)],
+    ['--pid-file', work.pidFile],
+    ['--state-file', work.stateFile],
+  ];
+  const given = defaults.filter(([flag]) => !extra.includes(flag)).flat();
+  return ['start', ...given, ...extra];
+}
+
+function env(extra: Record<string, string | undefined> = {}) {
+  return { AGENTAPI_SIM_RECORD: record(), AGENTAPI_SIM_EVENTS: work.eventsFile, ...extra };
+}
+
+function killLater(pid: number | undefined): void {
+  if (pid)
+    cleanup.push(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    });
+}
+
+/** `start --detach`, remembering what to kill after the test. */
+async function detach(
+  extra: string[] = [],
+  extraEnv: Record<string, string | undefined> = {},
+): Promise<RunResult> {
+  const result = await run([...baseArgs(['--detach', '--json', ...extra]), '--', 'claude', '--continue'], {
+    env: env(extraEnv),
+  });
+  try {
+    const report = JSON.parse(result.stdout);
+    killLater(report.supervisorPid);
+    killLater(report.pid);
+  } catch {}
+  return result;
+}
+
+/** `start` in the foreground, as a child we can signal. */
+function foreground(
+  extra: string[] = [],
+  extraEnv: Record<string, string | undefined> = {},
+): { child: ChildProcess; done: Promise<RunResult> } {
+  let child: ChildProcess | undefined;
+  const done = run([...baseArgs(extra), '--', 'claude', '--continue'], {
+    env: env(extraEnv),
+    onSpawn: (c) => {
+      child = c;
+    },
+  });
+  return { child: child as ChildProcess, done };
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function ready(): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/status`)).ok;
+  } catch {
+    return false;
+  }
+}
+
+const received = () =>
+  JSON.parse(readFileSync(record(), 'utf8')) as { argv: string[]; env: Record<string, string>; pid: number };
+const signals = () =>
+  readEvents(work.eventsFile)
+    .filter((e) => e.event === 'signal')
+    .map((e) => e.signal);
+
+describe('start: what AgentAPI receives', () => {
+  it('runs agentapi server with the persistence flags, the PID file and the agent command', async () => {
+    const { child, done } = foreground(['--type', 'claude', '--server-arg=--chat-base-path=/x']);
+    await waitFor(ready);
+    expect(received().argv).toEqual([
+      'server',
+      '--port',
+      String(port),
+      '--type',
+      'claude',
+      '--state-file',
+      work.stateFile,
+      '--load-state',
+      '--save-state',
+      '--pid-file',
+      work.pidFile,
+      '--chat-base-path=/x',
+      '--',
+      'claude',
+      '--continue',
+    ]);
+    expect(received().env.AGENTAPI_SIM_RECORD).toBe(record());
+    expect(readFileSync(work.pidFile, 'utf8')).toBe(`${received().pid}\n`);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(signals()).toEqual(['SIGTERM']);
+    expect(existsSync(work.stateFile)).toBe(true);
+  });
+
+  it('--no-state-persistence keeps the PID file but not the state flags', async () => {
+    const { child, done } = foreground(['--no-state-persistence']);
+    await waitFor(ready);
+    expect(received().argv).toEqual([
+      'server',
+      '--port',
+      String(port),
+      '--pid-file',
+      work.pidFile,
+      '--',
+      'claude',
+      '--continue',
+    ]);
+    child.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+  });
+
+  it('an AgentAPI older than 0.12.0 is started without the new flags, with one clear warning', async () => {
+    const { child, done } = foreground(['--agentapi-bin', OLD_SIM]);
+    await waitFor(ready);
+    expect(received().argv).toEqual(['server', '--port', String(port), '--', 'claude', '--continue']);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/AgentAPI 0\.11\.2 predates state persistence/);
+  });
+
+  it('a version that is not semver ("dev") is taken as new, with a warning', async () => {
+    const { child, done } = foreground([], { AGENTAPI_SIM_VERSION: 'dev' });
+    await waitFor(ready);
+    expect(received().argv).toContain('--state-file');
+    child.kill('SIGTERM');
+    expect((await done).stderr).toMatch(/cannot read AgentAPI's version "dev"/);
+  });
+
+  it.each(['SIGINT', 'SIGHUP'] as const)('forwards %s once and exits with AgentAPI', async (signal) => {
+    const { child, done } = foreground();
+    await waitFor(ready);
+    child.kill(signal);
+    const result = await done;
+    expect(result.code).toBe(0);
+    expect(signals()).toEqual([signal]);
+  });
+});
+
+describe('start --detach', () => {
+  it('returns once AgentAPI is ready, with its PID', async () => {
+    const result = await detach();
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report).toMatchObject({ ok: true, port, statePersistence: true, agentapiVersion: '0.12.1' });
+    expect(report.pid).toBe(Number(readFileSync(work.pidFile, 'utf8')));
+    expect(await ready()).toBe(true);
+    expect(existsSync(report.logFile)).toBe(true);
+  });
+
+  it('prints only the PID on stdout without --json', async () => {
+    const result = await run([...baseArgs(['--detach']), '--', 'claude'], { env: env() });
+    const pid = Number(result.stdout.trim());
+    killLater(pid);
+    expect(result.code).toBe(0);
+    expect(pid).toBe(Number(readFileSync(work.pidFile, 'utf8')));
+  });
+
+  it('gives up after --ready-timeout with the reason and the log, leaving nothing running', async () => {
+    const result = await detach(['--ready-timeout', '1s'], { AGENTAPI_SIM_STARTUP_DELAY_MS: '20000' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/did not become ready within 1\.0s; last lines of .*agentapi\.log/);
+    expect(result.stderr).toContain('starting');
+    await waitFor(
+      () => !existsSync(work.pidFile) || !isAlive(Number(readFileSync(work.pidFile, 'utf8'))),
+      5000,
+    );
+  });
+
+  it('reports an AgentAPI that dies during start-up', async () => {
+    const result = await detach(['--server-arg', '--bogus-flag']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/exited during start-up/);
+    expect(result.stderr).toMatch(/unknown flag: --bogus-flag/);
+  });
+
+  it('refuses to start a second AgentAPI, and --replace stops the first', async () => {
+    const first = JSON.parse((await detach()).stdout);
+    const again = await detach();
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(new RegExp(`AgentAPI is already running \\(PID ${first.pid}`));
+    const replaced = await detach(['--replace']);
+    expect(replaced.code).toBe(0);
+    expect(isAlive(first.pid)).toBe(false);
+    expect(JSON.parse(replaced.stdout).pid).not.toBe(first.pid);
+  });
+
+  it('removes a stale PID file naming an unrelated process, which is left alone', async () => {
+    const bystander = startBystander();
+    cleanup.push(() => bystander.kill('SIGKILL'));
+    writeFileSync(work.pidFile, `${bystander.pid}\n`);
+    const result = await detach();
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/removing stale PID file/);
+    expect(isAlive(bystander.pid as number)).toBe(true);
+  });
+
+  it('pause and resume: start → shutdown → start brings the conversation back', async () => {
+    await detach([], { AGENTAPI_SIM_MESSAGES: '5' });
+    await fetch(`http://127.0.0.1:${port}/message`, {
+      method: 'POST',
+      body: JSON.stringify({ content: 'remember the tomato', type: 'user' }),
+    });
+    const stopped = await run(['shutdown', '--port', String(port), '--pid-file', work.pidFile, '--json'], {
+      env: {},
+    });
+    expect(JSON.parse(stopped.stdout)).toMatchObject({ ok: true, saveConfirmed: true, stop: 'terminated' });
+    expect(await ready()).toBe(false);
+    await detach([], { AGENTAPI_SIM_MESSAGES: '1' });
+    const { messages } = (await (await fetch(`http://127.0.0.1:${port}/messages`)).json()) as {
+      messages: { content: string }[];
+    };
+    expect(messages).toHaveLength(7);
+    expect(messages[5].content).toBe('remember the tomato');
+  });
+});
+
+describe('start --checkpoint-interval', () => {
+  it('saves state and posts snapshots on schedule, and skips when nothing changed', async () => {
+    coderd = await startCoderd({ tasks: [TASK_ID] });
+    await detach(['--checkpoint-interval', '300ms', '--task-id', TASK_ID], {
+      CODER_AGENT_URL: coderd.url,
+      CODER_AGENT_TOKEN: coderd.token,
+    });
+    await waitFor(() => (coderd?.received.length ?? 0) >= 1 && existsSync(work.stateFile));
+    expect(coderd.stored.get(TASK_ID)?.messages).toHaveLength(1);
+    // Nothing changes: several intervals pass without another save or post.
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(coderd.received).toHaveLength(1);
+    expect(signals().filter((s) => s === 'SIGUSR1')).toHaveLength(1);
+    // A new exchange: the next checkpoint saves and posts it.
+    await fetch(`http://127.0.0.1:${port}/message`, {
+      method: 'POST',
+      body: JSON.stringify({ content: 'next step', type: 'user' }),
+    });
+    await waitFor(() => (coderd?.received.length ?? 0) >= 2);
+    expect(coderd.stored.get(TASK_ID)?.messages).toHaveLength(3);
+    await waitFor(() => JSON.parse(readFileSync(work.stateFile, 'utf8')).messages.length === 3);
+    expect(signals().filter((s) => s === 'SIGUSR1')).toHaveLength(2);
+  });
+});
+
+describe('start: bad input gets one clear line', () => {
+  let blocker: Server | undefined;
+  afterEach(() => blocker?.close());
+
+  it.each([
+    {
+      name: 'missing agentapi',
+      args: ['--agentapi-bin', '/nonexistent/agentapi'],
+      code: 1,
+      message: /\/nonexistent\/agentapi was not found/,
+    },
+    { name: 'not executable', args: ['--agentapi-bin', 'NOEXEC'], code: 1, message: /is not executable/ },
+    {
+      name: 'state directory not writable',
+      args: ['--state-file', 'FILEDIR/state.json'],
+      code: 1,
+      message: /state directory .* is not usable/,
+    },
+    { name: 'port in use', args: [], code: 1, message: /port \d+ is already in use/, occupy: true },
+    {
+      name: 'no agent command',
+      args: [],
+      code: 2,
+      message: /give the agent command after --/,
+      noAgent: true,
+    },
+  ])('$name', async ({ args, code, message, occupy, noAgent }) => {
+    const noexec = join(work.dir, 'agentapi');
+    writeFileSync(noexec, '#!/bin/sh\n');
+    chmodSync(noexec, 0o644);
+    const fileAsDir = join(work.dir, 'file');
+    writeFileSync(fileAsDir, '');
+    const resolved = args.map((a) => a.replace('NOEXEC', noexec).replace('FILEDIR', fileAsDir));
+    if (occupy) {
+      blocker = createServer();
+      await new Promise<void>((r) => blocker?.listen(port, '127.0.0.1', r));
+    }
+    const result = await run([...baseArgs(resolved), ...(noAgent ? [] : ['--', 'claude'])], { env: env() });
+    expect(result.code).toBe(code);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(record())).toBe(false);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}

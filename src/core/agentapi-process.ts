@@ -133,6 +133,11 @@ export async function persistenceSupport(proc: ProcInfo, timeoutMs = 2000): Prom
       evidence: `started with persistence flags, so it is ${PERSISTENCE_SINCE} or newer`,
     };
   }
+  return runningVersion(proc, timeoutMs);
+}
+
+/** Asks the running AgentAPI's own executable for its version (never an interpreter's). */
+export async function runningVersion(proc: ProcInfo, timeoutMs = 2000): Promise<Persistence> {
   const exe = await readlink(`/proc/${proc.pid}/exe`).catch(() => undefined);
   if (!exe || basename(exe.replace(/ \(deleted\)$/, '')) !== 'agentapi') {
     return { evidence: 'its executable is not named agentapi, so its version is unknown' };

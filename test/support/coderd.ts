@@ -67,6 +67,9 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
   async function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<number> {
     const url = new URL(req.url ?? '/', 'http://coderd');
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : '';
+    if (req.method === 'GET' && path === '/api/v2/buildinfo') {
+      return reply(res, 200, { version: 'v2.28.0-standin', dashboard_url: 'http://127.0.0.1/' });
+    }
     const match = ROUTE.exec(path);
     if (mode.kind === 'no-route' || !match || req.method !== 'POST') {
       return reply(res, 404, { message: 'Route not found.' });

@@ -1,0 +1,116 @@
+import { BaseCommand } from '../core/base-command.js';
+import { EXIT, UserError } from '../core/errors.js';
+import {
+  agentApiFlags,
+  coderEnv,
+  durationFlag,
+  pidFileFlag,
+  stateFileFlag,
+  taskIdFlag,
+} from '../core/settings.js';
+import { gatherStatus, type StatusReport } from '../core/status.js';
+
+export default class Status extends BaseCommand<typeof Status> {
+  static summary = 'Show whether AgentAPI is healthy and everything shutdown depends on.';
+
+  static description = [
+    "Checks the PID file (present, valid, alive, really agentapi server), AgentAPI's version and persistence support, GET /status and the message count, the state file (size, age, format), and the Coder side (CODER_AGENT_URL reachable, CODER_AGENT_TOKEN set; the token's value is never shown).",
+    'Exit code 0 when AgentAPI is healthy (its HTTP API answers and its PID file, if any, names it), 1 otherwise, so a CI job can gate on it. Warnings do not change the exit code.',
+  ].join('\n\n');
+
+  static examples = [
+    { description: 'In a workspace shell', command: '<%= config.bin %> <%= command.id %>' },
+    {
+      description: 'In a CI smoke test',
+      command: '<%= config.bin %> <%= command.id %> --json | jq .agentapi',
+    },
+  ];
+
+  static flags = {
+    ...agentApiFlags,
+    'pid-file': pidFileFlag,
+    'state-file': stateFileFlag,
+    'task-id': taskIdFlag,
+    timeout: durationFlag({
+      description: 'Limit for each check',
+      default: 5_000,
+      defaultHelp: async () => '5s',
+    }),
+  };
+
+  async run(): Promise<StatusReport> {
+    const { flags } = this;
+    const report = await gatherStatus({
+      port: flags.port,
+      agentApiUrl: flags['agentapi-url'],
+      pidFile: flags['pid-file'],
+      stateFile: flags['state-file'],
+      taskId: flags['task-id'],
+      coder: coderEnv(),
+      timeoutMs: flags.timeout,
+    });
+    if (!this.jsonEnabled()) process.stdout.write(render(report));
+    if (!report.healthy)
+      throw new UserError(`AgentAPI is not healthy: ${report.problems.join('; ')}`, EXIT.failed, report);
+    return report;
+  }
+}
+
+function render(r: StatusReport): string {
+  const lines: string[] = [];
+  const row = (label: string, value: string) => lines.push(`  ${label.padEnd(12)} ${value}`);
+  lines.push(`AgentAPI: ${r.healthy ? 'healthy' : 'NOT HEALTHY'}`);
+  const p = r.pidFile;
+  row(
+    'PID file',
+    p.state === 'missing'
+      ? `${p.path}: missing`
+      : p.state === 'invalid'
+        ? `${p.path}: invalid (${p.detail})`
+        : `${p.path}: PID ${p.pid}, ${p.isAgentApi ? 'running agentapi server' : p.detail}`,
+  );
+  const a = r.agentapi;
+  if (a.version || a.supportsPersistence !== undefined) {
+    row(
+      'version',
+      `${a.version ?? 'unknown'}${a.supportsPersistence ? ' (state persistence supported)' : ''}`,
+    );
+  }
+  row(
+    'HTTP',
+    a.reachable
+      ? `${a.url}: ${a.status}, agent ${a.agentType ?? '?'}, ${plural(a.messages, 'message')}`
+      : `${a.url}: not reachable`,
+  );
+  const s = r.stateFile;
+  row(
+    'state file',
+    s.exists
+      ? `${s.path}: ${s.size} bytes, saved ${age(s.ageSeconds)} ago${s.messages !== undefined ? `, ${plural(s.messages, 'message')}` : ''}${s.problem ? `, ${s.problem}` : ', format 1'}`
+      : `${s.path}: not there yet`,
+  );
+  lines.push('Coder:');
+  const c = r.coder;
+  row(
+    'agent URL',
+    c.agentUrl
+      ? `${c.agentUrl} (${c.reachable ? `reachable, Coder ${c.version ?? '?'}` : 'NOT reachable'})`
+      : 'CODER_AGENT_URL not set',
+  );
+  row('agent token', c.tokenSet ? 'set' : 'CODER_AGENT_TOKEN not set');
+  if (c.taskId) row('task id', `${c.taskId}${c.taskIdValid ? '' : ' (not a UUID!)'}`);
+  for (const problem of r.problems) lines.push(`problem: ${problem}`);
+  for (const warning of r.warnings) lines.push(`warning: ${warning}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function plural(n: number | undefined, word: string): string {
+  return n === undefined ? `? ${word}s` : `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function age(seconds: number | undefined): string {
+  if (seconds === undefined) return '?';
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}

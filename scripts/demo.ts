@@ -1,0 +1,169 @@
+// `npm run demo`: the main job, end to end, on loopback, with the AgentAPI simulator standing in
+// for AgentAPI and a coderd stand-in for Coder. Cleans up after itself, even when interrupted.
+// Run with bun (a devDependency): `bun scripts/demo.ts`.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCoderd } from '../test/support/coderd.js';
+import { BIN, ROOT, SIM } from '../test/support/paths.js';
+
+const TASK_ID = '3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b';
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+
+function step(title: string): void {
+  process.stdout.write(`\n${bold(`==> ${title}`)}\n`);
+}
+
+/** Runs a command (async: the coderd stand-in lives in this process), echoing it and its output. */
+function sh(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  echo = true,
+): Promise<{ code: number; stdout: string }> {
+  const shown = file === BIN ? 'agentapi-lifecycle' : file;
+  if (echo) process.stdout.write(`$ ${shown} ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
+  return new Promise((resolve) => {
+    const child = spawn(file, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT,
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (echo) process.stdout.write(d);
+    });
+    child.stderr.on('data', (d) => echo && process.stdout.write(d));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+if (!existsSync(BIN) || !existsSync(SIM)) {
+  step('Building (first run only)');
+  if (
+    (
+      await sh(process.execPath, [
+        'scripts/build.ts',
+        '--only',
+        `linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}`,
+      ])
+    ).code !== 0
+  ) {
+    process.exit(1);
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'agentapi-lifecycle-demo-'));
+const port = await freePort();
+const coderd = await startCoderd({ tasks: [TASK_ID] });
+const files = ['--port', String(port), '--pid-file', join(dir, 'agentapi.pid')];
+const state = join(dir, 'home', '.agentapi', 'state.json');
+const coderEnv = { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token };
+const start = [
+  'start',
+  '--detach',
+  '--agentapi-bin',
+  SIM,
+  ...files,
+  '--state-file',
+  state,
+  '--type',
+  'claude',
+  '--',
+  'claude',
+];
+
+let cleaned = false;
+async function cleanup(): Promise<void> {
+  if (cleaned) return;
+  cleaned = true;
+  await sh(BIN, ['shutdown', '--quiet', '--no-snapshot', ...files, '--timeout', '5s'], {}, false);
+  await coderd.close();
+  await rm(dir, { recursive: true, force: true });
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stdout.write(`\n${signal}: cleaning up\n`);
+    cleanup().then(() => process.exit(130));
+  });
+}
+
+async function say(content: string): Promise<void> {
+  await fetch(`http://127.0.0.1:${port}/message`, {
+    method: 'POST',
+    body: JSON.stringify({ content, type: 'user' }),
+  });
+  process.stdout.write(`  you: ${content}\n`);
+}
+
+let failed = false;
+try {
+  step(`A coderd stand-in listens at ${coderd.url}; task ${TASK_ID}`);
+
+  step('Start AgentAPI with state persistence (the simulator plays AgentAPI)');
+  if ((await sh(BIN, start)).code !== 0) throw new Error('start failed');
+
+  step('Have a short conversation');
+  await say('Add a health check endpoint to the API server');
+  await say('Now write a test for it');
+
+  step('What a person debugging in the workspace sees');
+  await sh(BIN, ['status', ...files, '--state-file', state], coderEnv);
+
+  step('What shutdown would post (fitted to 64 KiB by bytes)');
+  await sh(BIN, ['snapshot', '--port', String(port), '--max-messages', '3', '--json']);
+
+  step("The workspace stops: the stop script's one line");
+  const shutdown = await sh(BIN, ['shutdown', '--task-id', TASK_ID, ...files], coderEnv);
+  if (shutdown.code !== 0) throw new Error('shutdown failed');
+
+  step('coderd now shows the task log while the workspace is off');
+  const stored = coderd.stored.get(TASK_ID)?.messages ?? [];
+  process.stdout.write(`  stored ${stored.length} messages; the newest says:\n`);
+  process.stdout.write(
+    `${(stored.at(-1)?.content ?? '')
+      .split('\n')
+      .slice(0, 4)
+      .map((l) => `    | ${l}`)
+      .join('\n')}\n`,
+  );
+  const saved = JSON.parse(readFileSync(state, 'utf8')) as {
+    version: number;
+    messages: { message: string }[];
+  };
+  process.stdout.write(`  state file ${state}: format ${saved.version}, ${saved.messages.length} messages\n`);
+
+  step('The workspace starts again: the conversation comes back');
+  if ((await sh(BIN, start)).code !== 0) throw new Error('second start failed');
+  const restored = (await (await fetch(`http://127.0.0.1:${port}/messages`)).json()) as {
+    messages: { content: string }[];
+  };
+  const remembered = restored.messages.some((m) => m.content === 'Now write a test for it');
+  process.stdout.write(
+    `  restored ${restored.messages.length} messages${remembered ? ', including "Now write a test for it"' : ''}\n`,
+  );
+  if (!remembered || restored.messages.length !== saved.messages.length)
+    throw new Error('the conversation was not restored');
+} catch (error) {
+  failed = true;
+  process.stdout.write(`\ndemo failed: ${(error as Error).message}\n`);
+} finally {
+  step('Cleaning up (AgentAPI stopped, ports freed, temp files removed)');
+  await cleanup();
+}
+process.stdout.write(failed ? '' : `\n${bold('Demo complete.')}\n`);
+process.exit(failed ? 1 : 0);

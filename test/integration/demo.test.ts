@@ -1,0 +1,65 @@
+// `npm run demo` is the first command a newcomer runs: it must work and leave nothing behind.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { cleanEnv, type RunResult, runFile } from '../support/harness.js';
+import { ROOT } from '../support/paths.js';
+
+const BUN = `${ROOT}node_modules/.bin/bun`;
+
+/** `agentapi server` processes whose command line mentions `dir`. */
+function agentApisUsing(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return (
+          argv.includes('server') &&
+          argv.includes(dir) &&
+          !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function demoDir(output: string): string {
+  return /(\/tmp\/agentapi-lifecycle-demo-\w+)/.exec(output)?.[1] ?? 'no-dir-found';
+}
+
+describe('npm run demo', () => {
+  it('runs the whole cycle, shows the restored conversation, and cleans up', async () => {
+    const result = await runFile(BUN, ['scripts/demo.ts'], { cwd: ROOT, killAfterMs: 60_000 });
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout).toContain('AgentAPI: healthy');
+    expect(result.stdout).toMatch(/save: confirmed/);
+    expect(result.stdout).toMatch(/snapshot: stored/);
+    expect(result.stdout).toMatch(/stop: terminated/);
+    expect(result.stdout).toMatch(/restored \d+ messages, including "Now write a test for it"/);
+    expect(result.stdout).toContain('Demo complete.');
+    expect(agentApisUsing(demoDir(result.stdout))).toEqual([]);
+  });
+
+  it('cleans up when interrupted', async () => {
+    const child = spawn(BUN, ['scripts/demo.ts'], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    const done = new Promise<RunResult>((resolve) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.includes('Have a short conversation') && !child.killed) child.kill('SIGINT');
+      });
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr: '', ms: 0 }));
+    });
+    const result = await done;
+    expect(result.code).toBe(130);
+    expect(result.stdout).toContain('SIGINT: cleaning up');
+    expect(agentApisUsing(demoDir(result.stdout))).toEqual([]);
+  });
+});

@@ -1,10 +1,14 @@
-// `npm run build`: the standalone binaries, the AgentAPI simulator for tests, and SHA256SUMS.
+// `npm run build`: the standalone binaries, their .gz release artifacts, the AgentAPI simulator for
+// tests, and SHA256SUMS over every artifact.
 // Run with bun (a devDependency): `bun scripts/build.ts [--only linux-x64]`.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 
 const TARGETS = ['linux-x64', 'linux-arm64'] as const;
 // Never read .env or bunfig.toml from wherever the binary runs; --production keeps oclif off its
@@ -50,13 +54,21 @@ console.log(
   'built dist/sim/agentapi and dist/sim/old/agentapi (AgentAPI simulators 0.12.1 and 0.11.2, for tests)',
 );
 
-const sums = await Promise.all(
-  artifacts.map(
-    async (file) =>
-      `${createHash('sha256')
-        .update(await readFile(file))
-        .digest('hex')}  ${basename(file)}\n`,
-  ),
-);
+// Release artifacts: a workspace downloads the .gz (about half the bytes). The dev build skips it.
+if (!only) {
+  for (const file of [...artifacts]) {
+    await pipeline(createReadStream(file), createGzip({ level: 6 }), createWriteStream(`${file}.gz`));
+    artifacts.push(`${file}.gz`);
+    console.log(`compressed ${file}.gz`);
+  }
+}
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+const sums = await Promise.all(artifacts.map(async (file) => `${await sha256(file)}  ${basename(file)}\n`));
 await writeFile('dist/SHA256SUMS', sums.join(''));
 console.log('wrote dist/SHA256SUMS');

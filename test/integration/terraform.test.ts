@@ -34,6 +34,9 @@ beforeAll(async () => {
   module = await parseModule();
 });
 
+/** An HCL expression as hcl2json writes it: `${…}` (a plain string here, not a JS template). */
+const hcl = (expression: string) => `\${${expression}}`;
+
 describe('main.tf, read by a real HCL parser', () => {
   const variable = (name: string) => module.variable[name]?.[0];
 
@@ -79,14 +82,14 @@ describe('main.tf, read by a real HCL parser', () => {
   });
 
   it('embeds the task id only inside a task', () => {
-    expect(module.locals[0].task_id).toBe('${data.coder_task.me.enabled ? data.coder_task.me.id : ""}');
+    expect(module.locals[0].task_id).toBe(hcl('data.coder_task.me.enabled ? data.coder_task.me.id : ""'));
   });
 
   it('installs on start and shuts down on stop', () => {
     const install = module.resource.coder_script.install[0];
     const shutdown = module.resource.coder_script.shutdown[0];
-    expect(install).toMatchObject({ agent_id: '${var.agent_id}', run_on_start: true });
-    expect(shutdown).toMatchObject({ agent_id: '${var.agent_id}', run_on_stop: true });
+    expect(install).toMatchObject({ agent_id: hcl('var.agent_id'), run_on_start: true });
+    expect(shutdown).toMatchObject({ agent_id: hcl('var.agent_id'), run_on_stop: true });
     expect(shutdown.timeout).toContain('var.shutdown_timeout');
   });
 

@@ -54,13 +54,13 @@ console.log(
   'built dist/sim/agentapi and dist/sim/old/agentapi (AgentAPI simulators 0.12.1 and 0.11.2, for tests)',
 );
 
-// Release artifacts: a workspace downloads the .gz (about half the bytes). The dev build skips it.
-if (!only) {
-  for (const file of [...artifacts]) {
-    await pipeline(createReadStream(file), createGzip({ level: 6 }), createWriteStream(`${file}.gz`));
-    artifacts.push(`${file}.gz`);
-    console.log(`compressed ${file}.gz`);
-  }
+// Release artifacts: a workspace downloads the .gz (about half the bytes), checked against
+// SHA256SUMS. A dev build (--only) is not a release and leaves both alone.
+if (only) process.exit(0);
+for (const file of [...artifacts]) {
+  await pipeline(createReadStream(file), createGzip({ level: 6 }), createWriteStream(`${file}.gz`));
+  artifacts.push(`${file}.gz`);
+  console.log(`compressed ${file}.gz`);
 }
 
 async function sha256(file: string): Promise<string> {

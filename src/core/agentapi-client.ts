@@ -5,6 +5,7 @@ import ky, { HTTPError } from 'ky';
 import { z } from 'zod';
 import { formatDuration } from './duration.js';
 import { bodySnippet, classifyRequestError } from './http.js';
+import { lastElements, NotJsonError } from './last-elements.js';
 import type { SnapshotMessage } from './snapshot.js';
 
 export const MessageSchema = z.object({
@@ -13,8 +14,6 @@ export const MessageSchema = z.object({
   role: z.enum(['user', 'agent']),
   time: z.string(),
 });
-
-export const MessagesSchema = z.object({ messages: z.array(MessageSchema) });
 
 export const StatusSchema = z.object({
   status: z.string(),
@@ -62,17 +61,43 @@ export async function getStatus(options: AgentApiOptions): Promise<AgentStatus> 
   return parse(StatusSchema, json, 'GET /status');
 }
 
+/**
+ * The last `keepLast` messages and the total count. The body is streamed and only the kept
+ * messages are parsed and checked, so a transcript of hundreds of MB costs little memory.
+ */
 export async function getMessages(options: AgentApiOptions, keepLast: number): Promise<MessagesResult> {
-  const json = await getJson('messages', options);
-  const { messages } = parse(MessagesSchema, json, 'GET /messages');
-  return { total: messages.length, messages: messages.slice(Math.max(0, messages.length - keepLast)) };
+  const what = 'GET /messages';
+  const response = await request('messages', options);
+  let found: Awaited<ReturnType<typeof lastElements>>;
+  try {
+    if (!response.body) throw new NotJsonError('it is empty');
+    found = await lastElements(response.body, keepLast);
+  } catch (error) {
+    if (error instanceof NotJsonError)
+      throw new AgentApiError('malformed', `AgentAPI's ${what} answer is not JSON: ${error.message}`);
+    throw await describeFailure(error, what, options);
+  }
+  const first = found.total - found.kept.length;
+  const messages = found.kept.map((raw, i) => {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new AgentApiError(
+        'malformed',
+        `AgentAPI's ${what} answer is not JSON: messages[${first + i}] does not parse`,
+      );
+    }
+    return parse(MessageSchema, json, what, ['messages', first + i]);
+  });
+  return { total: found.total, messages };
 }
 
 async function getJson(path: string, options: AgentApiOptions): Promise<unknown> {
-  const url = `${options.baseUrl}/${path}`;
+  const response = await request(path, options);
   let text: string;
   try {
-    text = await ky.get(url, { timeout: options.timeoutMs, signal: options.signal, retry: 0 }).text();
+    text = await response.text();
   } catch (error) {
     throw await describeFailure(error, `GET /${path}`, options);
   }
@@ -80,6 +105,17 @@ async function getJson(path: string, options: AgentApiOptions): Promise<unknown>
     return JSON.parse(text);
   } catch {
     throw new AgentApiError('malformed', `AgentAPI's GET /${path} answer is not JSON (${text.length} bytes)`);
+  }
+}
+
+/** GET with a limit that covers reading the body too (ky's own timeout ends with the headers). */
+async function request(path: string, options: AgentApiOptions): Promise<Response> {
+  const limit = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
+  try {
+    return await ky.get(`${options.baseUrl}/${path}`, { timeout: false, signal, retry: 0 });
+  } catch (error) {
+    throw await describeFailure(error, `GET /${path}`, options);
   }
 }
 
@@ -109,11 +145,12 @@ async function describeFailure(
   );
 }
 
-function parse<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
+function parse<T>(schema: z.ZodType<T>, json: unknown, what: string, at: (string | number)[] = []): T {
   const result = schema.safeParse(json);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const where = issue.path.length ? issue.path.join('.') : 'body';
+  const path = [...at, ...issue.path.map(String)];
+  const where = path.length ? path.join('.') : 'body';
   throw new AgentApiError(
     'malformed',
     `AgentAPI's ${what} answer is not what AgentAPI sends: ${where}: ${issue.message}`,

@@ -3,7 +3,8 @@
 // killed by SIGUSR1, so neither is ever used unless the version is known to be new enough.
 
 import { execFile } from 'node:child_process';
-import semver from 'semver';
+import coerce from 'semver/functions/coerce.js';
+import gte from 'semver/functions/gte.js';
 
 export const PERSISTENCE_SINCE = '0.12.0';
 
@@ -19,9 +20,9 @@ export interface VersionInfo {
 /** Interprets a version string: "0.12.1", "v0.12.0-rc1" and "0.12.1-dev+abc" are all 0.12.x. */
 export function interpretVersion(raw: string | undefined): VersionInfo {
   if (!raw) return {};
-  const coerced = semver.coerce(raw);
+  const coerced = coerce(raw);
   if (!coerced || !/^v?\d/.test(raw)) return { raw };
-  return { raw, version: coerced.version, supportsPersistence: semver.gte(coerced, PERSISTENCE_SINCE) };
+  return { raw, version: coerced.version, supportsPersistence: gte(coerced, PERSISTENCE_SINCE) };
 }
 
 /** Runs `<bin> --version` and reads the last word of its first line ("agentapi version 0.12.1"). */

@@ -4,7 +4,7 @@
 // full-jitter backoff inside the caller's deadline, so a fleet stopping at once spreads out.
 
 import ky, { HTTPError } from 'ky';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Deadline } from './deadline.js';
 import { formatDuration } from './duration.js';
 import { bodySnippet, classifyRequestError } from './http.js';

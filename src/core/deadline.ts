@@ -49,11 +49,14 @@ export class Deadline {
   }
 }
 
-/** Polls `check` with a short, growing interval until it returns a value or the deadline ends. */
+/**
+ * Polls `check` with a short, growing interval until it returns a value or the deadline ends.
+ * Starting at 2 ms keeps a fast event (AgentAPI exits in ~5 ms) from waiting for a long tick.
+ */
 export async function pollUntil<T>(
   deadline: Deadline,
   check: () => Promise<T | undefined> | T | undefined,
-  { firstMs = 5, maxMs = 50 } = {},
+  { firstMs = 2, maxMs = 25 } = {},
 ): Promise<T | undefined> {
   let interval = firstMs;
   for (;;) {

@@ -1,11 +1,17 @@
 // Guards the in-memory oclif setup (src/cli.ts) and the standalone build: an oclif or bun upgrade
 // that breaks either fails here.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import pjson from '../../package.json' with { type: 'json' };
-import { run } from '../support/harness.js';
+import { run, runFile } from '../support/harness.js';
+import { ROOT } from '../support/paths.js';
+
+const qemu = spawnSync('sh', ['-c', 'command -v qemu-aarch64']).stdout.toString().trim();
+const arm64Libs = '/usr/aarch64-linux-gnu';
 
 describe('the compiled binary', () => {
   it('prints its own version', async () => {
@@ -44,4 +50,16 @@ describe('the compiled binary', () => {
     // Port 1 would come from the .env; the default port shows it was not read.
     expect(result.stderr).toContain('127.0.0.1:3284');
   });
+
+  it.skipIf(!qemu || !existsSync(arm64Libs) || process.arch === 'arm64')(
+    'the arm64 build runs (under qemu-user)',
+    async () => {
+      const result = await runFile(
+        qemu,
+        ['-L', arm64Libs, `${ROOT}dist/agentapi-lifecycle-linux-arm64`, '--version'],
+        { killAfterMs: 60_000 },
+      );
+      expect(result.stdout.trim()).toBe(`agentapi-lifecycle ${pjson.version} (linux-arm64)`);
+    },
+  );
 });

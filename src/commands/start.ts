@@ -23,6 +23,7 @@ import {
   taskIdFlag,
 } from '../core/settings.js';
 import { runShutdown } from '../core/shutdown.js';
+import { send, waitForExit } from '../core/signals.js';
 import {
   checkAgentApiVersion,
   checkPidFile,
@@ -259,10 +260,11 @@ export default class Start extends BaseCommand<typeof Start> {
       { firstMs: 50, maxMs: 100 },
     );
     if (ready !== true) {
-      if (!exited) stopGroup(child);
+      // Decided before stopping: stopping makes the supervisor exit too.
       const why = exited
         ? `AgentAPI exited during start-up (code ${exited.code})`
         : `AgentAPI did not become ready within ${formatDuration(flags['ready-timeout'])}`;
+      if (!exited) await stopGroup(child);
       throw new UserError(`${why}; last lines of ${logFile}:\n${tail(logFile, 15)}`, EXIT.failed, {
         ...report,
         ok: false,
@@ -306,15 +308,11 @@ function supervise(child: ChildProcess): Promise<{ code: number | null; signal: 
   });
 }
 
-function stopGroup(child: ChildProcess): void {
-  try {
-    process.kill(-(child.pid as number), 'SIGTERM');
-    setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {}
-    }, 2000).unref();
-  } catch {}
+/** Stops everything a failed detach started: SIGTERM to its process group, SIGKILL if it lingers. */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  const group = -(child.pid as number);
+  if (send(group, 'SIGTERM') !== 'sent') return;
+  if (!(await waitForExit(child.pid as number, Deadline.in(3000)))) send(group, 'SIGKILL');
 }
 
 async function pidFromFile(path: string): Promise<number | undefined> {

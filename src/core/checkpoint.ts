@@ -3,14 +3,11 @@
 // Skipped when nothing changed since the last one. Failures are logged, never fatal.
 
 import { createHash } from 'node:crypto';
-import { getMessages } from './agentapi-client.js';
 import { Deadline } from './deadline.js';
 import { describe } from './errors.js';
 import type { Logger } from './log.js';
-import { type PostTarget, sendSnapshot } from './log-snapshot.js';
-import { DEFAULTS } from './settings.js';
+import { collectSnapshot, type PostTarget, sendSnapshot } from './log-snapshot.js';
 import { send } from './signals.js';
-import { buildSnapshot } from './snapshot.js';
 
 export interface CheckpointOptions {
   intervalMs: number;
@@ -38,17 +35,14 @@ export function startCheckpoints(o: CheckpointOptions): Checkpointer {
   async function tick(): Promise<'saved' | 'unchanged' | 'failed'> {
     const deadline = Deadline.in(Math.max(1000, Math.min(o.intervalMs, 30_000)));
     try {
-      const { total, messages } = await getMessages(
-        {
-          baseUrl: o.agentApiUrl,
-          timeoutMs: Math.min(DEFAULTS.requestTimeoutMs, deadline.remaining()),
-          signal: deadline.signal,
-        },
-        o.maxMessages,
-      );
-      const fingerprint = createHash('sha256')
-        .update(`${total}\n${JSON.stringify(messages.at(-1) ?? null)}`)
-        .digest('hex');
+      // The same fetch and fit as shutdown's snapshot; its body tells whether anything changed.
+      const { total, snapshot } = await collectSnapshot({
+        baseUrl: o.agentApiUrl,
+        maxMessages: o.maxMessages,
+        maxBytes: o.maxBytes,
+        deadline,
+      });
+      const fingerprint = createHash('sha256').update(`${total}\n${snapshot.body}`).digest('hex');
       if (fingerprint === last) {
         o.logger.debug('checkpoint: nothing changed since the last one');
         return 'unchanged';
@@ -58,7 +52,6 @@ export function startCheckpoints(o: CheckpointOptions): Checkpointer {
         done.push('asked AgentAPI to save state');
       let ok = true;
       if (o.target) {
-        const snapshot = buildSnapshot(messages, o.maxMessages, o.maxBytes);
         const outcome = await sendSnapshot(snapshot.body, o.target, deadline, o.logger);
         if (outcome.ok) done.push(`posted a snapshot (${snapshot.kept} messages, ${snapshot.bytes} bytes)`);
         else {

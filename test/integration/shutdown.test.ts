@@ -1,38 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Coderd, type Mode, SNAPSHOT_LIMIT, startCoderd } from '../support/coderd.js';
+import { describe, expect, it } from 'vitest';
+import { type Mode, SNAPSHOT_LIMIT, startCoderd } from '../support/coderd.js';
+import { useFixture } from '../support/fixture.js';
 import {
   type RunResult,
   readEvents,
   run,
-  type Sim,
   type SimOptions,
   startBystander,
   startSim,
   TASK_ID,
-  type Workdir,
-  workdir,
 } from '../support/harness.js';
 
-let work: Workdir;
-let sim: Sim | undefined;
-let coderd: Coderd | undefined;
-let bystander: ChildProcess | undefined;
-
-beforeEach(async () => {
-  work = await workdir();
-});
-
-afterEach(async () => {
-  await sim?.stop();
-  await coderd?.close();
-  bystander?.kill('SIGKILL');
-  sim = undefined;
-  coderd = undefined;
-  bystander = undefined;
-  await work.cleanup();
-});
+const f = useFixture();
 
 interface Setup {
   sim?: Partial<SimOptions> | false;
@@ -41,11 +22,11 @@ interface Setup {
 }
 
 async function setup(options: Setup = {}) {
-  if (options.sim !== false) sim = await startSim({ work, ...options.sim });
-  coderd = await startCoderd({
+  if (options.sim !== false) f.sim = await startSim({ work: f.work, ...options.sim });
+  f.coderd = await startCoderd({
     tasks: options.coderd?.tasks ?? [TASK_ID],
     mode: options.coderd?.mode,
-    eventsFile: work.eventsFile,
+    eventsFile: f.work.eventsFile,
   });
 }
 
@@ -56,8 +37,17 @@ function shutdown(
 ): Promise<RunResult> {
   const task = args.includes('--task-id') ? [] : ['--task-id', TASK_ID];
   return run(
-    ['shutdown', ...task, '--pid-file', work.pidFile, '--port', String(sim?.port ?? 1), '--json', ...args],
-    { env: { CODER_AGENT_URL: coderd?.url, CODER_AGENT_TOKEN: coderd?.token, ...env }, killAfterMs },
+    [
+      'shutdown',
+      ...task,
+      '--pid-file',
+      f.work.pidFile,
+      '--port',
+      String(f.sim?.port ?? 1),
+      '--json',
+      ...args,
+    ],
+    { env: { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token, ...env }, killAfterMs },
   );
 }
 
@@ -79,7 +69,7 @@ function step(r: Report, name: string) {
 }
 
 function signalsReceived(): string[] {
-  return readEvents(work.eventsFile)
+  return readEvents(f.work.eventsFile)
     .filter((e) => e.source === 'agentapi' && e.event === 'signal')
     .map((e) => e.signal as string);
 }
@@ -108,32 +98,32 @@ describe('shutdown: the happy path', () => {
     ]);
     expect(r.saveConfirmed).toBe(true);
     // The state file holds the whole conversation, in AgentAPI's format.
-    const state = JSON.parse(readFileSync(work.stateFile, 'utf8'));
+    const state = JSON.parse(readFileSync(f.work.stateFile, 'utf8'));
     expect(state.version).toBe(1);
     expect(state.messages).toHaveLength(14);
-    expect(statSync(work.stateFile).mode & 0o777).toBe(0o600);
+    expect(statSync(f.work.stateFile).mode & 0o777).toBe(0o600);
     // coderd stored the last 10.
-    expect(coderd?.stored.get(TASK_ID)?.messages.map((m) => m.id)).toEqual([
+    expect(f.coderd?.stored.get(TASK_ID)?.messages.map((m) => m.id)).toEqual([
       4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
     ]);
     // The process exited by SIGTERM and removed its PID file.
-    expect(await sim?.exited).toEqual({ code: 0, signal: null });
-    expect(existsSync(work.pidFile)).toBe(false);
+    expect(await f.sim?.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(f.work.pidFile)).toBe(false);
     // Order across both processes. SIGUSR1 is sent before GET /messages is requested, but a signal
     // is handled asynchronously (in AgentAPI too), so the two may be seen either way round; the
     // save, the fetch, then the POST, then SIGTERM is what the stop relies on.
-    const events = readEvents(work.eventsFile);
+    const events = readEvents(f.work.eventsFile);
     const at = (match: (e: (typeof events)[number]) => boolean) => events.findIndex(match);
     const saved = at((e) => e.event === 'saved' && e.reason === 'SIGUSR1');
     const fetched = at((e) => e.event === 'request' && e.path === '/messages');
     const posted = at((e) => e.event === 'post');
     const terminated = at((e) => e.signal === 'SIGTERM');
-    const log = readFileSync(work.eventsFile, 'utf8');
+    const log = readFileSync(f.work.eventsFile, 'utf8');
     expect(Math.min(saved, fetched), log).toBeGreaterThan(-1);
     expect(Math.max(saved, fetched), log).toBeLessThan(posted);
     expect(posted, log).toBeLessThan(terminated);
     expect(events.filter((e) => e.event === 'signal').map((e) => e.signal)).toEqual(['SIGUSR1', 'SIGTERM']);
-    expect(result.stdout + result.stderr).not.toContain(coderd?.token);
+    expect(result.stdout + result.stderr).not.toContain(f.coderd?.token);
     // One line per step on stderr, plus the summary.
     expect(result.stderr.match(/ (find|save|snapshot|stop): /g)).toHaveLength(4);
   });
@@ -144,15 +134,15 @@ describe('shutdown: the happy path', () => {
     const r = report(result);
     expect(step(r, 'snapshot')?.outcome).toBe('stored');
     expect(r.snapshot?.bytes).toBeLessThanOrEqual(SNAPSHOT_LIMIT);
-    expect(coderd?.received.at(-1)?.bytes).toBe(r.snapshot?.bytes);
+    expect(f.coderd?.received.at(-1)?.bytes).toBe(r.snapshot?.bytes);
     expect(r.stop).toBe('terminated');
   });
 
   it('says "up-to-date" instead of waiting when nothing changed since the last save', async () => {
     await setup();
-    process.kill(sim?.pid as number, 'SIGUSR1'); // an earlier save: AgentAPI is now clean
+    process.kill(f.sim?.pid as number, 'SIGUSR1'); // an earlier save: AgentAPI is now clean
     const until = Date.now() + 5000;
-    while (!existsSync(work.stateFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    while (!existsSync(f.work.stateFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     const result = await shutdown(['--save-timeout', '20s']);
     const r = report(result);
     expect(step(r, 'save')?.outcome).toBe('up-to-date');
@@ -193,8 +183,9 @@ describe('shutdown: finding AgentAPI, and never signalling anything else', () =>
   ])('PID file with $name: nothing is signalled, the snapshot is still posted', async ({ content }) => {
     await setup({ sim: { pidFile: false } });
     let text = content;
-    if (content === 'bystander') {
-      bystander = startBystander();
+    const bystander = content === 'bystander' ? startBystander() : undefined;
+    if (bystander) {
+      f.defer(() => bystander.kill('SIGKILL'));
       text = `${bystander.pid}\n`;
     }
     if (content === 'dead') {
@@ -202,7 +193,7 @@ describe('shutdown: finding AgentAPI, and never signalling anything else', () =>
       await new Promise((r) => gone.on('exit', r));
       text = `${gone.pid}\n`;
     }
-    writeFileSync(work.pidFile, text);
+    writeFileSync(f.work.pidFile, text);
     const result = await shutdown();
     expect(result.code).toBe(0);
     const r = report(result);
@@ -211,7 +202,7 @@ describe('shutdown: finding AgentAPI, and never signalling anything else', () =>
     expect(step(r, 'stop')?.outcome).toBe('not-signalled');
     expect(step(r, 'snapshot')?.outcome).toBe('stored');
     expect(signalsReceived()).toEqual([]);
-    expect(sim?.alive()).toBe(true);
+    expect(f.sim?.alive()).toBe(true);
     if (bystander) expect(alive(bystander.pid as number)).toBe(true);
   });
 
@@ -226,7 +217,7 @@ describe('shutdown: finding AgentAPI, and never signalling anything else', () =>
 
   it('--strict makes a refused identification exit 1', async () => {
     await setup({ sim: { pidFile: false } });
-    writeFileSync(work.pidFile, '0\n');
+    writeFileSync(f.work.pidFile, '0\n');
     const result = await shutdown(['--strict']);
     expect(result.code).toBe(1);
     expect(report(result).ok).toBe(false);
@@ -264,7 +255,7 @@ describe('shutdown: AgentAPI misbehaving', () => {
     const result = await shutdown(['--grace', '500ms']);
     const r = report(result);
     expect(r.stop).toBe('killed');
-    expect(await sim?.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await f.sim?.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(signalsReceived()).toEqual(['SIGUSR1', 'SIGTERM']);
   });
 
@@ -331,7 +322,7 @@ describe('shutdown: coderd misbehaving never blocks the stop', () => {
     await setup();
     const r = report(await shutdown(args, env));
     expect(step(r, 'snapshot')).toMatchObject({ status: 'skipped', detail: expect.stringContaining(detail) });
-    expect(coderd?.received).toHaveLength(0);
+    expect(f.coderd?.received).toHaveLength(0);
     expect(r.stop).toBe('terminated');
   });
 
@@ -340,7 +331,7 @@ describe('shutdown: coderd misbehaving never blocks the stop', () => {
     const r = report(await shutdown(['--no-stop']));
     expect(step(r, 'snapshot')?.outcome).toBe('stored');
     expect(step(r, 'stop')?.outcome).toBe('not-requested');
-    expect(sim?.alive()).toBe(true);
+    expect(f.sim?.alive()).toBe(true);
   });
 });
 
@@ -358,17 +349,21 @@ describe('shutdown: concurrency and being interrupted', () => {
   it('SIGTERM to shutdown mid-way: it cuts the snapshot short and still sends SIGTERM to AgentAPI', async () => {
     await setup({ coderd: { mode: { kind: 'hang' } } });
     const pending = shutdown(['--timeout', '30s']);
-    // Wait until the POST is hanging in coderd, then tear the shutdown down like a runtime would.
+    // Wait until the POST is hanging in f.coderd, then tear the shutdown down like a runtime would.
     const until = Date.now() + 10_000;
     while (
-      !coderd?.received.length &&
-      !readEvents(work.eventsFile).some((e) => e.path === '/messages') &&
+      !f.coderd?.received.length &&
+      !readEvents(f.work.eventsFile).some((e) => e.path === '/messages') &&
       Date.now() < until
     ) {
       await new Promise((r) => setTimeout(r, 20));
     }
     await new Promise((r) => setTimeout(r, 200));
-    const child = spawn('pkill', ['-TERM', '-f', `shutdown --task-id ${TASK_ID} --pid-file ${work.pidFile}`]);
+    const child = spawn('pkill', [
+      '-TERM',
+      '-f',
+      `shutdown --task-id ${TASK_ID} --pid-file ${f.work.pidFile}`,
+    ]);
     await new Promise((r) => child.on('exit', r));
     const result = await pending;
     expect(result.code).toBe(0);

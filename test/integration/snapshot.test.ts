@@ -1,22 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Coderd, type Mode, startCoderd } from '../support/coderd.js';
-import { run, type Sim, startSim, TASK_ID, type Workdir, workdir } from '../support/harness.js';
+import { useFixture } from '../support/fixture.js';
+import { run, startSim, TASK_ID } from '../support/harness.js';
 
-let work: Workdir;
-let sim: Sim | undefined;
-let coderd: Coderd | undefined;
-
-beforeEach(async () => {
-  work = await workdir();
-});
-
-afterEach(async () => {
-  await sim?.stop();
-  await coderd?.close();
-  sim = undefined;
-  coderd = undefined;
-  await work.cleanup();
-});
+const f = useFixture();
 
 function coderEnv(c: Coderd, overrides: Record<string, string | undefined> = {}) {
   return { CODER_AGENT_URL: c.url, CODER_AGENT_TOKEN: c.token, ...overrides };
@@ -24,8 +11,8 @@ function coderEnv(c: Coderd, overrides: Record<string, string | undefined> = {})
 
 describe('snapshot, printing', () => {
   it('prints exactly the body shutdown would post: the last 10 messages', async () => {
-    sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '25' } });
-    const result = await run(['snapshot', '--port', String(sim.port)]);
+    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '25' } });
+    const result = await run(['snapshot', '--port', String(f.sim.port)]);
     expect(result.code).toBe(0);
     const body = JSON.parse(result.stdout);
     expect(Object.keys(body)).toEqual(['messages']);
@@ -34,8 +21,8 @@ describe('snapshot, printing', () => {
   });
 
   it('reads AGENTAPI_PORT from the environment', async () => {
-    sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
-    const result = await run(['snapshot', '--json'], { env: { AGENTAPI_PORT: String(sim.port) } });
+    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
+    const result = await run(['snapshot', '--json'], { env: { AGENTAPI_PORT: String(f.sim.port) } });
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({
       ok: true,
@@ -46,13 +33,13 @@ describe('snapshot, printing', () => {
   });
 
   it('fits a huge multi-byte transcript into --max-bytes by bytes', async () => {
-    sim = await startSim({ work, env: { AGENTAPI_SIM_TRANSCRIPT_BYTES: String(2_000_000) } });
-    const result = await run(['snapshot', '--port', String(sim.port), '--max-messages', '30']);
+    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_TRANSCRIPT_BYTES: String(2_000_000) } });
+    const result = await run(['snapshot', '--port', String(f.sim.port), '--max-messages', '30']);
     expect(result.code).toBe(0);
     expect(Buffer.byteLength(result.stdout.trimEnd())).toBeLessThanOrEqual(65_536);
     JSON.parse(result.stdout);
     const report = JSON.parse(
-      (await run(['snapshot', '-p', String(sim.port), '--max-bytes', '4096', '--json'])).stdout,
+      (await run(['snapshot', '-p', String(f.sim.port), '--max-bytes', '4096', '--json'])).stdout,
     );
     expect(report).toMatchObject({ ok: true, truncated: true, maxBytes: 4096 });
     expect(report.bytes).toBeLessThanOrEqual(4096);
@@ -88,8 +75,8 @@ describe('snapshot, bad input and faults (one clear line, non-zero exit)', () =>
       message: /did not answer GET \/messages within/,
     },
   ])('$name', async ({ env, port, exit, message, args }) => {
-    sim = await startSim({ work, env });
-    const p = port === 'dead' ? '1' : String(sim.port);
+    f.sim = await startSim({ work: f.work, env });
+    const p = port === 'dead' ? '1' : String(f.sim.port);
     const result = await run(['snapshot', '--port', p, ...(args ?? [])]);
     expect(result.code).toBe(exit);
     expect(result.stderr).toMatch(message);
@@ -133,46 +120,52 @@ describe('snapshot, bad input and faults (one clear line, non-zero exit)', () =>
 
 describe('snapshot --post', () => {
   it('stores the body in coderd with the token in the header only', async () => {
-    sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '12' } });
-    coderd = await startCoderd({ tasks: [TASK_ID] });
-    const printed = await run(['snapshot', '-p', String(sim.port)]);
-    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--json'], {
-      env: coderEnv(coderd),
-    });
+    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '12' } });
+    f.coderd = await startCoderd({ tasks: [TASK_ID] });
+    const printed = await run(['snapshot', '-p', String(f.sim.port)]);
+    const result = await run(
+      ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--json'],
+      {
+        env: coderEnv(f.coderd),
+      },
+    );
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({
       ok: true,
       messagesKept: 10,
       post: { ok: true, attempts: 1 },
     });
-    expect(coderd.stored.get(TASK_ID)).toEqual(JSON.parse(printed.stdout));
-    const request = coderd.received[0];
+    expect(f.coderd.stored.get(TASK_ID)).toEqual(JSON.parse(printed.stdout));
+    const request = f.coderd.received[0];
     expect(request.query).toBe('?format=agentapi');
-    expect(request.headers['coder-session-token']).toBe(coderd.token);
+    expect(request.headers['coder-session-token']).toBe(f.coderd.token);
     expect(request.headers['content-type']).toBe('application/json');
-    expect(result.stdout + result.stderr).not.toContain(coderd.token);
+    expect(result.stdout + result.stderr).not.toContain(f.coderd.token);
   });
 
   it('joins a CODER_AGENT_URL with a path prefix and a trailing slash', async () => {
-    sim = await startSim({ work });
-    coderd = await startCoderd({ tasks: [TASK_ID], prefix: '/coder' });
-    expect(coderd.url.endsWith('/coder/')).toBe(true);
-    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID], {
-      env: coderEnv(coderd),
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: [TASK_ID], prefix: '/coder' });
+    expect(f.coderd.url.endsWith('/coder/')).toBe(true);
+    const result = await run(['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID], {
+      env: coderEnv(f.coderd),
     });
     expect(result.code).toBe(0);
-    expect(coderd.received[0].path).toBe(`/coder/api/v2/workspaceagents/me/tasks/${TASK_ID}/log-snapshot`);
+    expect(f.coderd.received[0].path).toBe(`/coder/api/v2/workspaceagents/me/tasks/${TASK_ID}/log-snapshot`);
   });
 
   it('retries a 500 and succeeds', async () => {
-    sim = await startSim({ work });
-    coderd = await startCoderd({ tasks: [TASK_ID], mode: { kind: 'fail-first', count: 2 } });
-    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--json'], {
-      env: coderEnv(coderd),
-    });
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: [TASK_ID], mode: { kind: 'fail-first', count: 2 } });
+    const result = await run(
+      ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--json'],
+      {
+        env: coderEnv(f.coderd),
+      },
+    );
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).post).toEqual({ ok: true, status: 204, attempts: 3 });
-    expect(coderd.received.map((r) => r.status)).toEqual([500, 500, 204]);
+    expect(f.coderd.received.map((r) => r.status)).toEqual([500, 500, 204]);
     expect(result.stderr).toMatch(/retrying \(attempt 2\)/);
   });
 
@@ -201,26 +194,29 @@ describe('snapshot --post', () => {
       posts: 5,
     },
   ])('reports $name as $kind', async ({ mode, kind, message, posts, tasks }) => {
-    sim = await startSim({ work });
-    coderd = await startCoderd({ tasks: tasks ?? [TASK_ID], mode });
-    const result = await run(['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--json'], {
-      env: coderEnv(coderd),
-    });
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: tasks ?? [TASK_ID], mode });
+    const result = await run(
+      ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--json'],
+      {
+        env: coderEnv(f.coderd),
+      },
+    );
     expect(result.code).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report).toMatchObject({ ok: false, post: { ok: false, kind } });
     expect(report.error).toMatch(message);
     expect(result.stderr).toMatch(message);
-    expect(coderd.received).toHaveLength(posts);
+    expect(f.coderd.received).toHaveLength(posts);
   });
 
   it('gives up on a hanging coderd within --timeout', async () => {
-    sim = await startSim({ work });
-    coderd = await startCoderd({ tasks: [TASK_ID], mode: { kind: 'hang' } });
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: [TASK_ID], mode: { kind: 'hang' } });
     const result = await run(
-      ['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--timeout', '2s'],
+      ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--timeout', '2s'],
       {
-        env: coderEnv(coderd),
+        env: coderEnv(f.coderd),
       },
     );
     expect(result.code).toBe(1);
@@ -229,9 +225,9 @@ describe('snapshot --post', () => {
   });
 
   it('reports a refused connection to coderd', async () => {
-    sim = await startSim({ work });
+    f.sim = await startSim({ work: f.work });
     const result = await run(
-      ['snapshot', '-p', String(sim.port), '--post', '--task-id', TASK_ID, '--timeout', '3s'],
+      ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--timeout', '3s'],
       {
         env: { CODER_AGENT_URL: 'http://127.0.0.1:1/', CODER_AGENT_TOKEN: 'tok-abcdef' },
       },
@@ -243,8 +239,8 @@ describe('snapshot --post', () => {
   });
 
   it('talks to AgentAPI directly even when a (dead) proxy is configured', async () => {
-    sim = await startSim({ work });
-    const result = await run(['snapshot', '-p', String(sim.port)], {
+    f.sim = await startSim({ work: f.work });
+    const result = await run(['snapshot', '-p', String(f.sim.port)], {
       env: { HTTP_PROXY: 'http://127.0.0.1:1', http_proxy: 'http://127.0.0.1:1' },
     });
     expect(result.code).toBe(0);

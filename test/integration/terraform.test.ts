@@ -14,8 +14,9 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pjson from '../../package.json' with { type: 'json' };
-import { type Coderd, startCoderd } from '../support/coderd.js';
-import { runFile, type Sim, startSim, TASK_ID, type Workdir, workdir } from '../support/harness.js';
+import { startCoderd } from '../support/coderd.js';
+import { useFixture } from '../support/fixture.js';
+import { runFile, startSim, TASK_ID, type Workdir, workdir } from '../support/harness.js';
 import { BIN, ROOT } from '../support/paths.js';
 import {
   type Hcl,
@@ -300,31 +301,17 @@ describe('install script, rendered and run with /bin/sh against a local release 
 });
 
 describe('shutdown script, rendered and run with /bin/sh', () => {
-  let work: Workdir;
-  let sim: Sim | undefined;
-  let coderd: Coderd | undefined;
-
-  beforeEach(async () => {
-    work = await workdir();
-  });
-
-  afterEach(async () => {
-    await sim?.stop();
-    await coderd?.close();
-    sim = undefined;
-    coderd = undefined;
-    await work.cleanup();
-  });
+  const f = useFixture();
 
   function script(binary: string, overrides: Record<string, string | number> = {}): string {
-    const file = join(work.dir, 'shutdown.sh');
+    const file = join(f.work.dir, 'shutdown.sh');
     writeFileSync(
       file,
       renderTemplate('shutdown.sh.tftpl', {
         binary,
         task_id: TASK_ID,
-        port: sim?.port ?? 1,
-        pid_file: work.pidFile,
+        port: f.sim?.port ?? 1,
+        pid_file: f.work.pidFile,
         max_messages: 10,
         timeout: 20,
         extra_flags: '',
@@ -335,31 +322,31 @@ describe('shutdown script, rendered and run with /bin/sh', () => {
   }
 
   it('saves, posts the snapshot for the embedded task id, and stops AgentAPI', async () => {
-    sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
-    coderd = await startCoderd({ tasks: [TASK_ID] });
-    const installed = join(work.dir, 'bin', 'agentapi-lifecycle');
-    mkdirSync(join(work.dir, 'bin'));
+    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
+    f.coderd = await startCoderd({ tasks: [TASK_ID] });
+    const installed = join(f.work.dir, 'bin', 'agentapi-lifecycle');
+    mkdirSync(join(f.work.dir, 'bin'));
     copyFileSync(BIN, installed);
     execFileSync('chmod', ['+x', installed]);
     const result = await runFile('/bin/sh', [script(installed)], {
-      env: { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token },
+      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
     });
     expect(result.code, result.stderr).toBe(0);
-    expect(coderd.stored.get(TASK_ID)?.messages).toHaveLength(3);
-    expect(await sim.exited).toEqual({ code: 0, signal: null });
-    expect(existsSync(work.stateFile)).toBe(true);
+    expect(f.coderd.stored.get(TASK_ID)?.messages).toHaveLength(3);
+    expect(await f.sim.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(f.work.stateFile)).toBe(true);
   });
 
   it('outside a task (empty id) stops AgentAPI without posting', async () => {
-    sim = await startSim({ work });
-    coderd = await startCoderd({ tasks: [TASK_ID] });
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: [TASK_ID] });
     const result = await runFile('/bin/sh', [script(BIN, { task_id: '' })], {
-      env: { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token },
+      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
     });
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('no --task-id given');
-    expect(coderd.received).toHaveLength(0);
-    expect(await sim.exited).toEqual({ code: 0, signal: null });
+    expect(f.coderd.received).toHaveLength(0);
+    expect(await f.sim.exited).toEqual({ code: 0, signal: null });
   });
 
   it('never fails the stop when the binary is missing', async () => {

@@ -180,7 +180,7 @@ function finish(report: ShutdownReport, started: number): ShutdownReport {
   return report;
 }
 
-type Record_ = (
+type RecordStep = (
   step: StepName,
   status: StepReport['status'],
   outcome: string,
@@ -245,7 +245,7 @@ async function finishSave(
   upToDate: AbortSignal,
   report: ShutdownReport,
   since: number,
-  record: Record_,
+  record: RecordStep,
 ): Promise<void> {
   const after = await waitForReplacement(pending.stateFile, pending.before, deadline);
   if (after) {
@@ -275,7 +275,7 @@ async function snapshotStep(
   o: ShutdownOptions,
   deadline: Deadline,
   report: ShutdownReport,
-  record: Record_,
+  record: RecordStep,
   onNewest: (newestMs: number) => void,
 ): Promise<void> {
   const t = Date.now();

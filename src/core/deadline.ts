@@ -1,16 +1,19 @@
 // One time budget that every step draws from, so no command outlives its limit.
 
 export class Deadline {
-  /** Aborts when the deadline passes or the parent signal aborts. */
+  /** Aborts (with a TimeoutError) when the deadline passes, or when the parent signal aborts. */
   readonly signal: AbortSignal;
+  readonly #expiry = new AbortController();
 
   private constructor(
     /** Epoch milliseconds at which the budget runs out. */
     readonly at: number,
     parent?: AbortSignal,
   ) {
-    const timeout = AbortSignal.timeout(Math.max(0, at - Date.now()));
-    this.signal = parent ? AbortSignal.any([parent, timeout]) : timeout;
+    // Our own timer, not AbortSignal.timeout: `remaining()` can see the deadline pass before a
+    // timer fires, and must then abort the signal itself so `expired` and `signal` never disagree.
+    setTimeout(() => this.#expire(), Math.max(0, at - Date.now())).unref();
+    this.signal = parent ? AbortSignal.any([parent, this.#expiry.signal]) : this.#expiry.signal;
   }
 
   /** A deadline `ms` from now, ended early if `parent` aborts. */
@@ -20,7 +23,11 @@ export class Deadline {
 
   /** Milliseconds left, never negative. */
   remaining(): number {
-    return this.signal.aborted ? 0 : Math.max(0, this.at - Date.now());
+    if (this.signal.aborted) return 0;
+    const left = this.at - Date.now();
+    if (left > 0) return left;
+    this.#expire();
+    return 0;
   }
 
   get expired(): boolean {
@@ -33,9 +40,16 @@ export class Deadline {
     return new Deadline(Math.min(this.at, Date.now() + Math.max(0, ms)), parent);
   }
 
+  #expire(): void {
+    if (!this.#expiry.signal.aborted) {
+      this.#expiry.abort(new DOMException('the deadline passed', 'TimeoutError'));
+    }
+  }
+
   /** Waits `ms` or until the deadline, whichever is first; never throws. */
   wait(ms: number): Promise<void> {
-    const wait = Math.min(ms, this.remaining());
+    const left = this.remaining();
+    const wait = Math.min(ms, left);
     if (wait <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -43,7 +57,12 @@ export class Deadline {
         this.signal.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, wait);
+      // A timer can fire a millisecond before Date.now() agrees; a wait that ran to the
+      // deadline ends it, so the caller never sees time "left" after waiting all of it.
+      const timer = setTimeout(() => {
+        if (wait === left) this.#expire();
+        done();
+      }, wait);
       this.signal.addEventListener('abort', done, { once: true });
     });
   }

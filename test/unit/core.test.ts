@@ -166,6 +166,23 @@ describe('Deadline', () => {
     expect(await pollUntil(Deadline.in(30), () => undefined)).toBeUndefined();
   });
 
+  it('after waiting out its budget, expired and signal agree (timers may fire before Date.now moves)', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        const deadline = Deadline.in(1 + (i % 7)).slice(10_000);
+        await deadline.wait(10_000);
+        return { expired: deadline.expired, aborted: deadline.signal.aborted };
+      }),
+    );
+    expect(results.filter((r) => !r.expired || !r.aborted)).toEqual([]);
+  });
+
+  it('aborts its signal with a TimeoutError, which the HTTP clients report as a timeout', async () => {
+    const deadline = Deadline.in(1);
+    await deadline.wait(50);
+    expect((deadline.signal.reason as Error).name).toBe('TimeoutError');
+  });
+
   it('ends early when its parent signal aborts', async () => {
     const controller = new AbortController();
     const deadline = Deadline.in(60_000, controller.signal);

@@ -51,6 +51,10 @@ export class LastElementsScanner {
     let elementFrom = this.element ? 0 : -1;
     let i = 0;
     const n = bytes.length;
+    // Where the next quote and backslash are in this chunk (-1: none left), each found once and
+    // reused until passed: searching afresh after every escape would rescan long strings.
+    let nextQuote = -2;
+    let nextSlash = -2;
     while (i < n) {
       if (this.inString) {
         if (this.escaped) {
@@ -60,10 +64,9 @@ export class LastElementsScanner {
           continue;
         }
         // Most bytes are string content: jump to the next quote or backslash.
-        const quote = bytes.indexOf(QUOTE, i);
-        const slash =
-          quote === -1 ? bytes.indexOf(BACKSLASH, i) : bytes.subarray(i, quote).indexOf(BACKSLASH);
-        const stop = slash !== -1 ? (quote === -1 ? slash : i + slash) : quote;
+        if (nextQuote !== -1 && nextQuote < i) nextQuote = bytes.indexOf(QUOTE, i);
+        if (nextSlash !== -1 && nextSlash < i) nextSlash = bytes.indexOf(BACKSLASH, i);
+        const stop = nextSlash === -1 || (nextQuote !== -1 && nextQuote < nextSlash) ? nextQuote : nextSlash;
         if (stop === -1) {
           if (this.key) for (let k = i; k < n; k++) this.key.push(bytes[k]);
           i = n;

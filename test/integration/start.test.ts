@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import {
@@ -270,14 +270,17 @@ describe('start --detach', () => {
 describe('start --checkpoint-interval', () => {
   it('saves state and posts snapshots on schedule, and skips when nothing changed', async () => {
     coderd = await startCoderd({ tasks: [TASK_ID] });
-    await detach(['--checkpoint-interval', '300ms', '--task-id', TASK_ID], {
+    await detach(['--checkpoint-interval', '300ms', '--task-id', TASK_ID, '--verbose'], {
       CODER_AGENT_URL: coderd.url,
       CODER_AGENT_TOKEN: coderd.token,
     });
     await waitFor(() => (coderd?.received.length ?? 0) >= 1 && existsSync(work.stateFile));
     expect(coderd.stored.get(TASK_ID)?.messages).toHaveLength(1);
-    // Nothing changes: several intervals pass without another save or post.
-    await new Promise((r) => setTimeout(r, 1200));
+    // Nothing changes: three more checkpoints come and go (the supervisor logs each skip)
+    // without another save or post.
+    const log = join(dirname(work.stateFile), 'agentapi.log');
+    const skips = () => readFileSync(log, 'utf8').split('checkpoint: nothing changed').length - 1;
+    await waitFor(() => skips() >= 3);
     expect(coderd.received).toHaveLength(1);
     expect(signals().filter((s) => s === 'SIGUSR1')).toHaveLength(1);
     // A new exchange: the next checkpoint saves and posts it.

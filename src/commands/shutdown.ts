@@ -8,6 +8,7 @@ import {
   coderEnv,
   DEFAULTS,
   durationFlag,
+  ENV,
   pidFileFlag,
   snapshotFlags,
   taskIdFlag,
@@ -44,6 +45,12 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
     'task-id': taskIdFlag,
     ...agentApiFlags,
     'pid-file': pidFileFlag,
+    // No default: the file AgentAPI writes is read from its own command line or environment.
+    'state-file': Flags.string({
+      description:
+        "State file to confirm the save by, if AgentAPI's own --state-file or AGENTAPI_STATE_FILE cannot be read (default: the one AgentAPI was started with)",
+      env: ENV.stateFile,
+    }),
     'state-persistence': Flags.boolean({
       description: 'Ask AgentAPI to save its state first (--no-state-persistence to skip)',
       default: true,
@@ -98,6 +105,7 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
       agentApiUrl: agentApiBaseUrl(flags.port, flags['agentapi-url']),
       port: flags.port,
       pidFile: flags['pid-file'],
+      stateFile: flags['state-file'],
       statePersistence: flags['state-persistence'],
       snapshot: flags.snapshot,
       stop: flags.stop,

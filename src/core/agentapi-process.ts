@@ -89,7 +89,8 @@ export function hasFlag(argv: readonly string[], names: readonly string[]): bool
   return argv.slice(0, end).some((arg) => names.some((n) => arg === n || arg.startsWith(`${n}=`)));
 }
 
-async function environ(pid: number): Promise<Record<string, string>> {
+/** Its environment, or undefined when it cannot be read (another user's process, hidepid). */
+async function environ(pid: number): Promise<Record<string, string> | undefined> {
   try {
     const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
     return Object.fromEntries(
@@ -99,22 +100,34 @@ async function environ(pid: number): Promise<Record<string, string>> {
         .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
     );
   } catch {
-    return {};
+    return undefined;
   }
 }
 
 export async function configuredPort(proc: ProcInfo): Promise<number> {
-  const value = flagValue(proc.argv, ['--port', '-p']) ?? (await environ(proc.pid)).AGENTAPI_PORT;
+  const value = flagValue(proc.argv, ['--port', '-p']) ?? (await environ(proc.pid))?.AGENTAPI_PORT;
   return value ? Number(value) : DEFAULTS.port;
 }
 
+export type ConfiguredStateFile =
+  | { kind: 'set'; path: string }
+  | { kind: 'none' }
+  /** Its environment or working directory cannot be read, so we cannot tell. */
+  | { kind: 'unknown'; reason: string };
+
 /** The state file AgentAPI was started with (flag, else AGENTAPI_STATE_FILE), made absolute. */
-export async function configuredStateFile(proc: ProcInfo): Promise<string | undefined> {
-  const value = flagValue(proc.argv, ['--state-file', '-s']) ?? (await environ(proc.pid)).AGENTAPI_STATE_FILE;
-  if (!value) return undefined;
-  if (isAbsolute(value)) return value;
+export async function configuredStateFile(proc: ProcInfo): Promise<ConfiguredStateFile> {
+  let value = flagValue(proc.argv, ['--state-file', '-s']);
+  if (value === undefined) {
+    const env = await environ(proc.pid);
+    if (!env) return { kind: 'unknown', reason: `cannot read PID ${proc.pid}'s environment` };
+    value = env.AGENTAPI_STATE_FILE;
+  }
+  if (!value) return { kind: 'none' };
+  if (isAbsolute(value)) return { kind: 'set', path: value };
   const cwd = await readlink(`/proc/${proc.pid}/cwd`).catch(() => undefined);
-  return cwd ? resolve(cwd, value) : undefined;
+  if (!cwd) return { kind: 'unknown', reason: `cannot read PID ${proc.pid}'s working directory` };
+  return { kind: 'set', path: resolve(cwd, value) };
 }
 
 export interface Persistence extends VersionInfo {

@@ -3,6 +3,7 @@
 // reported and the next step still runs. Everything draws from one deadline, and the stop step
 // always keeps enough of it for SIGTERM, the grace period and SIGKILL.
 
+import { resolve } from 'node:path';
 import { configuredStateFile, type Located, locateAgentApi, persistenceSupport } from './agentapi-process.js';
 import { Deadline } from './deadline.js';
 import { formatDuration } from './duration.js';
@@ -20,6 +21,8 @@ export interface ShutdownOptions {
   agentApiUrl: string;
   port: number;
   pidFile: string;
+  /** Used only when AgentAPI's own configuration cannot be read. */
+  stateFile?: string;
   statePersistence: boolean;
   snapshot: boolean;
   stop: boolean;
@@ -226,9 +229,8 @@ async function startSave(
       detail: `not sending SIGUSR1: ${support.evidence}`,
     };
   }
-  const stateFile = await configuredStateFile(found.proc);
-  if (!stateFile)
-    return { status: 'skipped', outcome: 'no-state-file', detail: 'AgentAPI runs without --state-file' };
+  const stateFile = await stateFileToConfirm(o, found);
+  if (typeof stateFile !== 'string') return stateFile;
   report.stateFile = stateFile;
   const before = await stampOf(stateFile);
   if (!(await isSameProcess(found.proc)))
@@ -237,6 +239,33 @@ async function startSave(
   if (sent !== 'sent')
     return { status: 'failed', outcome: sent, detail: `SIGUSR1 to PID ${found.pid}: ${sent}` };
   return { pending: { stateFile, before } };
+}
+
+/**
+ * The file whose replacement confirms the save: the one AgentAPI writes, read from its own
+ * command line or environment; `--state-file` only when those cannot be read.
+ */
+async function stateFileToConfirm(o: ShutdownOptions, found: Located): Promise<string | SaveStart> {
+  const configured = await configuredStateFile(found.proc);
+  const given = o.stateFile ? resolve(o.stateFile) : undefined;
+  if (configured.kind === 'none') {
+    // AgentAPI writes no state file; SIGTERM is all it needs, whatever --state-file says.
+    return { status: 'skipped', outcome: 'no-state-file', detail: 'AgentAPI runs without --state-file' };
+  }
+  if (configured.kind === 'set') {
+    if (given && given !== configured.path) {
+      o.logger.warn(
+        `--state-file ${given} is not the file AgentAPI writes (${configured.path}); confirming the save by ${configured.path}`,
+      );
+    }
+    return configured.path;
+  }
+  if (given) return given;
+  return {
+    status: 'failed',
+    outcome: 'state-file-unknown',
+    detail: `${configured.reason}, so the save cannot be confirmed; pass --state-file (SIGTERM still saves)`,
+  };
 }
 
 async function finishSave(

@@ -152,6 +152,33 @@ describe('shutdown: the happy path', () => {
   });
 });
 
+describe('shutdown: which state file confirms the save', () => {
+  it('AgentAPI given its state file by AGENTAPI_STATE_FILE: read from its environment', async () => {
+    await setup({ sim: { stateFile: false, env: { AGENTAPI_STATE_FILE: f.work.stateFile } } });
+    const r = report(await shutdown());
+    expect(step(r, 'save')?.outcome).toBe('confirmed');
+    expect(JSON.parse(readFileSync(f.work.stateFile, 'utf8')).version).toBe(1);
+  });
+
+  it('a --state-file that is not the one AgentAPI writes: warns, and confirms by AgentAPI\'s own', async () => {
+    await setup();
+    const elsewhere = `${f.work.dir}/elsewhere/state.json`;
+    const result = await shutdown(['--state-file', elsewhere]);
+    const r = report(result) as Report & { stateFile?: string };
+    expect(step(r, 'save')?.outcome).toBe('confirmed');
+    expect(r.stateFile).toBe(f.work.stateFile);
+    expect(result.stderr).toContain(`--state-file ${elsewhere} is not the file AgentAPI writes`);
+    expect(existsSync(elsewhere)).toBe(false);
+  });
+
+  it('AgentAPI without a state file: no SIGUSR1, whatever --state-file says', async () => {
+    await setup({ sim: { stateFile: false } });
+    const r = report(await shutdown(['--state-file', f.work.stateFile]));
+    expect(step(r, 'save')?.outcome).toBe('no-state-file');
+    expect(signalsReceived()).toEqual(['SIGTERM']);
+  });
+});
+
 describe('shutdown: finding AgentAPI, and never signalling anything else', () => {
   it('without a PID file, finds the one agentapi server on the port and stops it', async () => {
     await setup({ sim: { pidFile: false } });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentApiBaseUrl } from '../../src/core/agentapi-client.js';
+import { configuredStateFile } from '../../src/core/agentapi-process.js';
 import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd-client.js';
 import { Deadline, pollUntil } from '../../src/core/deadline.js';
 import { formatDuration, parseDuration } from '../../src/core/duration.js';
@@ -145,6 +146,38 @@ describe('agentApiBaseUrl', () => {
   it('defaults to loopback on the port and trims trailing slashes of a given URL', () => {
     expect(agentApiBaseUrl(3284)).toBe('http://127.0.0.1:3284');
     expect(agentApiBaseUrl(1, 'http://localhost:9000/')).toBe('http://localhost:9000');
+  });
+});
+
+describe('configuredStateFile (reads the real /proc)', () => {
+  const proc = (pid: number, ...args: string[]) => ({
+    pid,
+    argv: ['agentapi', 'server', ...args, '--', 'claude'],
+    state: 'S',
+    startedAtMs: 0,
+  });
+
+  it('takes the flag, made absolute against the process\'s working directory', async () => {
+    expect(await configuredStateFile(proc(process.pid, '--state-file', '/data/s.json'))).toEqual({
+      kind: 'set',
+      path: '/data/s.json',
+    });
+    expect(await configuredStateFile(proc(process.pid, '--state-file=rel/s.json'))).toEqual({
+      kind: 'set',
+      path: join(process.cwd(), 'rel/s.json'),
+    });
+  });
+
+  it('falls back to AGENTAPI_STATE_FILE in its environment, else says it has none', async () => {
+    const expected = process.env.AGENTAPI_STATE_FILE
+      ? { kind: 'set', path: process.env.AGENTAPI_STATE_FILE }
+      : { kind: 'none' };
+    expect(await configuredStateFile(proc(process.pid))).toEqual(expected);
+  });
+
+  it('says it cannot tell when the environment cannot be read, rather than "none"', async () => {
+    const result = await configuredStateFile(proc(PID_MAX + 1));
+    expect(result).toEqual({ kind: 'unknown', reason: expect.stringContaining('environment') });
   });
 });
 

@@ -93,9 +93,8 @@ export default class Start extends BaseCommand<typeof Start> {
       allowNo: true,
     }),
     'server-arg': Flags.string({
-      description: 'Extra argument for agentapi server (repeatable)',
+      description: 'Extra argument for agentapi server (repeatable, e.g. --server-arg=--chat-base-path=/x)',
       multiple: true,
-      default: [],
     }),
     detach: Flags.boolean({
       char: 'd',
@@ -167,7 +166,7 @@ export default class Start extends BaseCommand<typeof Start> {
       stateFile: flags['state-file'],
       statePersistence: persistence,
       pidFileFlag: gate.persistence,
-      extra: flags['server-arg'],
+      extra: flags['server-arg'] ?? [],
       agent,
     });
     const report: StartReport = {

@@ -1,13 +1,7 @@
+import { Flags } from '@oclif/core';
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
-import {
-  agentApiFlags,
-  coderEnv,
-  durationFlag,
-  pidFileFlag,
-  stateFileFlag,
-  taskIdFlag,
-} from '../core/settings.js';
+import { agentApiFlags, coderEnv, durationFlag, ENV, pidFileFlag, taskIdFlag } from '../core/settings.js';
 import { gatherStatus, type StatusReport } from '../core/status.js';
 
 export default class Status extends BaseCommand<typeof Status> {
@@ -29,7 +23,12 @@ export default class Status extends BaseCommand<typeof Status> {
   static flags = {
     ...agentApiFlags,
     'pid-file': pidFileFlag,
-    'state-file': stateFileFlag,
+    // No default: the state file the running AgentAPI was started with is read from /proc.
+    'state-file': Flags.string({
+      description:
+        "State file to check if AgentAPI's own cannot be read (default: the one AgentAPI was started with, else ~/.agentapi/state.json)",
+      env: ENV.stateFile,
+    }),
     'task-id': taskIdFlag,
     timeout: durationFlag({
       description: 'Limit for each check',

@@ -1,15 +1,16 @@
 // Everything `status` looks at, gathered without changing anything: for a person debugging in a
 // workspace shell and for CI smoke tests that gate on the exit code.
 
+import { resolve } from 'node:path';
 import ky from 'ky';
 import { agentApiBaseUrl, getMessages, getStatus } from './agentapi-client.js';
-import { persistenceSupport, runningVersion } from './agentapi-process.js';
+import { configuredStateFile, persistenceSupport, runningVersion } from './agentapi-process.js';
 import { TaskIdSchema } from './coderd-client.js';
 import { describe } from './errors.js';
 import { classifyRequestError } from './http.js';
 import { readPidFile } from './pid-file.js';
-import { identifyAgentApi } from './proc.js';
-import type { CoderEnv } from './settings.js';
+import { identifyAgentApi, type ProcInfo } from './proc.js';
+import { type CoderEnv, DEFAULTS } from './settings.js';
 import { type StateSummary, summarizeState } from './state-file.js';
 
 export interface StatusReport {
@@ -35,7 +36,11 @@ export interface StatusReport {
     supportsPersistence?: boolean;
     detail?: string;
   };
-  stateFile: StateSummary & { ageSeconds?: number };
+  stateFile: StateSummary & {
+    ageSeconds?: number;
+    /** Where the path came from: the running AgentAPI's own configuration, --state-file, or the default. */
+    source: 'agentapi' | 'flag' | 'default';
+  };
   coder: {
     agentUrl?: string;
     tokenSet: boolean;
@@ -51,7 +56,8 @@ export interface StatusOptions {
   port: number;
   agentApiUrl?: string;
   pidFile: string;
-  stateFile: string;
+  /** Checked when the running AgentAPI's own state file cannot be read (else the default). */
+  stateFile?: string;
   taskId?: string;
   coder: CoderEnv;
   timeoutMs: number;
@@ -63,10 +69,9 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   const url = agentApiBaseUrl(o.port, o.agentApiUrl);
   const signal = AbortSignal.timeout(o.timeoutMs);
 
-  const [pidFile, http, stateFile, coder] = await Promise.all([
+  const [pidFile, http, coder] = await Promise.all([
     checkPidFile(o.pidFile),
     checkHttp(url, o.timeoutMs, signal),
-    summarizeState(o.stateFile),
     checkCoder(o.coder, o.timeoutMs),
   ]);
 
@@ -76,11 +81,6 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   if (pidFile.state === 'missing')
     warnings.push(`no PID file at ${o.pidFile}: shutdown will have to find AgentAPI by its port`);
   if (!http.reachable) problems.push(http.detail ?? 'AgentAPI is not reachable');
-  if (stateFile.problem) warnings.push(`state file ${stateFile.path} ${stateFile.problem}`);
-  if (!stateFile.exists && !stateFile.problem)
-    warnings.push(`no state file at ${stateFile.path} yet (written on the first save)`);
-  if (coder.detail) warnings.push(coder.detail);
-
   let agentapi: StatusReport['agentapi'] = { url, ...http };
   if (pidFile.pidInfo) {
     const [support, version] = await Promise.all([
@@ -91,6 +91,15 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     if (support.supportsPersistence === false)
       warnings.push(`AgentAPI ${support.raw} predates state persistence (0.12.0)`);
   }
+  // Only an AgentAPI that can persist is told to get a state file.
+  const canPersist = agentapi.supportsPersistence !== false;
+  const state = await whichStateFile(o.stateFile, pidFile.pidInfo, canPersist, warnings);
+  const stateFile = await summarizeState(state.path);
+  if (stateFile.problem) warnings.push(`state file ${stateFile.path} ${stateFile.problem}`);
+  if (!stateFile.exists && !stateFile.problem)
+    warnings.push(`no state file at ${stateFile.path} yet (written on the first save)`);
+  if (coder.detail) warnings.push(coder.detail);
+
   const ageSeconds = stateFile.modifiedAt
     ? Math.round((Date.now() - Date.parse(stateFile.modifiedAt)) / 1000)
     : undefined;
@@ -103,9 +112,34 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     warnings,
     pidFile: pid,
     agentapi,
-    stateFile: { ...stateFile, ageSeconds },
+    stateFile: { ...stateFile, ageSeconds, source: state.source },
     coder: { ...coder, taskId: o.taskId, taskIdValid },
   };
+}
+
+/** The state file AgentAPI writes, as shutdown confirms it; --state-file, then the default, if unknown. */
+async function whichStateFile(
+  given: string | undefined,
+  proc: ProcInfo | undefined,
+  canPersist: boolean,
+  warnings: string[],
+): Promise<{ path: string; source: StatusReport['stateFile']['source'] }> {
+  const fallback = given
+    ? { path: resolve(given), source: 'flag' as const }
+    : { path: DEFAULTS.stateFile, source: 'default' as const };
+  if (!proc) return fallback;
+  const own = await configuredStateFile(proc);
+  if (own.kind === 'none') {
+    if (canPersist)
+      warnings.push(
+        'AgentAPI runs without a state file: the conversation will not survive a stop (start it with --state-file)',
+      );
+    return fallback;
+  }
+  if (own.kind === 'unknown') return fallback;
+  if (given && resolve(given) !== own.path)
+    warnings.push(`AgentAPI writes its state to ${own.path}, not ${given} (--state-file); showing its own`);
+  return { path: own.path, source: 'agentapi' };
 }
 
 async function checkPidFile(path: string) {

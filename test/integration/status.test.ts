@@ -16,8 +16,7 @@ function status(args: string[] = [], env: Record<string, string | undefined> = {
       String(f.sim?.port ?? 1),
       '--pid-file',
       f.work.pidFile,
-      '--state-file',
-      f.work.stateFile,
+      ...(args.includes('--state-file') ? [] : ['--state-file', f.work.stateFile]),
       ...args,
     ],
     { env },
@@ -70,6 +69,26 @@ describe('status', () => {
     const report = JSON.parse((await status(['--json'])).stdout);
     expect(report.healthy).toBe(true);
     expect(report.warnings.join()).toMatch(/not valid JSON/);
+  });
+
+  it('shows the state file AgentAPI writes, and says so when --state-file names another', async () => {
+    f.sim = await startSim({ work: f.work });
+    process.kill(f.sim.pid, 'SIGUSR1');
+    const other = `${f.work.dir}/other.json`;
+    const report = JSON.parse((await status(['--json', '--state-file', other])).stdout);
+    expect(report.stateFile).toMatchObject({ path: f.work.stateFile, source: 'agentapi' });
+    expect(report.warnings.join('\n')).toContain(
+      `AgentAPI writes its state to ${f.work.stateFile}, not ${other} (--state-file)`,
+    );
+  });
+
+  it('warns when AgentAPI runs without a state file: nothing would survive a stop', async () => {
+    f.sim = await startSim({ work: f.work, stateFile: false });
+    const result = await status(['--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.stateFile).toMatchObject({ path: f.work.stateFile, source: 'flag' });
+    expect(report.warnings.join('\n')).toMatch(/runs without a state file/);
   });
 
   it.each([

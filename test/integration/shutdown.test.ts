@@ -160,7 +160,7 @@ describe('shutdown: which state file confirms the save', () => {
     expect(JSON.parse(readFileSync(f.work.stateFile, 'utf8')).version).toBe(1);
   });
 
-  it('a --state-file that is not the one AgentAPI writes: warns, and confirms by AgentAPI\'s own', async () => {
+  it("a --state-file that is not the one AgentAPI writes: warns, and confirms by AgentAPI's own", async () => {
     await setup();
     const elsewhere = `${f.work.dir}/elsewhere/state.json`;
     const result = await shutdown(['--state-file', elsewhere]);

@@ -157,7 +157,7 @@ describe('configuredStateFile (reads the real /proc)', () => {
     startedAtMs: 0,
   });
 
-  it('takes the flag, made absolute against the process\'s working directory', async () => {
+  it("takes the flag, made absolute against the process's working directory", async () => {
     expect(await configuredStateFile(proc(process.pid, '--state-file', '/data/s.json'))).toEqual({
       kind: 'set',
       path: '/data/s.json',

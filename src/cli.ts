@@ -3,7 +3,11 @@
 // by path, so the root plugin is handed its commands directly (TOOLCHAIN.md). This touches
 // oclif's private `commandCache`; test/integration/binary.test.ts guards it across upgrades.
 
-import { execute, type Interfaces, Plugin } from '@oclif/core';
+// oclif's entry points one by one, not its index: the index loads every part of oclif (spinners,
+// themes, the Node version check), which costs a few milliseconds on every run.
+import { Plugin } from '@oclif/core/config';
+import { execute } from '@oclif/core/execute';
+import type { LoadOptions, PJSON } from '@oclif/core/interfaces';
 import pjson from '../package.json' with { type: 'json' };
 import { COMMANDS } from './commands/index.js';
 
@@ -21,14 +25,14 @@ export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): v
   }
 }
 
-export async function loadOptions(root = '/'): Promise<Interfaces.LoadOptions> {
+export async function loadOptions(root = '/'): Promise<LoadOptions> {
   const manifest = {
     ...pjson,
     oclif: {
       ...pjson.oclif,
       commands: { strategy: 'explicit', target: './commands', identifier: 'COMMANDS' },
     },
-  } as unknown as Interfaces.PJSON;
+  } as unknown as PJSON;
   const plugin = new Plugin({ root, pjson: manifest, isRoot: true, ignoreManifest: true });
   (plugin as unknown as { commandCache: typeof COMMANDS }).commandCache = COMMANDS;
   await plugin.load();
@@ -38,7 +42,7 @@ export async function loadOptions(root = '/'): Promise<Interfaces.LoadOptions> {
     plugins: new Map([[pjson.name, plugin]]),
     userPlugins: false,
     devPlugins: false,
-  } as Interfaces.LoadOptions;
+  } as LoadOptions;
 }
 
 export async function main(argv: string[]): Promise<void> {

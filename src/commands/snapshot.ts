@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { agentApiBaseUrl } from '../core/agentapi-client.js';
 import { BaseCommand } from '../core/base-command.js';
 import type { PostOutcome } from '../core/coderd-client.js';

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { agentApiBaseUrl, getStatus } from '../core/agentapi-client.js';
 import { BaseCommand } from '../core/base-command.js';
 import { type Checkpointer, startCheckpoints } from '../core/checkpoint.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
 import { agentApiFlags, coderEnv, durationFlag, ENV, pidFileFlag, taskIdFlag } from '../core/settings.js';

@@ -1,12 +1,14 @@
 // What every command shares: --verbose/--quiet, a logger on stderr, --json, and one way of
 // reporting expected failures (one line, an exit code, no stack trace).
 
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Command } from '@oclif/core/command';
+import * as Flags from '@oclif/core/flags';
+import type { InferredFlags } from '@oclif/core/interfaces';
 import { describe, EXIT, UserError } from './errors.js';
 import { Logger } from './log.js';
 import { coderEnv } from './settings.js';
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+export type BaseFlags<T extends typeof Command> = InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
 >;
 

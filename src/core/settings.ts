@@ -3,7 +3,7 @@
 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { parseDuration } from './duration.js';
 import { EMPTY_BODY } from './snapshot.js';
 

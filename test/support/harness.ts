@@ -118,7 +118,18 @@ export interface SimOptions {
 
 /** Starts the AgentAPI simulator and waits until /status answers. */
 export async function startSim(options: SimOptions): Promise<Sim> {
-  const port = await freePort();
+  // A port found free can be taken (e.g. as another test's outgoing port) before the simulator
+  // binds it: a test-harness race, not something under test, so try another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSimOn(await freePort(), options);
+    } catch (error) {
+      if (attempt >= 3 || !/listen on port .*(EADDRINUSE|in use)/i.test(String(error))) throw error;
+    }
+  }
+}
+
+async function startSimOn(port: number, options: SimOptions): Promise<Sim> {
   const { work } = options;
   const args = ['server', '--port', String(port), '--type', 'claude'];
   if (options.pidFile !== false) args.push('--pid-file', work.pidFile);

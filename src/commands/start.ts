@@ -1,17 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as Flags from '@oclif/core/flags';
-import { agentApiBaseUrl, getStatus } from '../core/agentapi-client.js';
+import { agentApiBaseUrl } from '../core/agentapi-client.js';
 import { BaseCommand } from '../core/base-command.js';
 import { type Checkpointer, startCheckpoints } from '../core/checkpoint.js';
-import { Deadline, pollUntil } from '../core/deadline.js';
+import { Deadline } from '../core/deadline.js';
 import { formatDuration } from '../core/duration.js';
 import { EXIT, UserError } from '../core/errors.js';
 import { checkTaskId, postTarget } from '../core/log-snapshot.js';
-import { readPidFile } from '../core/pid-file.js';
-import { identifyAgentApi } from '../core/proc.js';
 import {
   agentApiFlags,
   coderEnv,
@@ -23,7 +20,6 @@ import {
   taskIdFlag,
 } from '../core/settings.js';
 import { runShutdown } from '../core/shutdown.js';
-import { send, waitForExit } from '../core/signals.js';
 import {
   checkAgentApiVersion,
   checkPidFile,
@@ -31,10 +27,16 @@ import {
   prepareStateDir,
   serverArgs,
 } from '../core/start.js';
-
-/** Ready means /status answered 200 this many times in a row. */
-const READY_STREAK = 3;
-const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+import {
+  exitCodeOf,
+  identifiedPid,
+  spawnForeground,
+  spawnSupervisor,
+  stopGroup,
+  supervise,
+  tail,
+  waitUntilReady,
+} from '../core/supervise.js';
 
 export interface StartReport {
   ok: boolean;
@@ -179,22 +181,17 @@ export default class Start extends BaseCommand<typeof Start> {
     if (flags.detach) return this.detach(report, gate.persistence);
 
     this.logger.info(`starting ${flags['agentapi-bin']} ${args.join(' ')}`);
-    // Its own process group: a terminal's Ctrl-C reaches AgentAPI once, through us. A second
-    // signal would make AgentAPI exit without saving.
-    const child = spawn(flags['agentapi-bin'], args, { stdio: 'inherit', detached: true });
-    const spawned = await new Promise<Error | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined));
-      child.once('error', resolve);
-    });
-    if (spawned) throw new UserError(`cannot start ${flags['agentapi-bin']}: ${spawned.message}`);
+    const child = await spawnForeground(flags['agentapi-bin'], args);
+    if (child instanceof Error)
+      throw new UserError(`cannot start ${flags['agentapi-bin']}: ${child.message}`);
     report.pid = child.pid;
     const checkpoints = this.checkpoints(child, persistence, taskId, baseUrl);
-    const code = await supervise(child);
+    const exit = await supervise(child);
     checkpoints?.stop();
-    this.logger.info(`AgentAPI exited (${code.signal ? `signal ${code.signal}` : `code ${code.code}`})`);
+    this.logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
     // AgentAPI's exit code is ours; set it rather than throw, so --json prints one report.
-    process.exitCode = code.code ?? 128 + signalNumber(code.signal);
-    return { ...report, ok: code.code === 0, exitCode: process.exitCode };
+    process.exitCode = exitCodeOf(exit);
+    return { ...report, ok: exit.code === 0, exitCode: process.exitCode };
   }
 
   private checkpoints(
@@ -219,51 +216,20 @@ export default class Start extends BaseCommand<typeof Start> {
     });
   }
 
-  /** Re-runs this command in the foreground as a detached supervisor, then waits for readiness. */
+  /** Runs this command again as a detached supervisor, then waits until AgentAPI is ready. */
   private async detach(report: StartReport, pidFileFlag: boolean): Promise<StartReport> {
     const { flags } = this;
     const logFile = flags['log-file'] ?? join(dirname(flags['state-file']), 'agentapi.log');
     await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
-    const log = openSync(logFile, 'a', 0o600);
-    const self = process.argv[1]?.startsWith('/$bunfs/') ? [] : [process.argv[1]];
-    // The same command line, minus --detach, up to the agent command (which stays untouched).
-    const argv = process.argv.slice(2);
-    const end = argv.indexOf('--');
-    const own = argv.slice(0, end).filter((a) => !['--detach', '-d', '--json'].includes(a));
-    const child = spawn(process.execPath, [...self, ...own, ...argv.slice(end)], {
-      stdio: ['ignore', log, log],
-      detached: true,
-    });
-    closeSync(log);
-    child.unref();
-    let exited: { code: number | null } | undefined;
-    child.once('exit', (code) => {
-      exited = { code };
-    });
-
     const started = Date.now();
-    const deadline = Deadline.in(flags['ready-timeout']);
-    let streak = 0;
-    const ready = await pollUntil(
-      deadline,
-      async () => {
-        if (exited) return false;
-        try {
-          await getStatus({ baseUrl: agentApiBaseUrl(flags.port), timeoutMs: 1000, signal: deadline.signal });
-          streak++;
-        } catch {
-          streak = 0;
-        }
-        return streak >= READY_STREAK ? true : undefined;
-      },
-      { firstMs: 50, maxMs: 100 },
-    );
-    if (ready !== true) {
-      // Decided before stopping: stopping makes the supervisor exit too.
-      const why = exited
-        ? `AgentAPI exited during start-up (code ${exited.code})`
-        : `AgentAPI did not become ready within ${formatDuration(flags['ready-timeout'])}`;
-      if (!exited) await stopGroup(child);
+    const child = spawnSupervisor(logFile);
+    const readiness = await waitUntilReady(child, flags.port, Deadline.in(flags['ready-timeout']));
+    if (!readiness.ready) {
+      const why =
+        'exitCode' in readiness
+          ? `AgentAPI exited during start-up (code ${readiness.exitCode})`
+          : `AgentAPI did not become ready within ${formatDuration(flags['ready-timeout'])}`;
+      if (!('exitCode' in readiness)) await stopGroup(child);
       throw new UserError(`${why}; last lines of ${logFile}:\n${tail(logFile, 15)}`, EXIT.failed, {
         ...report,
         ok: false,
@@ -273,7 +239,7 @@ export default class Start extends BaseCommand<typeof Start> {
     report.supervisorPid = child.pid;
     report.logFile = logFile;
     report.readyMs = Date.now() - started;
-    report.pid = pidFileFlag ? await pidFromFile(flags['pid-file']) : undefined;
+    report.pid = pidFileFlag ? await identifiedPid(flags['pid-file']) : undefined;
     this.logger.info(
       `AgentAPI is ready on port ${flags.port} (PID ${report.pid ?? 'unknown'}, supervisor ${child.pid}, log ${logFile}) after ${formatDuration(report.readyMs)}`,
     );
@@ -293,42 +259,4 @@ function agentCommand(argv: readonly string[]): string[] {
     );
   }
   return agent;
-}
-
-/** Forwards signals to the child until it exits (tini: forward, wait). */
-function supervise(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const signal of FORWARDED) process.on(signal, forward);
-  return new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      for (const s of FORWARDED) process.off(s, forward);
-      resolve({ code, signal });
-    });
-  });
-}
-
-/** Stops everything a failed detach started: SIGTERM to its process group, SIGKILL if it lingers. */
-async function stopGroup(child: ChildProcess): Promise<void> {
-  const group = -(child.pid as number);
-  if (send(group, 'SIGTERM') !== 'sent') return;
-  if (!(await waitForExit(child.pid as number, Deadline.in(3000)))) send(group, 'SIGKILL');
-}
-
-async function pidFromFile(path: string): Promise<number | undefined> {
-  const file = await readPidFile(path);
-  if (file.state !== 'ok') return undefined;
-  return (await identifyAgentApi(file.pid, file.writtenAtMs)).ok ? file.pid : undefined;
-}
-
-function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-function signalNumber(signal: NodeJS.Signals | null): number {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return (signal && numbers[signal]) || 1;
 }

@@ -136,7 +136,10 @@ async function whichStateFile(
       );
     return fallback;
   }
-  if (own.kind === 'unknown') return fallback;
+  if (own.kind === 'unknown') {
+    warnings.push(`${own.reason}: showing ${fallback.path}, which may not be the file AgentAPI writes`);
+    return fallback;
+  }
   if (given && resolve(given) !== own.path)
     warnings.push(`AgentAPI writes its state to ${own.path}, not ${given} (--state-file); showing its own`);
   return { path: own.path, source: 'agentapi' };

@@ -6,7 +6,8 @@ import { type Deadline, pollUntil } from './deadline.js';
 import { isRunning, readProc } from './proc.js';
 
 export type LockResult =
-  | { acquired: true; release: () => Promise<void> }
+  /** `unlocked`: the lock file could not be created; we go on without one rather than not at all. */
+  | { acquired: true; release: () => Promise<void>; unlocked?: string }
   /** Another live process held it; `finished` tells whether it let go before our deadline. */
   | { acquired: false; holder: number; finished: boolean };
 
@@ -18,7 +19,9 @@ export async function acquireLock(path: string, deadline: Deadline): Promise<Loc
       await handle.close();
       return { acquired: true, release: () => releaseLock(path) };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A missing or read-only directory must not stop the shutdown itself.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') return unlocked(path, WHY[code ?? ''] ?? (error as Error).message);
     }
     const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(holder) && holder > 1 && isRunning(await readProc(holder))) {
@@ -30,7 +33,19 @@ export async function acquireLock(path: string, deadline: Deadline): Promise<Loc
     // Left behind by a shutdown that died: take it over.
     await unlink(path).catch(() => undefined);
   }
-  throw new Error(`cannot take the lock ${path}`);
+  return unlocked(path, 'it keeps coming back');
+}
+
+const WHY: Record<string, string> = {
+  ENOENT: 'its directory does not exist',
+  ENOTDIR: 'its directory does not exist',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+};
+
+function unlocked(path: string, why: string): LockResult {
+  return { acquired: true, release: async () => {}, unlocked: `cannot take the lock ${path} (${why})` };
 }
 
 async function releaseLock(path: string): Promise<void> {

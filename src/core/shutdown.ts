@@ -101,6 +101,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
       record(step, 'skipped', 'deferred', detail, started);
     return finish(report, started);
   }
+  if (lock.unlocked) o.logger.warn(`${lock.unlocked}; going on without it`);
 
   try {
     // 1. Find AgentAPI.

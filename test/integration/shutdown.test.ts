@@ -190,6 +190,26 @@ describe('shutdown: finding AgentAPI, and never signalling anything else', () =>
     expect(r.stop).toBe('terminated');
   });
 
+  it('a --pid-file in a directory that does not exist: no lock, but still found by port, saved, stopped', async () => {
+    await setup({ sim: { pidFile: false } });
+    const pidFile = `${f.work.dir}/missing/dir/agentapi.pid`;
+    const result = await run(
+      ['shutdown', '--task-id', TASK_ID, '--pid-file', pidFile, '--port', String(f.sim?.port), '--json'],
+      { env: { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token } },
+    );
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      `cannot take the lock ${pidFile}.shutdown-lock (its directory does not exist)`,
+    );
+    const r = report(result);
+    expect(r.steps.map((s) => [s.step, s.outcome])).toEqual([
+      ['find', 'found'],
+      ['save', 'confirmed'],
+      ['snapshot', 'stored'],
+      ['stop', 'terminated'],
+    ]);
+  });
+
   it('with nothing running, says so and exits 0', async () => {
     await setup({ sim: false });
     const result = await shutdown();

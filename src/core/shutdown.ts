@@ -104,11 +104,13 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   if (lock.unlocked) o.logger.warn(`${lock.unlocked}; going on without it`);
 
   try {
-    // 1. Find AgentAPI.
+    // 1. Find AgentAPI. An unexpected error fails a step, never the steps after it.
     let t = Date.now();
-    const located = await locateAgentApi(o.pidFile, o.port);
-    const found = located.ok ? located.found : undefined;
-    if (located.ok) {
+    const located = await locateAgentApi(o.pidFile, o.port).catch((error: unknown) => describe(error));
+    const found = typeof located !== 'string' && located.ok ? located.found : undefined;
+    if (typeof located === 'string') {
+      record('find', 'failed', 'error', `cannot look for AgentAPI: ${located}; nothing will be signalled`, t);
+    } else if (located.ok) {
       report.agentapi = { pid: located.found.pid, via: located.found.via };
       record('find', 'ok', 'found', `AgentAPI is PID ${located.found.pid} (${located.found.via})`, t);
     } else if (located.kind === 'not-running') {
@@ -120,7 +122,9 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     // 2 and 3. SIGUSR1 goes first; confirming the save and taking the snapshot then overlap,
     // since AgentAPI holds its lock while saving and /messages waits for it anyway.
     t = Date.now();
-    const save = await startSave(o, found, report);
+    const save = await startSave(o, found, report).catch(
+      (error: unknown): SaveStart => ({ status: 'failed', outcome: 'error', detail: describe(error) }),
+    );
     const upToDate = new AbortController();
     const saveDone = save.pending
       ? finishSave(
@@ -153,7 +157,11 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
         deadline: deadline.slice(deadline.remaining(), hurry.aborted ? undefined : hurry),
         // Being torn down ourselves: SIGTERM lets AgentAPI save; SIGKILL would lose that.
         escalate: () => !hurry.aborted,
-      });
+      }).catch((error: unknown) => ({ error: describe(error) }));
+      if (typeof outcome === 'object') {
+        record('stop', 'failed', 'error', `stopping PID ${found.pid}: ${outcome.error}`, t);
+        return finish(report, started);
+      }
       report.stop = outcome;
       const words: Record<StopOutcome, [StepReport['status'], string]> = {
         terminated: ['ok', `SIGTERM stopped PID ${found.pid}`],

@@ -32,7 +32,10 @@ export async function readPidFile(path: string): Promise<PidFile> {
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing', path };
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { state: 'missing', path };
+    // AgentAPI writes it 0600: unreadable means another user's AgentAPI, which we cannot signal.
+    if (code === 'EACCES') return { state: 'invalid', path, reason: 'cannot read it (permission denied)' };
     return { state: 'invalid', path, reason: `cannot read it: ${(error as Error).message}` };
   }
   try {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Mode, SNAPSHOT_LIMIT, startCoderd } from '../support/coderd.js';
 import { useFixture } from '../support/fixture.js';
@@ -7,11 +7,13 @@ import {
   type RunResult,
   readEvents,
   run,
+  runFile,
   type SimOptions,
   startBystander,
   startSim,
   TASK_ID,
 } from '../support/harness.js';
+import { BIN } from '../support/paths.js';
 
 const f = useFixture();
 
@@ -415,4 +417,64 @@ describe('shutdown: concurrency and being interrupted', () => {
     expect(report(result).stop).toBe('terminated');
     expect(signalsReceived()).toEqual(['SIGUSR1', 'SIGTERM']);
   });
+});
+
+// Needs root to run the binary as `nobody` against an AgentAPI that root owns (CI runs as root).
+describe.skipIf(process.getuid?.() !== 0)('shutdown: an AgentAPI of another user', () => {
+  const asNobody = (...command: string[]) =>
+    runFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...command], {
+      env: { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token },
+    });
+
+  it.for([
+    {
+      name: 'its PID file is 0600 as AgentAPI writes it: not identified, nothing signalled',
+      pidFileMode: 0o600,
+      steps: [
+        ['find', 'failed', 'not-identified'],
+        ['save', 'skipped', 'not-signalled'],
+        ['snapshot', 'ok', 'stored'],
+        ['stop', 'skipped', 'not-signalled'],
+      ],
+      says: 'is invalid: cannot read it (permission denied)',
+    },
+    {
+      name: 'its PID file is readable: found, but save and stop are denied',
+      pidFileMode: 0o644,
+      steps: [
+        ['find', 'ok', 'found'],
+        ['save', 'failed', 'denied'],
+        ['snapshot', 'ok', 'stored'],
+        ['stop', 'failed', 'denied'],
+      ],
+      says: 'not allowed to signal PID',
+    },
+  ])(
+    '$name; the snapshot still goes out, exit 0, AgentAPI untouched',
+    async ({ pidFileMode, steps, says }, ctx) => {
+      await setup();
+      chmodSync(f.work.dir, 0o755); // nobody may look inside, but not write a lock next to the PID file
+      chmodSync(f.work.pidFile, pidFileMode);
+      // A checkout under a private directory (e.g. /root) is out of nobody's reach: nothing to test.
+      const reach = await asNobody('sh', '-c', 'test -x "$0" && test -x "$1"', BIN, f.work.dir);
+      if (reach.code !== 0) ctx.skip();
+      const result = await asNobody(
+        BIN,
+        'shutdown',
+        '--task-id',
+        TASK_ID,
+        '--pid-file',
+        f.work.pidFile,
+        '--port',
+        String(f.sim?.port),
+        '--json',
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(report(result).steps.map((s) => [s.step, s.status, s.outcome])).toEqual(steps);
+      expect(result.stderr).toContain(says);
+      expect(result.stderr).toContain('(permission denied); going on without it');
+      expect(f.sim?.alive()).toBe(true);
+      expect(signalsReceived()).toEqual([]);
+    },
+  );
 });

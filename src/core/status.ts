@@ -96,7 +96,8 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   const state = await whichStateFile(o.stateFile, pidFile.pidInfo, canPersist, warnings);
   const stateFile = await summarizeState(state.path);
   if (stateFile.problem) warnings.push(`state file ${stateFile.path} ${stateFile.problem}`);
-  if (!stateFile.exists && !stateFile.problem)
+  // "Not there yet" only where a save will write it: not when AgentAPI runs without one.
+  if (!stateFile.exists && !stateFile.problem && !state.agentApiHasNone)
     warnings.push(`no state file at ${stateFile.path} yet (written on the first save)`);
   if (coder.detail) warnings.push(coder.detail);
 
@@ -123,7 +124,7 @@ async function whichStateFile(
   proc: ProcInfo | undefined,
   canPersist: boolean,
   warnings: string[],
-): Promise<{ path: string; source: StatusReport['stateFile']['source'] }> {
+): Promise<{ path: string; source: StatusReport['stateFile']['source']; agentApiHasNone?: boolean }> {
   const fallback = given
     ? { path: resolve(given), source: 'flag' as const }
     : { path: DEFAULTS.stateFile, source: 'default' as const };
@@ -134,7 +135,7 @@ async function whichStateFile(
       warnings.push(
         'AgentAPI runs without a state file: the conversation will not survive a stop (start it with --state-file)',
       );
-    return fallback;
+    return { ...fallback, agentApiHasNone: true };
   }
   if (own.kind === 'unknown') {
     warnings.push(`${own.reason}: showing ${fallback.path}, which may not be the file AgentAPI writes`);

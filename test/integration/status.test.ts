@@ -89,6 +89,7 @@ describe('status', () => {
     const report = JSON.parse(result.stdout);
     expect(report.stateFile).toMatchObject({ path: f.work.stateFile, source: 'flag' });
     expect(report.warnings.join('\n')).toMatch(/runs without a state file/);
+    expect(report.warnings.join('\n')).not.toMatch(/written on the first save/);
   });
 
   it.each([

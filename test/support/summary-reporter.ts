@@ -1,4 +1,5 @@
-// Prints the closing line CI reads, "N passed, N failed[, N skipped]", alone on a line.
+// Prints the closing line CI reads, exactly "N passed, N failed", alone on the last line; skipped
+// tests (e.g. the root-only ones) are counted on the line before it, never in it.
 // A module that failed to load counts as a failure, so a broken file cannot pass silently.
 
 import type { Reporter, TestModule } from 'vitest/node';
@@ -17,6 +18,7 @@ export default class SummaryReporter implements Reporter {
         else skipped++;
       }
     }
-    process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+    if (skipped) process.stdout.write(`\n${skipped} skipped`);
+    process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
   }
 }

@@ -22,17 +22,16 @@ export interface CheckpointOptions {
 }
 
 export interface Checkpointer {
-  /** Runs one checkpoint now; resolves to what it did. */
-  tick(): Promise<'saved' | 'unchanged' | 'failed'>;
+  /** No checkpoint starts after this, even if one is running now. */
   stop(): void;
 }
 
 export function startCheckpoints(o: CheckpointOptions): Checkpointer {
   let last: string | undefined;
-  let running = false;
+  let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
-  async function tick(): Promise<'saved' | 'unchanged' | 'failed'> {
+  async function tick(): Promise<void> {
     const deadline = Deadline.in(Math.max(1000, Math.min(o.intervalMs, 30_000)));
     try {
       // The same fetch and fit as shutdown's snapshot; its body tells whether anything changed.
@@ -45,7 +44,7 @@ export function startCheckpoints(o: CheckpointOptions): Checkpointer {
       const fingerprint = createHash('sha256').update(`${total}\n${snapshot.body}`).digest('hex');
       if (fingerprint === last) {
         o.logger.debug('checkpoint: nothing changed since the last one');
-        return 'unchanged';
+        return;
       }
       const done: string[] = [];
       if (o.savePid !== undefined && send(o.savePid, 'SIGUSR1') === 'sent')
@@ -61,28 +60,23 @@ export function startCheckpoints(o: CheckpointOptions): Checkpointer {
       }
       if (ok) last = fingerprint;
       if (done.length) o.logger.info(`checkpoint: ${done.join('; ')}`);
-      return ok ? 'saved' : 'failed';
     } catch (error) {
       o.logger.warn(`checkpoint failed: ${describe(error)}`);
-      return 'failed';
     }
   }
 
+  // The next checkpoint is scheduled once this one ends, so two never overlap.
   const schedule = () => {
-    timer = setTimeout(async () => {
-      if (!running) {
-        running = true;
-        await tick();
-        running = false;
-      }
-      schedule();
-    }, o.intervalMs);
+    if (stopped) return;
+    timer = setTimeout(() => tick().then(schedule), o.intervalMs);
     timer.unref();
   };
   schedule();
 
   return {
-    tick,
-    stop: () => clearTimeout(timer),
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
   };
 }

@@ -5,13 +5,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCoderd } from '../test/support/coderd.js';
+import { freePort, TASK_ID } from '../test/support/harness.js';
 import { BIN, ROOT, SIM } from '../test/support/paths.js';
 
-const TASK_ID = '3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 function step(title: string): void {
@@ -40,15 +39,6 @@ function sh(
     });
     child.stderr.on('data', (d) => echo && process.stdout.write(d));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -12,6 +12,7 @@ import {
   startBystander,
   startSim,
   TASK_ID,
+  waitFor,
 } from '../support/harness.js';
 import { BIN } from '../support/paths.js';
 
@@ -145,8 +146,7 @@ describe('shutdown: the happy path', () => {
   it('says "up-to-date" instead of waiting when nothing changed since the last save', async () => {
     await setup();
     process.kill(f.sim?.pid as number, 'SIGUSR1'); // an earlier save: AgentAPI is now clean
-    const until = Date.now() + 5000;
-    while (!existsSync(f.work.stateFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => existsSync(f.work.stateFile));
     const result = await shutdown(['--save-timeout', '20s']);
     const r = report(result);
     expect(step(r, 'save')?.outcome).toBe('up-to-date');
@@ -401,8 +401,7 @@ describe('shutdown: concurrency and being interrupted', () => {
     await setup({ coderd: { mode: { kind: 'hang' } } });
     const pending = shutdown(['--timeout', '30s']);
     // Wait until the POST is hanging in f.coderd, then tear the shutdown down like a runtime would.
-    const until = Date.now() + 10_000;
-    while (!f.coderd?.received.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => (f.coderd?.received.length ?? 0) > 0);
     expect(f.coderd?.received.length, 'the POST never reached coderd').toBe(1);
     const child = spawn('pkill', [
       '-TERM',

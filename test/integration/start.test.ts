@@ -12,6 +12,7 @@ import {
   startBystander,
   TASK_ID,
   type Workdir,
+  waitFor,
   workdir,
 } from '../support/harness.js';
 import { OLD_SIM, SIM } from '../support/paths.js';
@@ -89,14 +90,6 @@ function foreground(
     },
   });
   return { child: child as ChildProcess, done };
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function ready(): Promise<boolean> {

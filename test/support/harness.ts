@@ -75,6 +75,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Polls `check` until it holds; throws after `ms`. For tests waiting on another process. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export interface Workdir {
   dir: string;
   pidFile: string;

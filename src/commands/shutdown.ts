@@ -8,8 +8,8 @@ import {
   coderEnv,
   DEFAULTS,
   durationFlag,
-  ENV,
   pidFileFlag,
+  runningStateFileFlag,
   snapshotFlags,
   taskIdFlag,
 } from '../core/settings.js';
@@ -45,12 +45,7 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
     'task-id': taskIdFlag,
     ...agentApiFlags,
     'pid-file': pidFileFlag,
-    // No default: the file AgentAPI writes is read from its own command line or environment.
-    'state-file': Flags.string({
-      description:
-        "State file to confirm the save by, if AgentAPI's own --state-file or AGENTAPI_STATE_FILE cannot be read (default: the one AgentAPI was started with)",
-      env: ENV.stateFile,
-    }),
+    'state-file': runningStateFileFlag,
     'state-persistence': Flags.boolean({
       description: 'Ask AgentAPI to save its state first (--no-state-persistence to skip)',
       default: true,

@@ -1,14 +1,20 @@
-import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
-import { agentApiFlags, coderEnv, durationFlag, ENV, pidFileFlag, taskIdFlag } from '../core/settings.js';
+import {
+  agentApiFlags,
+  coderEnv,
+  durationFlag,
+  pidFileFlag,
+  runningStateFileFlag,
+  taskIdFlag,
+} from '../core/settings.js';
 import { gatherStatus, type StatusReport } from '../core/status.js';
 
 export default class Status extends BaseCommand<typeof Status> {
   static summary = 'Show whether AgentAPI is healthy and everything shutdown depends on.';
 
   static description = [
-    "Checks the PID file (present, valid, alive, really agentapi server), AgentAPI's version and persistence support, GET /status and the message count, the state file (size, age, format), and the Coder side (CODER_AGENT_URL reachable, CODER_AGENT_TOKEN set; the token's value is never shown).",
+    "Checks the PID file (present, valid, alive, really agentapi server), AgentAPI's version and persistence support, GET /status and the message count, the state file (size, age, format: the one the running AgentAPI was started with, else --state-file, else ~/.agentapi/state.json), and the Coder side (CODER_AGENT_URL reachable, CODER_AGENT_TOKEN set; the token's value is never shown).",
     'Exit code 0 when AgentAPI is healthy (its HTTP API answers and its PID file, if any, names it), 1 otherwise, so a CI job can gate on it. Warnings do not change the exit code.',
   ].join('\n\n');
 
@@ -23,12 +29,7 @@ export default class Status extends BaseCommand<typeof Status> {
   static flags = {
     ...agentApiFlags,
     'pid-file': pidFileFlag,
-    // No default: the state file the running AgentAPI was started with is read from /proc.
-    'state-file': Flags.string({
-      description:
-        "State file to check if AgentAPI's own cannot be read (default: the one AgentAPI was started with, else ~/.agentapi/state.json)",
-      env: ENV.stateFile,
-    }),
+    'state-file': runningStateFileFlag,
     'task-id': taskIdFlag,
     timeout: durationFlag({
       description: 'Limit for each check',

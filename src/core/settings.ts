@@ -68,6 +68,16 @@ export const stateFileFlag = Flags.string({
   defaultHelp: async () => '~/.agentapi/state.json',
 });
 
+/**
+ * --state-file for commands that look at a running AgentAPI (shutdown, status): the file it was
+ * started with, read from /proc, wins; this flag is the fallback, so it has no default.
+ */
+export const runningStateFileFlag = Flags.string({
+  description:
+    "State file to use only if the running AgentAPI's own (its --state-file or AGENTAPI_STATE_FILE) cannot be read from /proc",
+  env: ENV.stateFile,
+});
+
 export const taskIdFlag = Flags.string({
   description: "The Coder task's id (a UUID), embedded by Terraform from data.coder_task.me.id",
 });

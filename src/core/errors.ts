@@ -21,6 +21,22 @@ export class UserError extends Error {
   }
 }
 
+// ENOENT here is about creating a file (a missing file to read is each caller's own case).
+const FS_REASONS: Record<string, string> = {
+  ENOENT: 'its directory does not exist',
+  ENOTDIR: 'its directory does not exist',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  EISDIR: 'it is a directory',
+};
+
+/** Why a file operation failed, in words, without Node's "CODE: ..., open '<path>'" wrapping. */
+export function fsReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return (code && FS_REASONS[code]) || describe(error);
+}
+
 /** The message of anything thrown, on one line. */
 export function describe(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);

@@ -3,6 +3,7 @@
 
 import { open, readFile, unlink } from 'node:fs/promises';
 import { type Deadline, pollUntil } from './deadline.js';
+import { fsReason } from './errors.js';
 import { isRunning, readProc } from './proc.js';
 
 export type LockResult =
@@ -20,8 +21,7 @@ export async function acquireLock(path: string, deadline: Deadline): Promise<Loc
       return { acquired: true, release: () => releaseLock(path) };
     } catch (error) {
       // A missing or read-only directory must not stop the shutdown itself.
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') return unlocked(path, WHY[code ?? ''] ?? (error as Error).message);
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return unlocked(path, fsReason(error));
     }
     const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(holder) && holder > 1 && isRunning(await readProc(holder))) {
@@ -35,14 +35,6 @@ export async function acquireLock(path: string, deadline: Deadline): Promise<Loc
   }
   return unlocked(path, 'it keeps coming back');
 }
-
-const WHY: Record<string, string> = {
-  ENOENT: 'its directory does not exist',
-  ENOTDIR: 'its directory does not exist',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-};
 
 function unlocked(path: string, why: string): LockResult {
   return { acquired: true, release: async () => {}, unlocked: `cannot take the lock ${path} (${why})` };

@@ -3,6 +3,7 @@
 // file holding them is invalid, never obeyed.
 
 import { open } from 'node:fs/promises';
+import { fsReason } from './errors.js';
 
 /** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
 export const PID_MAX = 4_194_304;
@@ -32,11 +33,9 @@ export async function readPidFile(path: string): Promise<PidFile> {
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { state: 'missing', path };
-    // AgentAPI writes it 0600: unreadable means another user's AgentAPI, which we cannot signal.
-    if (code === 'EACCES') return { state: 'invalid', path, reason: 'cannot read it (permission denied)' };
-    return { state: 'invalid', path, reason: `cannot read it: ${(error as Error).message}` };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing', path };
+    // AgentAPI writes it 0600: unreadable often means another user's AgentAPI.
+    return { state: 'invalid', path, reason: `cannot read it (${fsReason(error)})` };
   }
   try {
     const stat = await handle.stat();

@@ -6,7 +6,7 @@ import { access, mkdir, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { readVersion, type VersionInfo } from './agentapi-version.js';
-import { UserError } from './errors.js';
+import { fsReason, UserError } from './errors.js';
 import type { Logger } from './log.js';
 import { readPidFile } from './pid-file.js';
 import { identifyAgentApi } from './proc.js';
@@ -68,9 +68,7 @@ export async function prepareStateDir(stateFile: string): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await access(dir, constants.W_OK);
   } catch (error) {
-    throw new UserError(
-      `state directory ${dir} is not usable: ${(error as Error).message.replace(/^\w+: /, '')}`,
-    );
+    throw new UserError(`state directory ${dir} is not usable: ${fsReason(error)}`);
   }
 }
 

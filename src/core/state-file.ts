@@ -3,6 +3,7 @@
 
 import { open, stat } from 'node:fs/promises';
 import { type Deadline, pollUntil } from './deadline.js';
+import { fsReason } from './errors.js';
 
 export interface FileStamp {
   ino: number;
@@ -55,8 +56,8 @@ export async function summarizeState(path: string, maxBytes = 256 * 1024 * 1024)
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { path, exists: false, problem: code === 'ENOENT' ? undefined : (error as Error).message };
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    return { path, exists: false, problem: missing ? undefined : `cannot be read (${fsReason(error)})` };
   }
   try {
     const s = await handle.stat();

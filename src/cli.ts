@@ -45,7 +45,16 @@ export async function loadOptions(root = '/'): Promise<LoadOptions> {
   } as LoadOptions;
 }
 
+/**
+ * Output never changes the outcome: a closed pipe or a full device on stdout or stderr (a stop
+ * script's output going nowhere) is ignored instead of crashing the command halfway.
+ */
+export function ignoreBrokenOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
 export async function main(argv: string[]): Promise<void> {
+  ignoreBrokenOutput();
   exemptLoopbackFromProxy();
   // oclif's own line names Bun's Node-compatibility level, which says nothing useful here.
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {

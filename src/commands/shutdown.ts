@@ -2,7 +2,6 @@ import * as Flags from '@oclif/core/flags';
 import { agentApiBaseUrl } from '../core/agentapi-client.js';
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
-import { checkTaskId } from '../core/log-snapshot.js';
 import {
   agentApiFlags,
   coderEnv,
@@ -15,15 +14,13 @@ import {
 } from '../core/settings.js';
 import { runShutdown, type ShutdownReport } from '../core/shutdown.js';
 
-const seconds = (ms: number) => async () => `${ms / 1000}s`;
-
 export default class Shutdown extends BaseCommand<typeof Shutdown> {
   static summary =
     "Save AgentAPI's state, post a log snapshot to coderd, and stop AgentAPI, within a deadline.";
 
   static description = [
     "For the workspace's stop script. Steps: (1) find AgentAPI through its PID file and check it really is agentapi server; (2) SIGUSR1 to save state, confirmed by the state file being replaced (only for AgentAPI 0.12.0 or newer: older versions die on SIGUSR1); (3) fetch the last messages and POST them to coderd as the task's log snapshot, retrying transient failures; (4) SIGTERM, then SIGKILL after --grace.",
-    'Best effort: a failed step is reported and the next one still runs, and the exit code is 0 unless --strict is given, so the stop is never blocked. Everything finishes within --timeout. If this command gets SIGTERM or SIGINT itself it cuts the current step short and still sends SIGTERM to AgentAPI.',
+    'Best effort: a failed step is reported and the next one still runs, and the exit code is 0 unless --strict is given, so the stop is never blocked. Everything finishes within --timeout. If this command gets SIGTERM, SIGINT or SIGHUP itself it cuts the current step short and still sends SIGTERM to AgentAPI.',
   ].join('\n\n');
 
   static examples = [
@@ -65,17 +62,20 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
     timeout: durationFlag({
       description: 'Budget for the whole command',
       default: DEFAULTS.shutdownTimeoutMs,
-      defaultHelp: seconds(DEFAULTS.shutdownTimeoutMs),
+      min: 1_000,
+      max: 3_600_000,
     }),
     grace: durationFlag({
       description: 'How long SIGTERM gets before SIGKILL',
       default: DEFAULTS.graceMs,
-      defaultHelp: seconds(DEFAULTS.graceMs),
+      min: 100,
+      max: 3_600_000,
     }),
     'save-timeout': durationFlag({
       description: 'How long to wait for the state file to be replaced',
       default: DEFAULTS.saveTimeoutMs,
-      defaultHelp: seconds(DEFAULTS.saveTimeoutMs),
+      min: 100,
+      max: 3_600_000,
     }),
     strict: Flags.boolean({
       description: 'Exit 1 if any step failed (default: always 0, never blocking the stop)',
@@ -84,7 +84,8 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
 
   async run(): Promise<ShutdownReport> {
     const { flags } = this;
-    const taskId = checkTaskId(flags['task-id']);
+    // A bad task id fails only the snapshot step: save and stop still run (best effort).
+    const taskId = flags['task-id'];
     const hurry = new AbortController();
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -92,8 +93,8 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
       this.logger.warn(`received ${signal}: finishing quickly, still sending SIGTERM to AgentAPI`);
       hurry.abort();
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    // SIGHUP too: a closed terminal or a runtime tearing down must not skip AgentAPI's SIGTERM.
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
 
     const report = await runShutdown({
       taskId,
@@ -119,6 +120,13 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
     );
     if (flags.strict && failed.length) {
       throw new UserError(`--strict: ${failed.join(', ')} failed`, EXIT.failed, report);
+    }
+    if (flags.strict && report.deferredTo !== undefined) {
+      throw new UserError(
+        `--strict: deferred to another shutdown (PID ${report.deferredTo})`,
+        EXIT.failed,
+        report,
+      );
     }
     return report;
   }

@@ -51,7 +51,8 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     timeout: durationFlag({
       description: 'Give up after this long',
       default: 30_000,
-      defaultHelp: async () => '30s',
+      min: 100,
+      max: 3_600_000,
     }),
   };
 

@@ -7,13 +7,15 @@ import { BaseCommand } from '../core/base-command.js';
 import { type Checkpointer, startCheckpoints } from '../core/checkpoint.js';
 import { Deadline } from '../core/deadline.js';
 import { formatDuration } from '../core/duration.js';
-import { EXIT, UserError } from '../core/errors.js';
-import { checkTaskId, postTarget } from '../core/log-snapshot.js';
+import { describe, EXIT, UserError } from '../core/errors.js';
+import { postTarget, taskIdProblem } from '../core/log-snapshot.js';
 import {
   agentApiFlags,
+  childEnv,
   coderEnv,
   DEFAULTS,
   durationFlag,
+  ENV,
   pidFileFlag,
   snapshotFlags,
   stateFileFlag,
@@ -108,22 +110,31 @@ export default class Start extends BaseCommand<typeof Start> {
     'ready-timeout': durationFlag({
       description: 'With --detach: how long to wait for readiness',
       default: 30_000,
-      defaultHelp: async () => '30s',
+      min: 1_000,
+      max: 3_600_000,
     }),
     replace: Flags.boolean({
       description: 'If AgentAPI is already running, stop it first (with the shutdown sequence)',
     }),
     'checkpoint-interval': durationFlag({
       description: 'Save state and post a snapshot this often when changed (e.g. 2m; off by default)',
+      min: 1_000,
+      max: 86_400_000,
     }),
     'task-id': taskIdFlag,
     ...snapshotFlags,
+    'pass-agent-token': Flags.boolean({
+      description: `Pass ${ENV.agentToken} on to AgentAPI and the agent (by default no child process sees it)`,
+    }),
   };
 
   async run(): Promise<StartReport> {
     const { flags } = this;
     const agent = agentCommand(this.argv);
-    const taskId = checkTaskId(flags['task-id']);
+    // A bad task id must not keep the agent from starting: checkpoints then only save state.
+    const badTaskId = taskIdProblem(flags['task-id']);
+    if (badTaskId) this.logger.warn(`${badTaskId}; checkpoints will not post snapshots`);
+    const taskId = badTaskId ? undefined : flags['task-id'] || undefined;
     const port = flags.port;
     const baseUrl = agentApiBaseUrl(port);
 
@@ -181,7 +192,8 @@ export default class Start extends BaseCommand<typeof Start> {
     if (flags.detach) return this.detach(report, gate.persistence);
 
     this.logger.info(`starting ${flags['agentapi-bin']} ${args.join(' ')}`);
-    const child = await spawnForeground(flags['agentapi-bin'], args);
+    const env = flags['pass-agent-token'] ? process.env : childEnv();
+    const child = await spawnForeground(flags['agentapi-bin'], args, env);
     if (child instanceof Error)
       throw new UserError(`cannot start ${flags['agentapi-bin']}: ${child.message}`);
     report.pid = child.pid;
@@ -222,7 +234,9 @@ export default class Start extends BaseCommand<typeof Start> {
     const logFile = flags['log-file'] ?? join(dirname(flags['state-file']), 'agentapi.log');
     await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
     const started = Date.now();
-    const child = spawnSupervisor(logFile);
+    const child = await spawnSupervisor(logFile).catch((error: unknown) => {
+      throw new UserError(`--log-file ${describe(error)}`);
+    });
     const readiness = await waitUntilReady(child, flags.port, Deadline.in(flags['ready-timeout']));
     if (!readiness.ready) {
       const why =
@@ -230,7 +244,7 @@ export default class Start extends BaseCommand<typeof Start> {
           ? `AgentAPI exited during start-up (code ${readiness.exitCode})`
           : `AgentAPI did not become ready within ${formatDuration(flags['ready-timeout'])}`;
       if (!('exitCode' in readiness)) await stopGroup(child);
-      throw new UserError(`${why}; last lines of ${logFile}:\n${tail(logFile, 15)}`, EXIT.failed, {
+      throw new UserError(`${why}; last lines of ${logFile}:\n${await tail(logFile, 15)}`, EXIT.failed, {
         ...report,
         ok: false,
         logFile,

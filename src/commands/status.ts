@@ -31,11 +31,7 @@ export default class Status extends BaseCommand<typeof Status> {
     'pid-file': pidFileFlag,
     'state-file': runningStateFileFlag,
     'task-id': taskIdFlag,
-    timeout: durationFlag({
-      description: 'Limit for each check',
-      default: 5_000,
-      defaultHelp: async () => '5s',
-    }),
+    timeout: durationFlag({ description: 'Limit for each check', default: 5_000, min: 100, max: 600_000 }),
   };
 
   async run(): Promise<StatusReport> {

@@ -5,14 +5,16 @@ import ky, { HTTPError } from 'ky';
 // zod/mini: the same schemas for a fraction of zod's start-up cost (this runs in every command).
 import * as z from 'zod/mini';
 import { formatDuration } from './duration.js';
-import { bodySnippet, classifyRequestError } from './http.js';
+import { bodySnippet, classifyRequestError, readBounded, shorten } from './http.js';
 import { lastElements, NotJsonError } from './last-elements.js';
 import type { SnapshotMessage } from './snapshot.js';
+
+export const ROLES = ['user', 'agent'] as const;
 
 export const MessageSchema = z.object({
   id: z.int(),
   content: z.string(),
-  role: z.enum(['user', 'agent']),
+  role: z.enum(ROLES),
   time: z.string(),
 });
 
@@ -24,7 +26,7 @@ export const StatusSchema = z.object({
 
 export type AgentStatus = z.infer<typeof StatusSchema>;
 
-export type AgentApiErrorKind = 'unreachable' | 'timeout' | 'aborted' | 'http' | 'malformed';
+export type AgentApiErrorKind = 'unreachable' | 'timeout' | 'aborted' | 'http' | 'malformed' | 'failed';
 
 export class AgentApiError extends Error {
   constructor(
@@ -48,9 +50,29 @@ export interface AgentApiOptions {
 export interface MessagesResult {
   /** Messages in the whole conversation. */
   total: number;
-  /** The last `keepLast` of them, oldest first. */
+  /** The last `keep` of them that coderd would accept, oldest first. */
   messages: SnapshotMessage[];
+  /** Messages left out because coderd refuses their role (e.g. a newer AgentAPI's "tool"). */
+  leftOut: number;
+  /** The role of the first one left out, for the report. */
+  leftOutRole?: string;
 }
+
+export interface MessagesOptions {
+  /** How many of the latest messages to keep (0: count only). */
+  keep: number;
+  /**
+   * The snapshot's byte budget: content beyond what could ever fit is not held in memory. A
+   * JSON escape is at most 6 bytes for one character, so a message whose raw content exceeds
+   * 6 × budget cannot fit even after decoding; only that much of its tail is kept.
+   */
+  maxBytes?: number;
+}
+
+/** The most bytes one character can take in a JSON text (`\u001f`), against 1 after decoding. */
+const MAX_ESCAPE_RATIO = 6;
+/** GET /status is a few hundred bytes; anything much larger is not AgentAPI. */
+const STATUS_BODY_LIMIT = 64 * 1024;
 
 /** The URL AgentAPI answers on: `--agentapi-url` if given, else loopback at `port`. */
 export function agentApiBaseUrl(port: number, url?: string): string {
@@ -63,50 +85,94 @@ export async function getStatus(options: AgentApiOptions): Promise<AgentStatus> 
 }
 
 /**
- * The last `keepLast` messages and the total count. The body is streamed and only the kept
- * messages are parsed and checked, so a transcript of hundreds of MB costs little memory.
+ * The last `keep` messages and the total count. The body is streamed and only the kept
+ * messages are parsed and checked, so a transcript of hundreds of MB costs little memory, and a
+ * single huge message or key costs no more (last-elements.ts).
  */
-export async function getMessages(options: AgentApiOptions, keepLast: number): Promise<MessagesResult> {
+export async function getMessages(
+  options: AgentApiOptions,
+  wanted: MessagesOptions,
+): Promise<MessagesResult> {
   const what = 'GET /messages';
   const response = await request('messages', options);
+  const budget = wanted.maxBytes === undefined ? undefined : MAX_ESCAPE_RATIO * wanted.maxBytes + 16;
   let found: Awaited<ReturnType<typeof lastElements>>;
   try {
     if (!response.body) throw new NotJsonError('it is empty');
-    found = await lastElements(response.body, keepLast);
+    found = await lastElements(response.body, {
+      keep: wanted.keep,
+      fields: ['id', 'content', 'role', 'time'],
+      tailField: 'content',
+      tailBytes: budget,
+      fieldBytes: 1024,
+      budgetBytes: budget,
+      // A role that is a string but not one coderd knows: left out, not fatal.
+      accept: (fields) => {
+        const role = fields.get('role');
+        return role === undefined || !role.startsWith('"') || ROLES.some((r) => role === `"${r}"`);
+      },
+    });
   } catch (error) {
     if (error instanceof NotJsonError)
       throw new AgentApiError('malformed', `AgentAPI's ${what} answer is not JSON: ${error.message}`);
     throw await describeFailure(error, what, options);
   }
-  const first = found.total - found.kept.length;
-  const messages = found.kept.map((raw, i) => {
+  const messages = found.kept.map((element) => {
+    const at = ['messages', element.index];
+    if (element.problem) {
+      throw new AgentApiError(
+        'malformed',
+        `AgentAPI's ${what} answer is not what AgentAPI sends: ${at.join('.')}.${element.problem}`,
+      );
+    }
     let json: unknown;
     try {
-      json = JSON.parse(raw.toString('utf8'));
+      json = JSON.parse(element.json.toString('utf8'));
     } catch {
       throw new AgentApiError(
         'malformed',
-        `AgentAPI's ${what} answer is not JSON: messages[${first + i}] does not parse`,
+        `AgentAPI's ${what} answer is not JSON: ${at.join('.')} does not parse`,
       );
     }
-    return parse(MessageSchema, json, what, ['messages', first + i]);
+    return parse(MessageSchema, json, what, at);
   });
-  return { total: found.total, messages };
+  const role = found.firstRejected?.get('role');
+  return {
+    total: found.total,
+    messages,
+    leftOut: found.rejected,
+    leftOutRole: role ? printable(role) : undefined,
+  };
 }
 
 async function getJson(path: string, options: AgentApiOptions): Promise<unknown> {
   const response = await request(path, options);
-  let text: string;
+  let body: Awaited<ReturnType<typeof readBounded>>;
   try {
-    text = await response.text();
+    body = await readBounded(response, STATUS_BODY_LIMIT);
   } catch (error) {
     throw await describeFailure(error, `GET /${path}`, options);
   }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new AgentApiError('malformed', `AgentAPI's GET /${path} answer is not JSON (${text.length} bytes)`);
+  if (!body.complete) {
+    throw new AgentApiError(
+      'malformed',
+      `AgentAPI's GET /${path} answer is larger than ${STATUS_BODY_LIMIT} bytes`,
+    );
   }
+  try {
+    return JSON.parse(body.bytes.toString('utf8'));
+  } catch {
+    throw new AgentApiError(
+      'malformed',
+      `AgentAPI's GET /${path} answer is not JSON (${body.bytes.length} bytes)`,
+    );
+  }
+}
+
+/** A role as it can be shown: short, printable. */
+function printable(raw: string): string {
+  const shown = raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
+  return shown.replace(/[^\x20-\x7e…]/g, '?');
 }
 
 /** GET with a limit that covers reading the body too (ky's own timeout ends with the headers). */
@@ -114,7 +180,13 @@ async function request(path: string, options: AgentApiOptions): Promise<Response
   const limit = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
   try {
-    return await ky.get(`${options.baseUrl}/${path}`, { timeout: false, signal, retry: 0 });
+    // AgentAPI never redirects these; a 3xx is an error like any other, never followed.
+    return await ky.get(`${options.baseUrl}/${path}`, {
+      timeout: false,
+      signal,
+      retry: 0,
+      redirect: 'manual',
+    });
   } catch (error) {
     throw await describeFailure(error, `GET /${path}`, options);
   }
@@ -126,10 +198,12 @@ async function describeFailure(
   options: AgentApiOptions,
 ): Promise<AgentApiError> {
   if (error instanceof HTTPError) {
-    const snippet = await bodySnippet(error.response);
+    // ky throws for any status outside 2xx, a 3xx included (redirects are not followed).
+    const response = error.response;
+    const snippet = shorten(await bodySnippet(response), 200);
     return new AgentApiError(
       'http',
-      `AgentAPI answered ${what} with ${error.response.status}${snippet ? `: ${snippet}` : ''}`,
+      `AgentAPI answered ${what} with ${response.status}${snippet ? `: ${snippet}` : ''}`,
     );
   }
   const failure = classifyRequestError(error);
@@ -140,6 +214,8 @@ async function describeFailure(
     );
   }
   if (failure.kind === 'aborted') return new AgentApiError('aborted', `${what} to AgentAPI was cancelled`);
+  if (failure.kind === 'error')
+    return new AgentApiError('failed', `${what} to AgentAPI failed: ${failure.detail}`);
   return new AgentApiError(
     'unreachable',
     `AgentAPI is not reachable at ${options.baseUrl} (${failure.detail}); is it running on that port? (--port, AGENTAPI_PORT)`,

@@ -1,10 +1,17 @@
 // Finding the running AgentAPI and what it was started with. Nothing here signals anything.
 
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { PERSISTENCE_SINCE, readVersion, type VersionInfo } from './agentapi-version.js';
 import { type PidFile, readPidFile } from './pid-file.js';
-import { identifyAgentApi, isRunning, looksLikeAgentApiServer, type ProcInfo, readProc } from './proc.js';
+import {
+  identifyAgentApi,
+  isOurs,
+  isRunning,
+  looksLikeAgentApiServer,
+  type ProcInfo,
+  readProc,
+} from './proc.js';
 import { DEFAULTS } from './settings.js';
 
 export interface Located {
@@ -18,6 +25,7 @@ export type NotFoundKind =
   | 'not-running'
   | 'invalid-pid-file'
   | 'not-agentapi'
+  | 'other-user'
   | 'reused'
   | 'self'
   | 'ambiguous';
@@ -56,16 +64,19 @@ export async function locateAgentApi(pidFilePath: string, port: number): Promise
   return { ok: false, kind: candidates.length === 0 ? 'not-running' : 'ambiguous', pidFile, reason };
 }
 
-/** `agentapi server` processes we may signal whose configured port is `port`. */
+/** `agentapi server` processes we may signal (our own user's) whose configured port is `port`. */
 export async function scanForAgentApi(port: number): Promise<ProcInfo[]> {
   const entries = await readdir('/proc').catch(() => [] as string[]);
+  const me = process.geteuid?.();
   const found: ProcInfo[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid === process.pid) continue;
+    // Another user's process is skipped before anything else of it is read.
+    if ((await stat(`/proc/${pid}`).catch(() => undefined))?.uid !== me) continue;
     const proc = await readProc(pid);
-    if (!isRunning(proc) || !looksLikeAgentApiServer(proc.argv)) continue;
+    if (!isRunning(proc) || !isOurs(proc) || !looksLikeAgentApiServer(proc.argv)) continue;
     if ((await configuredPort(proc)) === port) found.push(proc);
   }
   return found;
@@ -149,11 +160,25 @@ export async function persistenceSupport(proc: ProcInfo, timeoutMs = 2000): Prom
   return runningVersion(proc, timeoutMs);
 }
 
-/** Asks the running AgentAPI's own executable for its version (never an interpreter's). */
+/**
+ * Asks the running AgentAPI's own executable for its version (never an interpreter's), but only
+ * one we would run anyway: our own process, an executable owned by us or root that no one else
+ * can write. Running another user's program (as root, say) would hand it our privileges.
+ */
 export async function runningVersion(proc: ProcInfo, timeoutMs = 2000): Promise<Persistence> {
+  if (!isOurs(proc)) return { evidence: "it is another user's process, whose executable is never run" };
   const exe = await readlink(`/proc/${proc.pid}/exe`).catch(() => undefined);
   if (!exe || basename(exe.replace(/ \(deleted\)$/, '')) !== 'agentapi') {
     return { evidence: 'its executable is not named agentapi, so its version is unknown' };
+  }
+  const file = await stat(`/proc/${proc.pid}/exe`).catch(() => undefined);
+  const me = process.geteuid?.();
+  if (!file) return { evidence: `its executable ${exe} cannot be examined` };
+  if (file.uid !== me && file.uid !== 0) {
+    return { evidence: `its executable ${exe} belongs to user id ${file.uid}, so it is not run to ask` };
+  }
+  if (file.mode & 0o022) {
+    return { evidence: `its executable ${exe} is writable by other users, so it is not run to ask` };
   }
   const info = await readVersion(`/proc/${proc.pid}/exe`, timeoutMs);
   if (info.error) return { evidence: info.error };

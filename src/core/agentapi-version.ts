@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import coerce from 'semver/functions/coerce.js';
 import gte from 'semver/functions/gte.js';
+import { childEnv } from './settings.js';
 
 export const PERSISTENCE_SINCE = '0.12.0';
 
@@ -25,10 +26,14 @@ export function interpretVersion(raw: string | undefined): VersionInfo {
   return { raw, version: coerced.version, supportsPersistence: gte(coerced, PERSISTENCE_SINCE) };
 }
 
-/** Runs `<bin> --version` and reads the last word of its first line ("agentapi version 0.12.1"). */
+/** AgentAPI's own answer to --version (SPEC §2); anything else (node's "v20.20.2") is not AgentAPI. */
+const VERSION_LINE = /^agentapi version (\S+)\s*$/;
+
+/** Runs `<bin> --version` and reads its first line, which must be "agentapi version 0.12.1". */
 export function readVersion(bin: string, timeoutMs: number): Promise<VersionInfo & { error?: string }> {
   return new Promise((resolve) => {
-    execFile(bin, ['--version'], { timeout: timeoutMs, env: process.env }, (error, stdout) => {
+    const options = { timeout: timeoutMs, env: childEnv(), maxBuffer: 64 * 1024 };
+    execFile(bin, ['--version'], options, (error, stdout) => {
       if (error) {
         const code = (error as NodeJS.ErrnoException).code;
         const reason =
@@ -42,8 +47,16 @@ export function readVersion(bin: string, timeoutMs: number): Promise<VersionInfo
         resolve({ error: reason });
         return;
       }
-      const word = stdout.trim().split('\n')[0]?.trim().split(/\s+/).at(-1);
-      resolve(interpretVersion(word));
+      const first = stdout.trim().split('\n')[0] ?? '';
+      const match = VERSION_LINE.exec(first.trim());
+      if (!match) {
+        const shown = first.length > 60 ? `${first.slice(0, 60)}…` : first;
+        resolve({
+          error: `${bin} is not AgentAPI: its --version printed "${shown}", not "agentapi version …"`,
+        });
+        return;
+      }
+      resolve(interpretVersion(match[1]));
     });
   });
 }

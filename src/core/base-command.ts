@@ -5,7 +5,7 @@ import { Command } from '@oclif/core/command';
 import * as Flags from '@oclif/core/flags';
 import type { InferredFlags } from '@oclif/core/interfaces';
 import { describe, EXIT, UserError } from './errors.js';
-import { Logger } from './log.js';
+import { Logger, redact } from './log.js';
 import { coderEnv } from './settings.js';
 
 export type BaseFlags<T extends typeof Command> = InferredFlags<
@@ -46,6 +46,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.logger = new Logger({ verbose: this.flags.verbose, quiet: this.flags.quiet }).withSecret(
       coderEnv().token,
     );
+  }
+
+  /** The --json report, with the token hidden like everywhere else (an error body may echo it). */
+  protected logJson(json: unknown): void {
+    const text = JSON.stringify(json, null, 2);
+    try {
+      process.stdout.write(`${redact(text, [coderEnv().token ?? ''])}\n`);
+    } catch {}
   }
 
   protected async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {

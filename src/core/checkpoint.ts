@@ -19,6 +19,8 @@ export interface CheckpointOptions {
   maxMessages: number;
   maxBytes: number;
   logger: Logger;
+  /** Randomness for the jitter; tests may fix it. */
+  random?: () => number;
 }
 
 export interface Checkpointer {
@@ -46,6 +48,11 @@ export function startCheckpoints(o: CheckpointOptions): Checkpointer {
         o.logger.debug('checkpoint: nothing changed since the last one');
         return;
       }
+      if (snapshot.kept === 0) {
+        // Posting an empty list would replace the task's last good snapshot with nothing.
+        o.logger.debug('checkpoint: no messages to show yet');
+        return;
+      }
       const done: string[] = [];
       if (o.savePid !== undefined && send(o.savePid, 'SIGUSR1') === 'sent')
         done.push('asked AgentAPI to save state');
@@ -65,10 +72,12 @@ export function startCheckpoints(o: CheckpointOptions): Checkpointer {
     }
   }
 
-  // The next checkpoint is scheduled once this one ends, so two never overlap.
+  // The next checkpoint is scheduled once this one ends, so two never overlap. Each period is
+  // jittered by up to a quarter, so a fleet started together does not post in lockstep all day.
+  const random = o.random ?? Math.random;
   const schedule = () => {
     if (stopped) return;
-    timer = setTimeout(() => tick().then(schedule), o.intervalMs);
+    timer = setTimeout(() => tick().then(schedule), o.intervalMs * (0.75 + 0.5 * random()));
     timer.unref();
   };
   schedule();

@@ -1,26 +1,20 @@
 // coderd's log-snapshot endpoint (SPEC §3):
 // POST {CODER_AGENT_URL}/api/v2/workspaceagents/me/tasks/{task}/log-snapshot?format=agentapi
-// Only 204 is success. Transient failures (5xx, 408, 429, network, timeout) are retried with
-// full-jitter backoff inside the caller's deadline, so a fleet stopping at once spreads out.
+//
+// Only 204 means stored. A redirect is never followed: the token goes to CODER_AGENT_URL's
+// origin and nowhere else. Transient failures (408, 429, 5xx, network errors, timeouts) are
+// retried until the caller's deadline, with full-jitter exponential backoff, so a fleet of
+// workspaces stopping at once spreads out instead of meeting coderd in waves; a Retry-After is
+// honoured as a minimum, with jitter on top. Error bodies are read only a few KiB far.
 
-import ky, { HTTPError } from 'ky';
+import ky from 'ky';
 import * as z from 'zod/mini';
 import type { Deadline } from './deadline.js';
 import { formatDuration } from './duration.js';
-import { bodySnippet, classifyRequestError } from './http.js';
+import { bodySnippet, classifyRequestError, shorten } from './http.js';
+import { redact } from './log.js';
 
 export const TaskIdSchema = z.guid();
-
-export type PostOutcome =
-  | { ok: true; status: 204; attempts: number }
-  | {
-      ok: false;
-      kind: FailureKind;
-      status?: number;
-      attempts: number;
-      /** One line: what happened and what to do about it. */
-      message: string;
-    };
 
 export type FailureKind =
   | 'rejected' // 400: the request itself is wrong
@@ -28,25 +22,61 @@ export type FailureKind =
   | 'task-not-found' // 404 from the handler
   | 'endpoint-missing' // 404 from the router: Coder predates the endpoint
   | 'not-found' // 404 we cannot tell apart
-  | 'server-error' // 5xx after retries
-  | 'unreachable' // network errors after retries
-  | 'timeout'; // attempts timed out, or the deadline ran out
+  | 'redirected' // 3xx: not followed, the token stays with CODER_AGENT_URL's origin
+  | 'not-stored' // a 2xx other than 204, or another status coderd never sends
+  | 'server-error' // 408, 429 or 5xx until the deadline
+  | 'unreachable' // network errors until the deadline
+  | 'timeout' // attempts timed out, or the deadline ran out
+  | 'error'; // something that is not the network (e.g. out of memory)
+
+interface Tally {
+  attempts: number;
+  /** Time spent waiting between attempts. */
+  waitedMs: number;
+}
+
+export type PostOutcome =
+  | ({ ok: true; status: 204 } & Tally)
+  | ({
+      ok: false;
+      kind: FailureKind;
+      status?: number;
+      /** One line: what happened and what to do about it. */
+      message: string;
+    } & Tally);
+
+export interface AttemptInfo {
+  attempt: number;
+  url: string;
+  status?: number;
+  /** Why the attempt failed without a status. */
+  error?: string;
+  ms: number;
+  bytesSent: number;
+}
 
 export interface PostOptions {
   agentUrl: string;
   token: string;
   taskId: string;
-  /** The whole POST, retries included, must end by this deadline. */
+  /** The whole POST, retries included, ends by this deadline. */
   deadline: Deadline;
   /** One attempt's limit. */
   attemptTimeoutMs?: number;
-  /** Retries after the first attempt (bounded by the deadline too). */
-  retries?: number;
-  /** Told about each retry, for a log line. */
-  onRetry?: (attempt: number, reason: string) => void;
+  /** A safety net only: the deadline is what ends the retries. */
+  maxAttempts?: number;
+  /** Told about each attempt, for --verbose. */
+  onAttempt?: (info: AttemptInfo) => void;
+  /** Told before each wait, for a log line. */
+  onRetry?: (attempt: number, reason: string, waitMs: number) => void;
+  /** Randomness for the jitter; tests may fix it. */
+  random?: () => number;
 }
 
-const RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
+export const RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 5_000;
+const DEFAULT_MAX_ATTEMPTS = 100;
 
 /** Joins the path onto CODER_AGENT_URL, keeping any path prefix and never producing `//`. */
 export function snapshotUrl(agentUrl: string, taskId: string): URL {
@@ -54,10 +84,10 @@ export function snapshotUrl(agentUrl: string, taskId: string): URL {
   try {
     base = new URL(agentUrl);
   } catch {
-    throw new Error(`CODER_AGENT_URL "${agentUrl}" is not a URL`);
+    throw new Error(`CODER_AGENT_URL "${shorten(agentUrl, 80)}" is not a URL`);
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-    throw new Error(`CODER_AGENT_URL "${agentUrl}" must be http or https`);
+    throw new Error(`CODER_AGENT_URL "${shorten(agentUrl, 80)}" must be http or https`);
   }
   const prefix = base.pathname.replace(/\/+$/, '');
   const url = new URL(
@@ -68,77 +98,195 @@ export function snapshotUrl(agentUrl: string, taskId: string): URL {
   return url;
 }
 
+/** Full jitter (AWS's "exponential backoff and jitter"): uniform in [0, min(cap, base·2^n)). */
+export function backoffMs(attempt: number, random: () => number): number {
+  return random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
+}
+
+/** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date; undefined if absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+type Attempt =
+  | { kind: 'response'; response: Response }
+  | { kind: 'failed'; failure: ReturnType<typeof classifyRequestError>; attemptTimedOut: boolean };
+
+/** The last transient failure, which the outcome reports if no attempt succeeds. */
+type Transient =
+  | { kind: 'status'; status: number; detail: string; retryAfter?: number }
+  | { kind: 'unreachable'; detail: string }
+  | { kind: 'timeout' };
+
 export async function postSnapshot(body: string, options: PostOptions): Promise<PostOutcome> {
   const url = snapshotUrl(options.agentUrl, options.taskId);
-  const attemptTimeoutMs = Math.min(
-    options.attemptTimeoutMs ?? 10_000,
-    Math.max(1, options.deadline.remaining()),
-  );
-  let attempts = 0;
-  /** Why the last failed attempt failed, for when the deadline ends during a backoff. */
-  let lastError: unknown;
-  try {
-    await ky.post(url, {
-      body,
-      headers: { 'Content-Type': 'application/json', 'Coder-Session-Token': options.token },
-      timeout: attemptTimeoutMs,
-      signal: options.deadline.signal,
-      retry: {
-        limit: options.retries ?? 4,
-        methods: ['post'],
-        statusCodes: RETRY_STATUSES,
-        afterStatusCodes: [413, 429, 503],
-        maxRetryAfter: 5_000,
-        backoffLimit: 5_000,
-        jitter: true,
-        retryOnTimeout: true,
-      },
-      hooks: {
-        beforeRequest: [
-          () => {
-            attempts++;
-          },
-        ],
-        beforeRetry: [
-          ({ error, retryCount }) => {
-            lastError = error;
-            const reason =
-              error instanceof HTTPError
-                ? `HTTP ${error.response.status}`
-                : classifyRequestError(error).detail;
-            options.onRetry?.(retryCount + 1, reason);
-          },
-        ],
-      },
-    });
-    return { ok: true, status: 204, attempts };
-  } catch (error) {
-    // The deadline ending while waiting to retry says less than the failure before it.
-    const cause = classifyRequestError(error).kind !== 'unreachable' && lastError ? lastError : error;
-    if (cause instanceof HTTPError) return classifyStatus(cause.response, attempts);
-    const failure = classifyRequestError(cause);
-    const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
-    if (failure.kind === 'unreachable') {
-      return {
-        ok: false,
-        kind: 'unreachable',
-        attempts,
-        message: `coderd is not reachable at ${url.origin} (${failure.detail}) after ${tries}; check CODER_AGENT_URL and proxy variables`,
+  const { deadline } = options;
+  const random = options.random ?? Math.random;
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const attemptLimitMs = options.attemptTimeoutMs ?? 10_000;
+  const hide = (text: string) => redact(text, [options.token]);
+  const tally: Tally = { attempts: 0, waitedMs: 0 };
+  const bytesSent = Buffer.byteLength(body, 'utf8');
+  let last: Transient = { kind: 'timeout' };
+  let note = '';
+
+  while (tally.attempts < maxAttempts) {
+    tally.attempts++;
+    const started = Date.now();
+    const attempt = await attemptOnce(url, body, options, attemptLimitMs);
+    const info: AttemptInfo = { attempt: tally.attempts, url: url.href, ms: Date.now() - started, bytesSent };
+    if (attempt.kind === 'response') {
+      const { response } = attempt;
+      options.onAttempt?.({ ...info, status: response.status });
+      if (response.status === 204) return { ok: true, status: 204, ...tally };
+      if (!RETRY_STATUSES.includes(response.status)) {
+        return { ok: false, ...tally, ...(await finalStatus(response, url, hide)) };
+      }
+      const retryAfter = retryAfterMs(response.headers.get('retry-after'));
+      last = {
+        kind: 'status',
+        status: response.status,
+        detail: await errorDetail(response, hide),
+        retryAfter,
       };
+    } else {
+      const { failure } = attempt;
+      options.onAttempt?.({ ...info, error: failure.detail });
+      if (failure.kind === 'error') {
+        return {
+          ok: false,
+          ...tally,
+          kind: 'error',
+          message: `posting to coderd failed: ${hide(failure.detail)}`,
+        };
+      }
+      if (failure.kind === 'unreachable') last = { kind: 'unreachable', detail: failure.detail };
+      else if (attempt.attemptTimedOut) last = { kind: 'timeout' };
+      // The deadline ended it (or we were told to hurry): no further attempt.
+      else break;
     }
-    return {
-      ok: false,
-      kind: 'timeout',
-      attempts,
-      message: `coderd did not answer in time (${tries}, each limited to ${formatDuration(attemptTimeoutMs)}, all within the command's deadline)`,
-    };
+    if (tally.attempts >= maxAttempts || deadline.expired) break;
+
+    // Full jitter always; a Retry-After is the least we wait.
+    const retryAfter = last.kind === 'status' ? last.retryAfter : undefined;
+    const wait = (retryAfter ?? 0) + backoffMs(tally.attempts, random);
+    if (wait >= deadline.remaining()) {
+      if (retryAfter !== undefined && retryAfter >= deadline.remaining()) {
+        note = `; coderd asked to retry after ${formatDuration(retryAfter)}, past this command's deadline`;
+      }
+      break;
+    }
+    options.onRetry?.(tally.attempts + 1, describeTransient(last), wait);
+    await deadline.wait(wait);
+    tally.waitedMs += wait;
+    if (deadline.expired) break;
+  }
+  return { ok: false, ...tally, ...giveUp(last, url, tally.attempts, attemptLimitMs, note) };
+}
+
+function describeTransient(t: Transient): string {
+  if (t.kind === 'status') {
+    const after = t.retryAfter !== undefined ? `, Retry-After ${formatDuration(t.retryAfter)}` : '';
+    return `HTTP ${t.status}${after}`;
+  }
+  return t.kind === 'unreachable' ? t.detail : 'no answer in time';
+}
+
+function giveUp(
+  last: Transient,
+  url: URL,
+  attempts: number,
+  attemptLimitMs: number,
+  note: string,
+): { kind: FailureKind; status?: number; message: string } {
+  const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+  switch (last.kind) {
+    case 'status':
+      return {
+        kind: 'server-error',
+        status: last.status,
+        message: `coderd failed to store the snapshot (${last.status}) after ${tries}: ${last.detail || 'no detail'}${note}`,
+      };
+    case 'unreachable':
+      return {
+        kind: 'unreachable',
+        message: `coderd is not reachable at ${url.origin} (${last.detail}) after ${tries}; check CODER_AGENT_URL and proxy variables${note}`,
+      };
+    default:
+      return {
+        kind: 'timeout',
+        message: `coderd did not answer in time (${tries}, each limited to ${formatDuration(attemptLimitMs)}, all within the command's deadline)${note}`,
+      };
   }
 }
 
-async function classifyStatus(response: Response, attempts: number): Promise<PostOutcome> {
+async function attemptOnce(url: URL, body: string, options: PostOptions, limitMs: number): Promise<Attempt> {
+  const limit = Math.min(limitMs, Math.max(1, options.deadline.remaining()));
+  const attemptTimeout = AbortSignal.timeout(limit);
+  try {
+    const response = await ky.post(url, {
+      body,
+      headers: { 'Content-Type': 'application/json', 'Coder-Session-Token': options.token },
+      // Never follow: a redirect would carry the token to wherever it points.
+      redirect: 'manual',
+      throwHttpErrors: false,
+      retry: 0,
+      timeout: false,
+      signal: AbortSignal.any([options.deadline.signal, attemptTimeout]),
+    });
+    return { kind: 'response', response };
+  } catch (error) {
+    const failure = classifyRequestError(error);
+    const attemptTimedOut = attemptTimeout.aborted && !options.deadline.signal.aborted;
+    return { kind: 'failed', failure, attemptTimedOut };
+  }
+}
+
+/** coderd's own words for a failure, from the first few KiB of the body, token hidden. */
+async function errorDetail(response: Response, hide: (t: string) => string): Promise<string> {
+  return shorten(coderdMessage(await bodySnippet(response, hide)));
+}
+
+/** A status that is not retried: what it means, in words a person can act on. */
+async function finalStatus(
+  response: Response,
+  url: URL,
+  hide: (t: string) => string,
+): Promise<{ kind: FailureKind; status: number; message: string }> {
   const status = response.status;
-  const detail = shorten(coderdMessage(await bodySnippet(response, 4096)));
-  const base = { ok: false as const, status, attempts };
+  const base = { status };
+  if (status >= 300 && status < 400) {
+    await response.body?.cancel().catch(() => undefined);
+    const location = response.headers.get('location');
+    let where = 'nowhere it says';
+    try {
+      if (location) {
+        const target = new URL(location, url);
+        where =
+          target.origin === url.origin ? `elsewhere on ${target.origin}` : `another origin, ${target.origin}`;
+      }
+    } catch {
+      where = 'an address that is not a URL';
+    }
+    return {
+      ...base,
+      kind: 'redirected',
+      message: `coderd answered ${status}, redirecting to ${where}; redirects are not followed, so the agent token never leaves ${url.origin}: set CODER_AGENT_URL to coderd's own address`,
+    };
+  }
+  if (status >= 200 && status < 300) {
+    await response.body?.cancel().catch(() => undefined);
+    return {
+      ...base,
+      kind: 'not-stored',
+      message: `coderd answered ${status}, not 204, so the snapshot was not stored; is CODER_AGENT_URL (${url.origin}) coderd itself rather than a proxy or web page?`,
+    };
+  }
+  const detail = await errorDetail(response, hide);
   switch (true) {
     case status === 400:
       return { ...base, kind: 'rejected', message: `coderd refused the snapshot (400): ${detail}` };
@@ -168,21 +316,17 @@ async function classifyStatus(response: Response, attempts: number): Promise<Pos
     default:
       return {
         ...base,
-        kind: 'server-error',
-        message: `coderd failed to store the snapshot (${status}) after ${attempts} attempts: ${detail || 'no detail'}`,
+        kind: status >= 500 ? 'server-error' : 'not-stored',
+        message: `coderd did not store the snapshot (${status}): ${detail || 'no detail'}`,
       };
   }
-}
-
-function shorten(text: string, limit = 240): string {
-  return text.length > limit ? `${text.slice(0, limit)}…` : text;
 }
 
 /** coderd answers `{"message": "...", "detail": "..."}`; fall back to the raw text. */
 function coderdMessage(text: string): string {
   try {
     const json = JSON.parse(text) as { message?: string; detail?: string };
-    return [json.message, json.detail].filter(Boolean).join(' ') || text;
+    return [json.message, json.detail].filter((s) => typeof s === 'string' && s).join(' ') || text;
   } catch {
     return text;
   }

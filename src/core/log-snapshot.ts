@@ -4,6 +4,7 @@
 import { getMessages } from './agentapi-client.js';
 import { type PostOutcome, postSnapshot, TaskIdSchema } from './coderd-client.js';
 import type { Deadline } from './deadline.js';
+import { formatDuration } from './duration.js';
 import { EXIT, UserError } from './errors.js';
 import type { Logger } from './log.js';
 import { type CoderEnv, DEFAULTS, ENV } from './settings.js';
@@ -20,24 +21,35 @@ export interface Collected {
   /** Messages in AgentAPI's whole conversation. */
   total: number;
   snapshot: Snapshot;
+  /** Messages left out because coderd would refuse their role, and the first such role. */
+  leftOut: number;
+  leftOutRole?: string;
   /** `time` of the newest message, if there is one. */
   newestTime?: string;
 }
 
 export async function collectSnapshot(options: CollectOptions): Promise<Collected> {
-  const { total, messages } = await getMessages(
+  const { total, messages, leftOut, leftOutRole } = await getMessages(
     {
       baseUrl: options.baseUrl,
       timeoutMs: Math.min(DEFAULTS.requestTimeoutMs, Math.max(1, options.deadline.remaining())),
       signal: options.deadline.signal,
     },
-    options.maxMessages,
+    { keep: options.maxMessages, maxBytes: options.maxBytes },
   );
   return {
     total,
     snapshot: buildSnapshot(messages, options.maxMessages, options.maxBytes),
     newestTime: messages.at(-1)?.time,
+    leftOut,
+    leftOutRole,
   };
+}
+
+/** Words for what a snapshot holds: "3 of 5 messages, 812 bytes; 1 left out (role "tool")". */
+export function describeCollected(c: Collected): string {
+  const left = c.leftOut ? `; left out ${c.leftOut} with a role coderd refuses (${c.leftOutRole})` : '';
+  return `${c.snapshot.kept} of ${c.total} messages, ${c.snapshot.bytes} bytes${left}`;
 }
 
 export interface PostTarget {
@@ -55,18 +67,20 @@ export function postTarget(taskId: string | undefined, env: CoderEnv): PostTarge
 }
 
 /**
- * The task id to use: an empty one means none (Terraform embeds "" outside a task); anything
- * else must be a UUID, or coderd would refuse it anyway.
+ * Why a task id cannot be used, if it cannot: an empty one means none (Terraform embeds ""
+ * outside a task); anything else must be a UUID, or coderd would refuse it anyway.
  */
+export function taskIdProblem(taskId: string | undefined): string | undefined {
+  if (!taskId || TaskIdSchema.safeParse(taskId).success) return undefined;
+  const shown = taskId.length > 60 ? `${taskId.slice(0, 60)}…` : taskId;
+  return `--task-id "${shown.replace(/[^\x20-\x7e…]/g, '?')}" is not a UUID (e.g. 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b)`;
+}
+
+/** The task id for a command where a bad one is a usage error (snapshot). */
 export function checkTaskId(taskId: string | undefined): string | undefined {
-  if (!taskId) return undefined;
-  if (!TaskIdSchema.safeParse(taskId).success) {
-    throw new UserError(
-      `--task-id "${taskId}" is not a UUID (e.g. 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b)`,
-      EXIT.usage,
-    );
-  }
-  return taskId;
+  const problem = taskIdProblem(taskId);
+  if (problem) throw new UserError(problem, EXIT.usage);
+  return taskId || undefined;
 }
 
 export async function sendSnapshot(
@@ -79,7 +93,11 @@ export async function sendSnapshot(
     ...target,
     deadline,
     attemptTimeoutMs: DEFAULTS.postAttemptTimeoutMs,
-    onRetry: (attempt, reason) =>
-      logger.warn(`snapshot POST failed (${reason}); retrying (attempt ${attempt})`),
+    onAttempt: (a) =>
+      logger.debug(
+        `POST ${a.url} (${a.bytesSent} bytes) -> ${a.status ?? a.error} in ${formatDuration(a.ms)} (attempt ${a.attempt}, ${formatDuration(deadline.remaining())} left)`,
+      ),
+    onRetry: (attempt, reason, waitMs) =>
+      logger.warn(`snapshot POST failed (${reason}); attempt ${attempt} in ${formatDuration(waitMs)}`),
   });
 }

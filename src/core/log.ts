@@ -17,7 +17,7 @@ export class Logger {
   private readonly write: (line: string) => void;
 
   constructor(private readonly options: LoggerOptions = {}) {
-    this.secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
+    this.secrets = (options.secrets ?? []).filter((s) => s.length >= MIN_PARTIAL);
     this.write = options.write ?? ((line) => process.stderr.write(line));
   }
 
@@ -44,12 +44,35 @@ export class Logger {
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('***');
-    return out;
+    return redact(text, this.secrets);
   }
 
   private log(level: Level, message: string): void {
-    this.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${this.redact(message)}\n`);
+    // Logging never changes the outcome: a closed or full stderr is ignored.
+    try {
+      this.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${this.redact(message)}\n`);
+    } catch {}
   }
+}
+
+/** Shortest part of a secret worth hiding when a text ends with its beginning. */
+const MIN_PARTIAL = 4;
+
+/**
+ * `text` with every secret replaced by "***", including a secret cut short at the end of the
+ * text (a body read only up to a limit). Redact before shortening anything, never after.
+ */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length < MIN_PARTIAL) continue;
+    out = out.split(secret).join('***');
+    for (let n = secret.length - 1; n >= MIN_PARTIAL; n--) {
+      if (out.endsWith(secret.slice(0, n))) {
+        out = `${out.slice(0, out.length - n)}***`;
+        break;
+      }
+    }
+  }
+  return out;
 }

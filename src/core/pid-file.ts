@@ -2,8 +2,7 @@
 // a decimal integer above 1. 0, 1 and negatives mean "every process" or init to kill(2), so a
 // file holding them is invalid, never obeyed.
 
-import { open } from 'node:fs/promises';
-import { fsReason } from './errors.js';
+import { readSmallFile } from './local-file.js';
 
 /** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
 export const PID_MAX = 4_194_304;
@@ -29,27 +28,13 @@ export function parsePid(text: string): ParsedPid {
 }
 
 export async function readPidFile(path: string): Promise<PidFile> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing', path };
-    // AgentAPI writes it 0600: unreadable often means another user's AgentAPI.
-    return { state: 'invalid', path, reason: `cannot read it (${fsReason(error)})` };
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) return { state: 'invalid', path, reason: 'it is not a regular file' };
-    if (stat.size > MAX_READ)
-      return { state: 'invalid', path, reason: `it is ${stat.size} bytes, not a PID` };
-    const buffer = Buffer.alloc(MAX_READ);
-    const { bytesRead } = await handle.read(buffer, 0, MAX_READ, 0);
-    const parsed = parsePid(buffer.subarray(0, bytesRead).toString('utf8'));
-    if ('reason' in parsed) return { state: 'invalid', path, reason: parsed.reason };
-    return { state: 'ok', path, pid: parsed.pid, writtenAtMs: stat.mtimeMs };
-  } finally {
-    await handle.close();
-  }
+  // AgentAPI writes it 0600: unreadable often means another user's AgentAPI.
+  const file = await readSmallFile(path, MAX_READ);
+  if (file.state === 'missing') return { state: 'missing', path };
+  if (file.state === 'refused') return { state: 'invalid', path, reason: file.reason };
+  const parsed = parsePid(file.data.toString('utf8'));
+  if ('reason' in parsed) return { state: 'invalid', path, reason: parsed.reason };
+  return { state: 'ok', path, pid: parsed.pid, writtenAtMs: file.stat.mtimeMs };
 }
 
 function printable(text: string): string {

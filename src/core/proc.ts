@@ -11,6 +11,8 @@ export interface ProcInfo {
   state: string;
   /** When the process started, epoch milliseconds (to about 10 ms). */
   startedAtMs: number;
+  /** Real and effective user ids, from /proc/<pid>/status. */
+  uid: { real: number; effective: number };
 }
 
 /** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux architecture. */
@@ -21,10 +23,11 @@ const START_SLACK_MS = 1000;
 /** Undefined when there is no such process (or it vanished while we read). */
 export async function readProc(pid: number): Promise<ProcInfo | undefined> {
   try {
-    const [stat, cmdline, uptime] = await Promise.all([
+    const [stat, cmdline, uptime, status] = await Promise.all([
       readFile(`/proc/${pid}/stat`, 'utf8'),
       readFile(`/proc/${pid}/cmdline`),
       readFile('/proc/uptime', 'utf8'),
+      readFile(`/proc/${pid}/status`, 'utf8'),
     ]);
     // Fields after the command name, which is in parentheses and may itself hold ") ".
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -33,7 +36,10 @@ export async function readProc(pid: number): Promise<ProcInfo | undefined> {
     const startedAtMs = Date.now() - (uptimeMs - (startTicks / CLOCK_TICKS_PER_SECOND) * 1000);
     const argv = cmdline.toString('utf8').split('\0');
     if (argv.at(-1) === '') argv.pop();
-    return { pid, argv, state: fields[0], startedAtMs };
+    const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    if (!uids) return undefined;
+    const uid = { real: Number(uids[1]), effective: Number(uids[2]) };
+    return { pid, argv, state: fields[0], startedAtMs, uid };
   } catch {
     return undefined;
   }
@@ -55,9 +61,15 @@ export function looksLikeAgentApiServer(argv: readonly string[]): boolean {
   return false;
 }
 
+/** Ours: started by the user we run as (real and effective). Only such a process is signalled. */
+export function isOurs(proc: ProcInfo): boolean {
+  const me = process.geteuid?.() ?? -1;
+  return proc.uid.real === me && proc.uid.effective === me;
+}
+
 export type Identity =
   | { ok: true; proc: ProcInfo }
-  | { ok: false; kind: 'self' | 'not-running' | 'not-agentapi' | 'reused'; reason: string };
+  | { ok: false; kind: 'self' | 'not-running' | 'not-agentapi' | 'other-user' | 'reused'; reason: string };
 
 /** Decides whether `pid` may be signalled as AgentAPI. */
 export async function identifyAgentApi(pid: number, pidFileWrittenAtMs?: number): Promise<Identity> {
@@ -72,6 +84,13 @@ export async function identifyAgentApi(pid: number, pidFileWrittenAtMs?: number)
       ok: false,
       kind: 'not-agentapi',
       reason: `PID ${pid} is "${summarize(proc.argv)}", not agentapi server (stale PID file and a reused PID?)`,
+    };
+  }
+  if (!isOurs(proc)) {
+    return {
+      ok: false,
+      kind: 'other-user',
+      reason: `PID ${pid} is agentapi server of user id ${proc.uid.real}, not ours (${process.geteuid?.()}): another user's process is never signalled; run this as that user`,
     };
   }
   if (pidFileWrittenAtMs !== undefined && proc.startedAtMs > pidFileWrittenAtMs + START_SLACK_MS) {

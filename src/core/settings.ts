@@ -4,7 +4,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as Flags from '@oclif/core/flags';
-import { parseDuration } from './duration.js';
+import type { OptionFlag } from '@oclif/core/interfaces';
+import { formatUnit, parseDuration } from './duration.js';
 import { EMPTY_BODY } from './snapshot.js';
 
 export const ENV = {
@@ -34,10 +35,54 @@ export const DEFAULTS = {
   saveTimeoutMs: 5_000,
 } as const;
 
-/** A duration flag: "500ms", "30s", "2m" or seconds. */
-export const durationFlag = Flags.custom<number>({
-  parse: async (input) => parseDuration(input),
-});
+export interface DurationFlagOptions {
+  description: string;
+  /** Milliseconds; shown in --help as e.g. "30s". */
+  default?: number;
+  /** The allowed range in milliseconds: zero or a typo like "30ms" for "30s" does nothing useful. */
+  min: number;
+  max: number;
+}
+
+/** A duration flag: "500ms", "30s", "2m" or seconds, within a range. */
+export function durationFlag(o: DurationFlagOptions & { default: number }): OptionFlag<number>;
+export function durationFlag(o: DurationFlagOptions): OptionFlag<number | undefined>;
+export function durationFlag({ min, max, ...options }: DurationFlagOptions) {
+  const flag = Flags.custom<number>({
+    parse: async (input) => {
+      const ms = parseDuration(input);
+      if (ms < min || ms > max) {
+        throw new Error(`"${input}" is out of range: use ${formatUnit(min)} to ${formatUnit(max)}`);
+      }
+      return ms;
+    },
+  });
+  const defaultHelp =
+    options.default === undefined ? undefined : async () => formatUnit(options.default as number);
+  return flag({ ...options, defaultHelp });
+}
+
+/** AgentAPI answers only these hosts (SPEC §2), and the conversation goes nowhere else. */
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+/** A base URL on this machine, or throws why not. */
+export function parseAgentApiUrl(input: string): string {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new Error(`"${input}" is not a URL (e.g. http://127.0.0.1:3284)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new Error(`"${input}" must be http or https`);
+  if (!LOOPBACK_HOSTS.includes(url.hostname)) {
+    throw new Error(
+      `host "${url.hostname}" is not on this machine: use localhost, 127.0.0.1 or [::1], the hosts AgentAPI answers`,
+    );
+  }
+  if (url.username || url.password) throw new Error(`"${input}" must not hold a user name or password`);
+  return input;
+}
 
 /** Flags that locate AgentAPI; shared by every command. */
 export const agentApiFlags = {
@@ -52,6 +97,7 @@ export const agentApiFlags = {
   'agentapi-url': Flags.string({
     description: 'AgentAPI base URL; overrides --port (host must be localhost, 127.0.0.1 or [::1])',
     exclusive: ['port'],
+    parse: async (input) => parseAgentApiUrl(input),
   }),
 };
 
@@ -109,6 +155,15 @@ export const snapshotFlags = {
 export interface CoderEnv {
   agentUrl?: string;
   token?: string;
+}
+
+/**
+ * The environment a child process gets: ours without the agent token, which belongs to coderd
+ * alone (an agent that needs it gets it only through `start --pass-agent-token`).
+ */
+export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { [ENV.agentToken]: _, ...rest } = env;
+  return rest;
 }
 
 export function coderEnv(env: NodeJS.ProcessEnv = process.env): CoderEnv {

@@ -4,15 +4,22 @@
 // always keeps enough of it for SIGTERM, the grace period and SIGKILL.
 
 import { resolve } from 'node:path';
+import { getMessages } from './agentapi-client.js';
 import { configuredStateFile, type Located, locateAgentApi, persistenceSupport } from './agentapi-process.js';
 import { Deadline } from './deadline.js';
 import { formatDuration } from './duration.js';
 import { describe } from './errors.js';
 import { acquireLock } from './lock.js';
 import type { Logger } from './log.js';
-import { collectSnapshot, postTarget, sendSnapshot } from './log-snapshot.js';
+import {
+  collectSnapshot,
+  describeCollected,
+  postTarget,
+  sendSnapshot,
+  taskIdProblem,
+} from './log-snapshot.js';
 import { isSameProcess } from './proc.js';
-import type { CoderEnv } from './settings.js';
+import { type CoderEnv, DEFAULTS } from './settings.js';
 import { type StopOutcome, send, stopProcess } from './signals.js';
 import { type FileStamp, stampOf, waitForReplacement } from './state-file.js';
 
@@ -58,9 +65,13 @@ export interface ShutdownReport {
   snapshot?: {
     messagesTotal: number;
     messagesKept: number;
+    /** Left out because coderd would refuse their role. */
+    messagesLeftOut: number;
     bytes: number;
     truncated: boolean;
     attempts?: number;
+    /** Time spent waiting between attempts. */
+    waitedMs?: number;
   };
   stop?: StopOutcome;
   /** Another shutdown was already running for this AgentAPI; we waited for it instead. */
@@ -93,15 +104,19 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     else o.logger.info(line);
   };
 
-  const lock = await acquireLock(`${o.pidFile}.shutdown-lock`, deadline);
+  const lock = await acquireLock(`${o.pidFile}.shutdown-lock`, deadline.slice(deadline.remaining(), hurry));
   if (!lock.acquired) {
     report.deferredTo = lock.holder;
     const detail = `another shutdown (PID ${lock.holder}) ${lock.finished ? 'handled it' : 'was still running at our deadline'}`;
+    o.logger.warn(`deferring to ${detail}; this one did nothing`);
     for (const step of ['find', 'save', 'snapshot', 'stop'] as const)
       record(step, 'skipped', 'deferred', detail, started);
     return finish(report, started);
   }
   if (lock.unlocked) o.logger.warn(`${lock.unlocked}; going on without it`);
+  // Exiting at once (a second signal) must not leave the lock behind.
+  const releaseOnExit = () => lock.releaseSync();
+  process.once('exit', releaseOnExit);
 
   try {
     // 1. Find AgentAPI. An unexpected error fails a step, never the steps after it.
@@ -136,11 +151,18 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
           record,
         )
       : Promise.resolve(record('save', save.status, save.outcome, save.detail, t));
-    const snapshotDone = snapshotStep(o, beforeStop, report, record, (newestMs) => {
-      // AgentAPI skips a save when nothing changed: a file newer than the newest message is current.
-      const before = save.pending?.before;
-      if (before && newestMs <= before.mtimeMs) upToDate.abort();
-    });
+    const snapshotDone = snapshotStep(
+      o,
+      beforeStop,
+      report,
+      record,
+      save.pending !== undefined,
+      (newestMs) => {
+        // AgentAPI skips a save when nothing changed: a file newer than the newest message is current.
+        const before = save.pending?.before;
+        if (before && newestMs <= before.mtimeMs) upToDate.abort();
+      },
+    );
     await Promise.all([saveDone, snapshotDone]);
 
     // 4. Stop.
@@ -178,6 +200,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     }
   } finally {
     await lock.release();
+    process.off('exit', releaseOnExit);
   }
   return finish(report, started);
 }
@@ -314,35 +337,77 @@ async function snapshotStep(
   deadline: Deadline,
   report: ShutdownReport,
   record: RecordStep,
+  savePending: boolean,
   onNewest: (newestMs: number) => void,
 ): Promise<void> {
   const t = Date.now();
-  if (!o.snapshot) return record('snapshot', 'skipped', 'disabled', '--no-snapshot', t);
+  const newest = (time: string | undefined) => {
+    if (time && Number.isFinite(Date.parse(time))) onNewest(Date.parse(time));
+  };
+  const skip = (status: StepReport['status'], outcome: string, detail: string) => {
+    record('snapshot', status, outcome, detail, t);
+    // Without a snapshot, the save step still needs the newest message's time to tell "nothing
+    // to save" from "not saved yet"; /messages is on loopback and cheap.
+    if (savePending) return probeNewest(o, deadline).then(newest);
+  };
+  if (!o.snapshot) return skip('skipped', 'disabled', '--no-snapshot');
+  const badTaskId = taskIdProblem(o.taskId);
+  if (badTaskId) return skip('failed', 'bad-task-id', `${badTaskId}; nothing posted`);
   const target = postTarget(o.taskId, o.coder);
-  if ('missing' in target)
-    return record('snapshot', 'skipped', 'no-target', `${target.missing}; nothing posted`, t);
+  if ('missing' in target) return skip('skipped', 'no-target', `${target.missing}; nothing posted`);
   try {
-    const { total, snapshot, newestTime } = await collectSnapshot({
+    const collected = await collectSnapshot({
       baseUrl: o.agentApiUrl,
       maxMessages: o.maxMessages,
       maxBytes: o.maxBytes,
       deadline,
     });
-    if (newestTime && Number.isFinite(Date.parse(newestTime))) onNewest(Date.parse(newestTime));
+    const { total, snapshot } = collected;
+    newest(collected.newestTime);
     report.snapshot = {
       messagesTotal: total,
       messagesKept: snapshot.kept,
+      messagesLeftOut: collected.leftOut,
       bytes: snapshot.bytes,
       truncated: snapshot.dropped > 0 || snapshot.contentTruncated,
     };
+    if (snapshot.kept === 0) {
+      const why =
+        total === 0
+          ? 'AgentAPI has no messages'
+          : `none of AgentAPI's ${total} messages has a role coderd accepts (${collected.leftOutRole})`;
+      return record(
+        'snapshot',
+        'skipped',
+        'empty',
+        `${why}; nothing posted, so the task's last snapshot stays`,
+        t,
+      );
+    }
     const outcome = await sendSnapshot(snapshot.body, target, deadline, o.logger);
     report.snapshot.attempts = outcome.attempts;
-    if (outcome.ok) {
-      record('snapshot', 'ok', 'stored', `${snapshot.kept} of ${total} messages, ${snapshot.bytes} bytes`, t);
-    } else {
-      record('snapshot', 'failed', outcome.kind, outcome.message, t);
-    }
+    report.snapshot.waitedMs = outcome.waitedMs;
+    if (outcome.ok) record('snapshot', 'ok', 'stored', describeCollected(collected), t);
+    else record('snapshot', 'failed', outcome.kind, outcome.message, t);
   } catch (error) {
     record('snapshot', 'failed', 'not-taken', describe(error), t);
+  }
+}
+
+/** The newest message's time, or undefined if /messages cannot tell. */
+async function probeNewest(o: ShutdownOptions, deadline: Deadline): Promise<string | undefined> {
+  try {
+    const { messages } = await getMessages(
+      {
+        baseUrl: o.agentApiUrl,
+        timeoutMs: Math.min(DEFAULTS.requestTimeoutMs, Math.max(1, deadline.remaining())),
+        signal: deadline.signal,
+      },
+      { keep: 1, maxBytes: 1024 },
+    );
+    return messages.at(-1)?.time;
+  } catch (error) {
+    o.logger.debug(`save: cannot read the newest message's time: ${describe(error)}`);
+    return undefined;
   }
 }

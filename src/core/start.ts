@@ -92,19 +92,34 @@ export async function checkPortFree(port: number): Promise<void> {
 export type PidFileCheck = { state: 'free' } | { state: 'running'; pid: number };
 
 /**
- * A PID file naming a live AgentAPI means it is running. One naming anything else is stale and
- * is removed: AgentAPI refuses to start while its PID file names any live process.
+ * A PID file naming a live AgentAPI of ours means it is running. One that provably is a stale
+ * AgentAPI PID file (a small file holding a decimal PID that is dead, reused or not AgentAPI)
+ * is removed: AgentAPI refuses to start while its PID file names any live process. Anything
+ * else (a config file given by mistake, a FIFO, another user's AgentAPI) is left untouched and
+ * refused, since deleting it could destroy something that is not ours.
  */
 export async function checkPidFile(path: string, logger: Logger): Promise<PidFileCheck> {
   const file = await readPidFile(path);
   if (file.state === 'missing') return { state: 'free' };
-  if (file.state === 'ok') {
-    const identity = await identifyAgentApi(file.pid, file.writtenAtMs);
-    if (identity.ok) return { state: 'running', pid: file.pid };
-    logger.warn(`removing stale PID file ${path}: ${identity.reason}`);
-  } else {
-    logger.warn(`removing invalid PID file ${path}: ${file.reason}`);
+  if (file.state === 'invalid') {
+    throw new UserError(
+      `--pid-file ${path} is not an AgentAPI PID file (${file.reason}); not touching it: remove it yourself or choose another --pid-file`,
+    );
   }
-  await unlink(path).catch(() => undefined);
+  const identity = await identifyAgentApi(file.pid, file.writtenAtMs);
+  if (identity.ok) return { state: 'running', pid: file.pid };
+  if (identity.kind === 'other-user' || identity.kind === 'self') {
+    throw new UserError(`--pid-file ${path}: ${identity.reason}; choose another --pid-file`);
+  }
+  logger.warn(`removing stale PID file ${path}: ${identity.reason}`);
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new UserError(
+        `stale PID file ${path} cannot be removed (${fsReason(error)}); choose another --pid-file`,
+      );
+    }
+  }
   return { state: 'free' };
 }

@@ -1,9 +1,11 @@
 // AgentAPI's state file: confirming a save (the file was replaced) and reading a summary.
 // AgentAPI writes <file>.tmp and renames it over <file>, so a save changes the inode.
 
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { type Deadline, pollUntil } from './deadline.js';
 import { fsReason } from './errors.js';
+import { lastElements, NotJsonError } from './last-elements.js';
+import { openRegular } from './local-file.js';
 
 export interface FileStamp {
   ino: number;
@@ -50,36 +52,40 @@ export interface StateSummary {
   problem?: string;
 }
 
-/** Reads the state file for `status`, refusing to load absurdly large files whole. */
-export async function summarizeState(path: string, maxBytes = 256 * 1024 * 1024): Promise<StateSummary> {
-  let handle: Awaited<ReturnType<typeof open>>;
+/**
+ * Reads the state file for `status`: a regular file only (never a FIFO someone planted), streamed
+ * through the same scanner as /messages, so a state file of any size costs little memory.
+ */
+export async function summarizeState(path: string): Promise<StateSummary> {
+  const opened = await openRegular(path);
+  if (opened.state === 'missing') return { path, exists: false };
+  if (opened.state === 'refused') return { path, exists: true, problem: opened.reason };
+  const { handle, stat } = opened;
+  const summary: StateSummary = {
+    path,
+    exists: true,
+    size: stat.size,
+    modifiedAt: new Date(stat.mtimeMs).toISOString(),
+  };
   try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    return { path, exists: false, problem: missing ? undefined : `cannot be read (${fsReason(error)})` };
-  }
-  try {
-    const s = await handle.stat();
-    const summary: StateSummary = {
-      path,
-      exists: true,
-      size: s.size,
-      modifiedAt: new Date(s.mtimeMs).toISOString(),
-    };
-    if (s.size > maxBytes) return { ...summary, problem: `too large to inspect (${s.size} bytes)` };
-    try {
-      const json = JSON.parse(await handle.readFile('utf8')) as { version?: unknown; messages?: unknown };
-      summary.formatVersion = typeof json.version === 'number' ? json.version : undefined;
-      summary.messages = Array.isArray(json.messages) ? json.messages.length : undefined;
-      if (summary.formatVersion !== 1)
-        summary.problem = `format version is ${String(json.version)}, expected 1`;
-      else if (summary.messages === undefined) summary.problem = 'has no messages list';
-    } catch {
-      summary.problem = 'is not valid JSON (AgentAPI will report it and start fresh)';
+    const found = await lastElements(handle.createReadStream({ autoClose: false }), {
+      keep: 0,
+      fields: [],
+      topFields: ['version'],
+    });
+    summary.messages = found.total;
+    const version = Number(found.top.get('version'));
+    summary.formatVersion = Number.isInteger(version) ? version : undefined;
+    if (summary.formatVersion !== 1) {
+      summary.problem = `format version is ${found.top.get('version') ?? 'missing'}, expected 1`;
     }
-    return summary;
+  } catch (error) {
+    summary.problem =
+      error instanceof NotJsonError
+        ? `is not a state file AgentAPI can load (${error.message}); AgentAPI will report that and start fresh`
+        : `cannot be read (${fsReason(error)})`;
   } finally {
     await handle.close();
   }
+  return summary;
 }

@@ -7,7 +7,7 @@ import { agentApiBaseUrl, getMessages, getStatus } from './agentapi-client.js';
 import { configuredStateFile, persistenceSupport, runningVersion } from './agentapi-process.js';
 import { TaskIdSchema } from './coderd-client.js';
 import { describe } from './errors.js';
-import { classifyRequestError } from './http.js';
+import { classifyRequestError, readBounded, shorten } from './http.js';
 import { readPidFile } from './pid-file.js';
 import { identifyAgentApi, type ProcInfo } from './proc.js';
 import { type CoderEnv, DEFAULTS } from './settings.js';
@@ -165,7 +165,7 @@ async function checkPidFile(path: string) {
 async function checkHttp(url: string, timeoutMs: number, signal: AbortSignal) {
   try {
     const status = await getStatus({ baseUrl: url, timeoutMs, signal });
-    const messages = await getMessages({ baseUrl: url, timeoutMs, signal }, 0).then(
+    const messages = await getMessages({ baseUrl: url, timeoutMs, signal }, { keep: 0 }).then(
       (m) => m.total,
       () => undefined,
     );
@@ -184,23 +184,38 @@ async function checkCoder(env: CoderEnv, timeoutMs: number) {
   const missingToken = tokenSet
     ? undefined
     : 'CODER_AGENT_TOKEN is not set: snapshots cannot be posted from this shell';
+  const base = env.agentUrl.replace(/\/+$/, '');
+  const unreachable = (why: string) => ({
+    agentUrl: env.agentUrl,
+    tokenSet,
+    reachable: false,
+    detail: `coderd at ${env.agentUrl} is not reachable (${why})`,
+  });
   try {
-    const base = env.agentUrl.replace(/\/+$/, '');
-    const info = await ky
-      .get(`${base}/api/v2/buildinfo`, { timeout: timeoutMs, retry: 0 })
-      .json<{ version?: string }>();
-    return { agentUrl: env.agentUrl, tokenSet, reachable: true, version: info.version, detail: missingToken };
+    // No token is sent here, but a redirect is still not followed: CODER_AGENT_URL must be coderd.
+    const response = await ky.get(`${base}/api/v2/buildinfo`, {
+      // A limit that covers reading the body too (ky's own timeout ends with the headers).
+      timeout: false,
+      signal: AbortSignal.timeout(timeoutMs),
+      retry: 0,
+      redirect: 'manual',
+      throwHttpErrors: false,
+    });
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel().catch(() => undefined);
+      return unreachable(
+        `HTTP ${response.status}, a redirect: CODER_AGENT_URL should be coderd's own address`,
+      );
+    }
+    const body = await readBounded(response, 64 * 1024);
+    if (response.status !== 200) return unreachable(`HTTP ${response.status}`);
+    let version: string | undefined;
+    try {
+      const info = JSON.parse(body.bytes.toString('utf8')) as { version?: unknown };
+      if (typeof info.version === 'string') version = shorten(info.version, 60);
+    } catch {}
+    return { agentUrl: env.agentUrl, tokenSet, reachable: true, version, detail: missingToken };
   } catch (error) {
-    const failure = classifyRequestError(error);
-    const why =
-      'response' in (error as object)
-        ? `HTTP ${(error as { response: Response }).response.status}`
-        : failure.detail;
-    return {
-      agentUrl: env.agentUrl,
-      tokenSet,
-      reachable: false,
-      detail: `coderd at ${env.agentUrl} is not reachable (${why})`,
-    };
+    return unreachable(classifyRequestError(error).detail);
   }
 }

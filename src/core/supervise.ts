@@ -2,9 +2,9 @@
 // code: tini's recipe) or as a detached supervisor that `start --detach` waits on until ready.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
 import { agentApiBaseUrl, getStatus } from './agentapi-client.js';
 import { Deadline, pollUntil } from './deadline.js';
+import { openForAppend, readFileTail } from './local-file.js';
 import { readPidFile } from './pid-file.js';
 import { identifyAgentApi } from './proc.js';
 import { send, waitForExit } from './signals.js';
@@ -21,10 +21,14 @@ export interface Exit {
 }
 
 /** Spawns `file args` in its own process group, or says why it could not. */
-export async function spawnForeground(file: string, args: string[]): Promise<ChildProcess | Error> {
+export async function spawnForeground(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<ChildProcess | Error> {
   // Its own process group: a terminal's Ctrl-C reaches AgentAPI once, through us. A second
   // signal would make AgentAPI exit without saving.
-  const child = spawn(file, args, { stdio: 'inherit', detached: true });
+  const child = spawn(file, args, { stdio: 'inherit', detached: true, env });
   const failed = await new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
     child.once('error', resolve);
@@ -55,8 +59,8 @@ export function exitCodeOf(exit: Exit): number {
  * Re-runs this same `start` command line without --detach as a detached supervisor whose
  * output goes to `logFile`, so checkpoints keep running after `start --detach` returns.
  */
-export function spawnSupervisor(logFile: string): ChildProcess {
-  const log = openSync(logFile, 'a', 0o600);
+export async function spawnSupervisor(logFile: string): Promise<ChildProcess> {
+  const log = await openForAppend(logFile);
   // Compiled, argv[1] is the binary's own virtual path; under bun or node it is the script.
   const self = process.argv[1]?.startsWith('/$bunfs/') ? [] : [process.argv[1]];
   const argv = process.argv.slice(2);
@@ -64,10 +68,10 @@ export function spawnSupervisor(logFile: string): ChildProcess {
   // Up to the agent command, which stays untouched.
   const own = argv.slice(0, end).filter((a) => !PARENT_ONLY.includes(a));
   const child = spawn(process.execPath, [...self, ...own, ...argv.slice(end)], {
-    stdio: ['ignore', log, log],
+    stdio: ['ignore', log.fd, log.fd],
     detached: true,
   });
-  closeSync(log);
+  await log.close();
   child.unref();
   return child;
 }
@@ -117,11 +121,9 @@ export async function identifiedPid(pidFile: string): Promise<number | undefined
   return (await identifyAgentApi(file.pid, file.writtenAtMs)).ok ? file.pid : undefined;
 }
 
-/** The last `lines` lines of a log file, for an error message. */
-export function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
+/** The last `lines` lines of a log file (read from its last 64 KiB), for an error message. */
+export async function tail(file: string, lines: number): Promise<string> {
+  const read = await readFileTail(file, 64 * 1024);
+  if (read.state !== 'ok') return '(no log)';
+  return read.data.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -164,12 +164,25 @@ describe('snapshot --post', () => {
       },
     );
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout).post).toEqual({ ok: true, status: 204, attempts: 3 });
+    expect(JSON.parse(result.stdout).post).toEqual({
+      ok: true,
+      status: 204,
+      attempts: 3,
+      waitedMs: expect.any(Number),
+    });
     expect(f.coderd.received.map((r) => r.status)).toEqual([500, 500, 204]);
-    expect(result.stderr).toMatch(/retrying \(attempt 2\)/);
+    expect(result.stderr).toMatch(/snapshot POST failed \(HTTP 500\); attempt 2 in \d+ms/);
   });
 
-  it.each<{ name: string; mode: Mode; tasks?: string[]; kind: string; message: RegExp; posts: number }>([
+  it.each<{
+    name: string;
+    mode: Mode;
+    tasks?: string[];
+    kind: string;
+    message: RegExp;
+    /** POSTs coderd saw; 'until the deadline' for retried failures. */
+    posts: number | 'until the deadline';
+  }>([
     {
       name: '401',
       mode: { kind: 'status', status: 401 },
@@ -190,14 +203,14 @@ describe('snapshot --post', () => {
       name: 'persistent 500',
       mode: { kind: 'status', status: 500 },
       kind: 'server-error',
-      message: /failed to store the snapshot \(500\) after 5 attempts/,
-      posts: 5,
+      message: /failed to store the snapshot \(500\) after \d+ attempts: Injected 500/,
+      posts: 'until the deadline',
     },
   ])('reports $name as $kind', async ({ mode, kind, message, posts, tasks }) => {
     f.sim = await startSim({ work: f.work });
     f.coderd = await startCoderd({ tasks: tasks ?? [TASK_ID], mode });
     const result = await run(
-      ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--json'],
+      ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--json', '--timeout', '3s'],
       {
         env: coderEnv(f.coderd),
       },
@@ -207,7 +220,12 @@ describe('snapshot --post', () => {
     expect(report).toMatchObject({ ok: false, post: { ok: false, kind } });
     expect(report.error).toMatch(message);
     expect(result.stderr).toMatch(message);
-    expect(f.coderd.received).toHaveLength(posts);
+    if (posts === 'until the deadline') {
+      // Retried until the 3 s deadline, not a fixed number of times: ends near it, well past 1 s.
+      expect(f.coderd.received.length).toBeGreaterThanOrEqual(3);
+      expect(result.ms).toBeGreaterThan(1_500);
+      expect(result.ms).toBeLessThan(3_000 + 1_000);
+    } else expect(f.coderd.received).toHaveLength(posts);
   });
 
   it('gives up on a hanging coderd within --timeout', async () => {

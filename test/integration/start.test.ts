@@ -263,7 +263,7 @@ describe('start --detach', () => {
 describe('start --checkpoint-interval', () => {
   it('saves state and posts snapshots on schedule, and skips when nothing changed', async () => {
     coderd = await startCoderd({ tasks: [TASK_ID] });
-    await detach(['--checkpoint-interval', '300ms', '--task-id', TASK_ID, '--verbose'], {
+    await detach(['--checkpoint-interval', '1s', '--task-id', TASK_ID, '--verbose'], {
       CODER_AGENT_URL: coderd.url,
       CODER_AGENT_TOKEN: coderd.token,
     });

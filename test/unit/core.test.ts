@@ -155,6 +155,7 @@ describe('configuredStateFile (reads the real /proc)', () => {
     argv: ['agentapi', 'server', ...args, '--', 'claude'],
     state: 'S',
     startedAtMs: 0,
+    uid: { real: 0, effective: 0 },
   });
 
   it("takes the flag, made absolute against the process's working directory", async () => {

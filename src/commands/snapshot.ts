@@ -5,7 +5,13 @@ import type { PostOutcome } from '../core/coderd-client.js';
 import { Deadline } from '../core/deadline.js';
 import { formatDuration } from '../core/duration.js';
 import { describe, EXIT, UserError } from '../core/errors.js';
-import { checkTaskId, collectSnapshot, postTarget, sendSnapshot } from '../core/log-snapshot.js';
+import {
+  checkTaskId,
+  collectSnapshot,
+  describeCollected,
+  postTarget,
+  sendSnapshot,
+} from '../core/log-snapshot.js';
 import { agentApiFlags, coderEnv, durationFlag, snapshotFlags, taskIdFlag } from '../core/settings.js';
 
 export interface SnapshotReport {
@@ -15,6 +21,8 @@ export interface SnapshotReport {
   messagesTotal: number;
   /** Messages in the body. */
   messagesKept: number;
+  /** Left out because coderd would refuse their role. */
+  messagesLeftOut: number;
   bytes: number;
   maxBytes: number;
   /** Whether anything was left out or cut to fit the budget. */
@@ -81,17 +89,23 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
       agentapiUrl: baseUrl,
       messagesTotal: total,
       messagesKept: snapshot.kept,
+      messagesLeftOut: collected.leftOut,
       bytes: snapshot.bytes,
       maxBytes: flags['max-bytes'],
       truncated: snapshot.kept < Math.min(total, flags['max-messages']) || snapshot.contentTruncated,
       contentTruncated: snapshot.contentTruncated,
     };
     this.logger.info(
-      `snapshot: ${snapshot.kept} of ${total} messages, ${snapshot.bytes} bytes${report.truncated ? ' (truncated to fit)' : ''}`,
+      `snapshot: ${describeCollected(collected)}${report.truncated ? ' (truncated to fit)' : ''}`,
     );
 
     if (!target) {
       if (!this.jsonEnabled()) process.stdout.write(`${snapshot.body}\n`);
+      return report;
+    }
+    if (snapshot.kept === 0) {
+      // An empty list would replace the task's last good snapshot with nothing.
+      this.logger.info("snapshot: no messages to show; nothing posted, so the task's last snapshot stays");
       return report;
     }
     const started = Date.now();
@@ -100,7 +114,9 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     if (!report.post.ok) {
       throw new UserError(report.post.message, EXIT.failed, report);
     }
-    this.logger.info(`snapshot stored by coderd (${report.post.attempts} attempt(s), ${took})`);
+    this.logger.info(
+      `snapshot stored by coderd (${report.post.attempts} attempt(s), ${formatDuration(report.post.waitedMs)} waiting between them, ${took} in all)`,
+    );
     return report;
   }
 }

@@ -32,7 +32,11 @@ const MAX_TAKEOVERS = 5;
 
 export type Holder = { live: true; pid: number } | { live: false; why: string };
 
-export async function acquireLock(path: string, deadline: Deadline): Promise<LockResult> {
+export async function acquireLock(
+  path: string,
+  deadline: Deadline,
+  onWait?: (holder: number) => void,
+): Promise<LockResult> {
   for (let takeovers = 0; takeovers <= MAX_TAKEOVERS; takeovers++) {
     try {
       const handle = await open(path, 'wx', 0o600);
@@ -45,6 +49,7 @@ export async function acquireLock(path: string, deadline: Deadline): Promise<Loc
     }
     const holder = await lockHolder(path);
     if (holder.live) {
+      onWait?.(holder.pid);
       // Wait while that shutdown is alive and still holds the lock.
       const outcome = await pollUntil(deadline, async () => {
         const now = await lockHolder(path);

@@ -1,6 +1,7 @@
 // What /proc says about a process: is it alive, is it really `agentapi server`, and did it
 // start before its PID file was written (else the PID was reused by a newer process).
 
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
@@ -23,16 +24,17 @@ const START_SLACK_MS = 1000;
 /** Undefined when there is no such process (or it vanished while we read). */
 export async function readProc(pid: number): Promise<ProcInfo | undefined> {
   try {
-    const [stat, cmdline, uptime, status] = await Promise.all([
+    const [stat, cmdline, status] = await Promise.all([
       readFile(`/proc/${pid}/stat`, 'utf8'),
       readFile(`/proc/${pid}/cmdline`),
-      readFile('/proc/uptime', 'utf8'),
       readFile(`/proc/${pid}/status`, 'utf8'),
     ]);
     // Fields after the command name, which is in parentheses and may itself hold ") ".
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const startTicks = Number(fields[19]);
-    const uptimeMs = Number(uptime.split(' ')[0]) * 1000;
+    // The clock is read right after the uptime, synchronously: an event loop delayed between the
+    // two (a loaded machine) would shift the start time and make a PID look reused.
+    const uptimeMs = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000;
     const startedAtMs = Date.now() - (uptimeMs - (startTicks / CLOCK_TICKS_PER_SECOND) * 1000);
     const argv = cmdline.toString('utf8').split('\0');
     if (argv.at(-1) === '') argv.pop();

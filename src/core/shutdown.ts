@@ -104,7 +104,12 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     else o.logger.info(line);
   };
 
-  const lock = await acquireLock(`${o.pidFile}.shutdown-lock`, deadline.slice(deadline.remaining(), hurry));
+  const lock = await acquireLock(
+    `${o.pidFile}.shutdown-lock`,
+    deadline.slice(deadline.remaining(), hurry),
+    (pid) =>
+      o.logger.info(`another shutdown (PID ${pid}) holds the lock; waiting for it, taking over if it dies`),
+  );
   if (!lock.acquired) {
     report.deferredTo = lock.holder;
     const detail = `another shutdown (PID ${lock.holder}) ${lock.finished ? 'handled it' : 'was still running at our deadline'}`;
@@ -151,18 +156,13 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
           record,
         )
       : Promise.resolve(record('save', save.status, save.outcome, save.detail, t));
-    const snapshotDone = snapshotStep(
-      o,
-      beforeStop,
-      report,
-      record,
-      save.pending !== undefined,
-      (newestMs) => {
-        // AgentAPI skips a save when nothing changed: a file newer than the newest message is current.
-        const before = save.pending?.before;
-        if (before && newestMs <= before.mtimeMs) upToDate.abort();
-      },
-    );
+    const snapshotDone = snapshotStep(o, beforeStop, report, record, save.pending !== undefined, (seen) => {
+      // AgentAPI skips a save when nothing changed: with no messages there is nothing to save,
+      // and a file newer than the newest message is current.
+      const before = save.pending?.before;
+      const current = before && seen.newestMs !== undefined && seen.newestMs <= before.mtimeMs;
+      if (seen.total === 0 || current) upToDate.abort();
+    });
     await Promise.all([saveDone, snapshotDone]);
 
     // 4. Stop.
@@ -318,7 +318,7 @@ async function finishSave(
       'save',
       'ok',
       'up-to-date',
-      `${pending.stateFile} is newer than the last message; nothing to save`,
+      `${pending.stateFile} is newer than the last message (or there is none); nothing to save`,
       since,
     );
   } else {
@@ -338,17 +338,18 @@ async function snapshotStep(
   report: ShutdownReport,
   record: RecordStep,
   savePending: boolean,
-  onNewest: (newestMs: number) => void,
+  onMessages: (seen: MessagesSeen) => void,
 ): Promise<void> {
   const t = Date.now();
-  const newest = (time: string | undefined) => {
-    if (time && Number.isFinite(Date.parse(time))) onNewest(Date.parse(time));
+  const seen = (total: number, newest: string | undefined) => {
+    const ms = newest ? Date.parse(newest) : Number.NaN;
+    onMessages({ total, newestMs: Number.isFinite(ms) ? ms : undefined });
   };
   const skip = (status: StepReport['status'], outcome: string, detail: string) => {
     record('snapshot', status, outcome, detail, t);
     // Without a snapshot, the save step still needs the newest message's time to tell "nothing
     // to save" from "not saved yet"; /messages is on loopback and cheap.
-    if (savePending) return probeNewest(o, deadline).then(newest);
+    if (savePending) return probeMessages(o, deadline).then((m) => m && seen(m.total, m.newest));
   };
   if (!o.snapshot) return skip('skipped', 'disabled', '--no-snapshot');
   const badTaskId = taskIdProblem(o.taskId);
@@ -363,7 +364,7 @@ async function snapshotStep(
       deadline,
     });
     const { total, snapshot } = collected;
-    newest(collected.newestTime);
+    seen(total, collected.newestTime);
     report.snapshot = {
       messagesTotal: total,
       messagesKept: snapshot.kept,
@@ -394,10 +395,18 @@ async function snapshotStep(
   }
 }
 
-/** The newest message's time, or undefined if /messages cannot tell. */
-async function probeNewest(o: ShutdownOptions, deadline: Deadline): Promise<string | undefined> {
+interface MessagesSeen {
+  total: number;
+  newestMs?: number;
+}
+
+/** How many messages there are and the newest one's time, or undefined if /messages cannot tell. */
+async function probeMessages(
+  o: ShutdownOptions,
+  deadline: Deadline,
+): Promise<{ total: number; newest?: string } | undefined> {
   try {
-    const { messages } = await getMessages(
+    const { total, messages } = await getMessages(
       {
         baseUrl: o.agentApiUrl,
         timeoutMs: Math.min(DEFAULTS.requestTimeoutMs, Math.max(1, deadline.remaining())),
@@ -405,7 +414,7 @@ async function probeNewest(o: ShutdownOptions, deadline: Deadline): Promise<stri
       },
       { keep: 1, maxBytes: 1024 },
     );
-    return messages.at(-1)?.time;
+    return { total, newest: messages.at(-1)?.time };
   } catch (error) {
     o.logger.debug(`save: cannot read the newest message's time: ${describe(error)}`);
     return undefined;

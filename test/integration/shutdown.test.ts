@@ -1,90 +1,15 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type Mode, SNAPSHOT_LIMIT, startCoderd } from '../support/coderd.js';
+import { type Mode, SNAPSHOT_LIMIT } from '../support/coderd.js';
 import { useFixture } from '../support/fixture.js';
-import {
-  type RunResult,
-  readEvents,
-  run,
-  runFile,
-  type SimOptions,
-  startBystander,
-  startSim,
-  TASK_ID,
-  waitFor,
-} from '../support/harness.js';
+import { readEvents, run, runFile, startBystander, TASK_ID, waitFor } from '../support/harness.js';
 import { BIN } from '../support/paths.js';
+import { type Report, shutdownHelpers } from '../support/shutdown.js';
 
 const f = useFixture();
 
-interface Setup {
-  sim?: Partial<SimOptions> | false;
-  coderd?: { mode?: Mode; tasks?: string[] };
-  env?: Record<string, string | undefined>;
-}
-
-async function setup(options: Setup = {}) {
-  if (options.sim !== false) f.sim = await startSim({ work: f.work, ...options.sim });
-  f.coderd = await startCoderd({
-    tasks: options.coderd?.tasks ?? [TASK_ID],
-    mode: options.coderd?.mode,
-    eventsFile: f.work.eventsFile,
-  });
-}
-
-function shutdown(
-  args: string[] = [],
-  env: Record<string, string | undefined> = {},
-  killAfterMs?: number,
-): Promise<RunResult> {
-  const task = args.includes('--task-id') ? [] : ['--task-id', TASK_ID];
-  return run(
-    [
-      'shutdown',
-      ...task,
-      '--pid-file',
-      f.work.pidFile,
-      '--port',
-      String(f.sim?.port ?? 1),
-      '--json',
-      ...args,
-    ],
-    { env: { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token, ...env }, killAfterMs },
-  );
-}
-
-type Report = {
-  ok: boolean;
-  steps: { step: string; status: string; outcome: string; detail: string }[];
-  saveConfirmed: boolean;
-  stop?: string;
-  snapshot?: { bytes: number; messagesKept: number; attempts?: number };
-  deferredTo?: number;
-};
-
-function report(result: RunResult): Report {
-  return JSON.parse(result.stdout);
-}
-
-function step(r: Report, name: string) {
-  return r.steps.find((s) => s.step === name);
-}
-
-function signalsReceived(): string[] {
-  return readEvents(f.work.eventsFile)
-    .filter((e) => e.source === 'agentapi' && e.event === 'signal')
-    .map((e) => e.signal as string);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const { setup, shutdown, report, step, signalsReceived, alive } = shutdownHelpers(f);
 
 describe('shutdown: the happy path', () => {
   it('saves, posts the snapshot, stops with SIGTERM, in that order', async () => {

@@ -7,10 +7,17 @@
 //   AGENTAPI_SIM_IGNORE_SIGTERM=1 AGENTAPI_SIM_SAVE_DELAY_MS=N AGENTAPI_SIM_STARTUP_DELAY_MS=N
 //   AGENTAPI_SIM_STATUS=running   AGENTAPI_SIM_EVENTS=file (JSON lines: signals, requests, saves)
 //   AGENTAPI_SIM_RECORD=file      write the argv and environment it was started with
+//   AGENTAPI_SIM_VERSION_OUTPUT=text  print this for --version instead of AgentAPI's own line
+//   AGENTAPI_SIM_HUGE=message:N | key:N | content-key:N   serve /messages with one message of N
+//                                 content bytes, or a top-level or message key of N bytes, streamed
+//   AGENTAPI_SIM_EXTRA_ROLE=tool  add a last message with this role (one coderd would refuse)
+// A file named `version-calls` next to the executable records every --version call (user id,
+// whether CODER_AGENT_TOKEN was set), so a test can tell whether and how it was run.
 
 import {
   appendFileSync,
   closeSync,
+  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -56,7 +63,14 @@ function fail(message: string): never {
 
 const argv = process.argv.slice(2);
 if (argv[0] === '--version' || argv[0] === 'version') {
-  process.stdout.write(`agentapi version ${version}\n`);
+  const calls = `${dirname(process.execPath)}/version-calls`;
+  if (existsSync(calls)) {
+    appendFileSync(
+      calls,
+      `${JSON.stringify({ uid: process.getuid?.(), token: 'CODER_AGENT_TOKEN' in env })}\n`,
+    );
+  }
+  process.stdout.write(`${env.AGENTAPI_SIM_VERSION_OUTPUT ?? `agentapi version ${version}`}\n`);
   process.exit(0);
 }
 if (argv[0] !== 'server') fail(`unknown command "${argv[0] ?? ''}" for "agentapi"`);
@@ -188,6 +202,16 @@ if (opts.stateFile && opts.loadState) {
 if (messages.length === 0) {
   const bytes = Number(env.AGENTAPI_SIM_TRANSCRIPT_BYTES ?? 0);
   messages = bytes > 0 ? conversationOfBytes(bytes) : conversation(Number(env.AGENTAPI_SIM_MESSAGES ?? 1));
+  if (env.AGENTAPI_SIM_EXTRA_ROLE) {
+    const last = messages.at(-1);
+    const time = last?.time ?? new Date().toISOString();
+    messages.push({
+      id: messages.length,
+      content: 'a tool call',
+      role: env.AGENTAPI_SIM_EXTRA_ROLE as 'agent',
+      time,
+    });
+  }
   dirty = messages.length > 0;
 }
 
@@ -271,6 +295,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       return send(res, 200, Buffer.from('{"messages":[{"id":0,"content":'));
     if (env.AGENTAPI_SIM_MALFORMED === 'shape')
       return send(res, 200, { messages: [{ id: 'zero', text: 'hi' }] });
+    if (env.AGENTAPI_SIM_HUGE) return streamHuge(res, env.AGENTAPI_SIM_HUGE);
     return send(res, 200, messagesJson());
   }
   if (req.method === 'POST' && path === '/message') {
@@ -281,6 +306,45 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return send(res, 200, { ok: true });
   }
   send(res, 404, { title: 'Not Found', status: 404 });
+}
+
+/**
+ * A /messages body with one giant part, written in 1 MiB pieces as the client reads them, so
+ * the simulator itself never holds it: one message's content, or a key (top level or inside a
+ * message) of `size` bytes. Multi-byte text and escapes, as an agent's screen would have.
+ */
+async function streamHuge(res: ServerResponse, spec: string): Promise<void> {
+  const [where, sizeText] = spec.split(':');
+  const size = Number(sizeText);
+  // Already escaped for a JSON string: a backslash, quotes, a newline, box drawing, CJK, emoji.
+  const unit = Buffer.from('─│ build output \\\\ \\"quoted\\" 你好 🚀 \\n ');
+  const perPiece = Math.floor((1 << 20) / unit.length);
+  const piece = Buffer.concat(Array(perPiece).fill(unit));
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  const write = (data: string | Buffer) =>
+    res.write(data) ? Promise.resolve() : new Promise<void>((r) => res.once('drain', () => r()));
+  const giant = async () => {
+    // Whole units only, so no escape or character is cut.
+    for (let units = Math.ceil(size / unit.length); units > 0; units -= perPiece) {
+      await write(units >= perPiece ? piece : piece.subarray(0, units * unit.length));
+    }
+  };
+  const ok = (id: number) =>
+    JSON.stringify({ id, content: `message ${id}`, role: 'user', time: new Date().toISOString() });
+  if (where === 'key') {
+    await write('{"');
+    await giant();
+    await write(`":1,"messages":[${ok(0)}]}`);
+  } else if (where === 'content-key') {
+    await write(`{"messages":[${ok(0)},{"id":1,"`);
+    await giant();
+    await write(`":1,"content":"after a huge key","role":"agent","time":"${new Date().toISOString()}"}]}`);
+  } else {
+    await write(`{"messages":[${ok(0)},{"id":1,"content":"`);
+    await giant();
+    await write(`","role":"agent","time":"${new Date().toISOString()}"}]}`);
+  }
+  res.end();
 }
 
 const server = createServer((req, res) => {

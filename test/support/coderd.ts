@@ -1,7 +1,9 @@
 // A coderd stand-in on 127.0.0.1 that enforces the log-snapshot endpoint's rules in coderd's own
 // order (coderd/aitasks.go): token, task UUID, query (format required, nothing else), task known
 // in this workspace, 64 KiB raw-body limit answered with 400, JSON, `messages` present, roles.
-// Records what it stored. Switches: answer 401/404/500, hang, fail the first N with 500.
+// Records what it stored. Switches: answer 401/404/500, hang, fail the first N with 500, and the
+// hostile or unlucky answers a proxy in front of coderd gives: redirects, a 200 page, an error
+// body that echoes the token, an endless error body, 503 with Retry-After.
 
 import { appendFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,7 +19,15 @@ export type Mode =
   /** A Coder too old to have the endpoint: the router answers 404. */
   | { kind: 'no-route' }
   | { kind: 'hang' }
-  | { kind: 'fail-first'; count: number; status?: number };
+  | { kind: 'fail-first'; count: number; status?: number; retryAfter?: string }
+  /** A proxy redirecting (to `location`, absolute or relative). */
+  | { kind: 'redirect'; status: 301 | 302 | 303 | 307 | 308; location: string }
+  /** A web page or proxy answering 200 instead of coderd's 204. */
+  | { kind: 'ok-200' }
+  /** An error body that repeats the token after `offset` characters of padding. */
+  | { kind: 'echo-token'; status: 400 | 500; offset: number }
+  /** An error body of `bytes` (Infinity: it never ends). */
+  | { kind: 'huge-error'; status: 400 | 500; bytes: number };
 
 export interface Received {
   at: number;
@@ -87,8 +97,22 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
     if (mode.kind === 'status') return reply(res, mode.status, { message: `Injected ${mode.status}.` });
     if (mode.kind === 'fail-first' && failures < mode.count) {
       failures++;
+      if (mode.retryAfter) res.setHeader('Retry-After', mode.retryAfter);
       return reply(res, mode.status ?? 500, { message: 'Internal error storing snapshot.' });
     }
+    if (mode.kind === 'redirect') {
+      res.writeHead(mode.status, { Location: mode.location }).end('<a href="elsewhere">moved</a>');
+      return mode.status;
+    }
+    if (mode.kind === 'ok-200') {
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Sign in</body></html>');
+      return 200;
+    }
+    if (mode.kind === 'echo-token') {
+      const text = `${'x'.repeat(mode.offset)}${token} was not accepted here`;
+      return reply(res, mode.status, { message: text });
+    }
+    if (mode.kind === 'huge-error') return hugeError(res, mode.status, mode.bytes);
     const taskId = decodeURIComponent(match[1]);
     if (!UUID.test(taskId)) return reply(res, 400, { message: 'Invalid task ID format.' });
     const keys = [...url.searchParams.keys()];
@@ -124,6 +148,16 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
     }
     stored.set(taskId, payload as never);
     return reply(res, 204);
+  }
+
+  async function hugeError(res: ServerResponse, status: number, bytes: number): Promise<number> {
+    res.writeHead(status, { 'Content-Type': 'text/plain' });
+    const piece = Buffer.alloc(1 << 20, 'e');
+    for (let sent = 0; sent < bytes && !res.destroyed; sent += piece.length) {
+      if (!res.write(piece)) await new Promise((r) => res.once('drain', r).once('close', r));
+    }
+    res.end();
+    return status;
   }
 
   const server: Server = createServer((req, res) => {

@@ -123,6 +123,8 @@ export interface SimOptions {
   args?: string[];
   /** Run the 0.11.2 build. */
   old?: boolean;
+  /** Run this copy of the simulator instead (it must be named agentapi). */
+  binary?: string;
 }
 
 /** Starts the AgentAPI simulator and waits until /status answers. */
@@ -144,7 +146,7 @@ async function startSimOn(port: number, options: SimOptions): Promise<Sim> {
   if (options.pidFile !== false) args.push('--pid-file', work.pidFile);
   if (options.stateFile !== false) args.push('--state-file', work.stateFile);
   args.push(...(options.args ?? []), '--', 'claude', '--continue');
-  const child = spawn(options.old ? OLD_SIM : SIM, args, {
+  const child = spawn(options.binary ?? (options.old ? OLD_SIM : SIM), args, {
     env: cleanEnv({ AGENTAPI_SIM_EVENTS: work.eventsFile, ...options.env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -199,6 +201,16 @@ export function readEvents(file: string): SimEvent[] {
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line));
+}
+
+/** Whether a process exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A long-lived process that is not AgentAPI, for "must never be signalled" checks. */

@@ -105,8 +105,13 @@ class Capture {
         this.append(src, start, to);
         return;
       }
-      if (this.len + n > 2 * this.limit) this.compact(this.len + n - this.limit);
-    } else if (this.len + n > this.limit) {
+      // Append first, then cut: compact() then sees old and new bytes as one, escapes and UTF-8
+      // sequences that span the two included.
+      this.append(src, from, to);
+      if (this.len > 2 * this.limit) this.compact(this.len - this.limit);
+      return;
+    }
+    if (this.len + n > this.limit) {
       this.overflow = true;
       return;
     }

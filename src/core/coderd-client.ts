@@ -33,6 +33,8 @@ interface Tally {
   attempts: number;
   /** Time spent waiting between attempts. */
   waitedMs: number;
+  /** Why the last attempt that failed failed, e.g. "HTTP 503, Retry-After 1s". */
+  lastRefusal?: string;
 }
 
 export type PostOutcome =
@@ -169,6 +171,7 @@ export async function postSnapshot(body: string, options: PostOptions): Promise<
       // The deadline ended it (or we were told to hurry): no further attempt.
       else break;
     }
+    tally.lastRefusal = describeTransient(last);
     if (tally.attempts >= maxAttempts || deadline.expired) break;
 
     // Full jitter always; a Retry-After is the least we wait.
@@ -180,7 +183,7 @@ export async function postSnapshot(body: string, options: PostOptions): Promise<
       }
       break;
     }
-    options.onRetry?.(tally.attempts + 1, describeTransient(last), wait);
+    options.onRetry?.(tally.attempts + 1, tally.lastRefusal, wait);
     await deadline.wait(wait);
     tally.waitedMs += wait;
     if (deadline.expired) break;

@@ -72,6 +72,8 @@ export interface ShutdownReport {
     attempts?: number;
     /** Time spent waiting between attempts. */
     waitedMs?: number;
+    /** Why the last failed attempt failed. */
+    lastRefusal?: string;
   };
   stop?: StopOutcome;
   /** Another shutdown was already running for this AgentAPI; we waited for it instead. */
@@ -388,7 +390,9 @@ async function snapshotStep(
     const outcome = await sendSnapshot(snapshot.body, target, deadline, o.logger);
     report.snapshot.attempts = outcome.attempts;
     report.snapshot.waitedMs = outcome.waitedMs;
-    if (outcome.ok) record('snapshot', 'ok', 'stored', describeCollected(collected), t);
+    report.snapshot.lastRefusal = outcome.lastRefusal;
+    if (outcome.ok)
+      record('snapshot', 'ok', 'stored', `${describeCollected(collected)}${describeRetries(outcome)}`, t);
     else record('snapshot', 'failed', outcome.kind, outcome.message, t);
   } catch (error) {
     record('snapshot', 'failed', 'not-taken', describe(error), t);
@@ -419,4 +423,10 @@ async function probeMessages(
     o.logger.debug(`save: cannot read the newest message's time: ${describe(error)}`);
     return undefined;
   }
+}
+
+/** "; after 3 attempts, 1.4s of waiting, the last refused with HTTP 503" (nothing for one attempt). */
+function describeRetries(o: { attempts: number; waitedMs: number; lastRefusal?: string }): string {
+  if (o.attempts <= 1) return '';
+  return `; after ${o.attempts} attempts, ${formatDuration(o.waitedMs)} of waiting, the last refused with ${o.lastRefusal}`;
 }

@@ -72,6 +72,8 @@ describe('local files: typed, bounded, never trusted blindly', () => {
       command === 'start'
         ? [
             'start',
+            '--state-file',
+            f.work.stateFile,
             '--pid-file',
             f.work.pidFile,
             '--agentapi-bin',
@@ -148,6 +150,8 @@ describe('local files: typed, bounded, never trusted blindly', () => {
     writeFileSync(config, 'important: settings\n');
     const result = await run([
       'start',
+      '--state-file',
+      f.work.stateFile,
       '--pid-file',
       config,
       '--agentapi-bin',

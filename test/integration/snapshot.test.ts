@@ -169,6 +169,7 @@ describe('snapshot --post', () => {
       status: 204,
       attempts: 3,
       waitedMs: expect.any(Number),
+      lastRefusal: 'HTTP 500',
     });
     expect(f.coderd.received.map((r) => r.status)).toEqual([500, 500, 204]);
     expect(result.stderr).toMatch(/snapshot POST failed \(HTTP 500\); attempt 2 in \d+ms/);

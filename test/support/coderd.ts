@@ -27,7 +27,12 @@ export type Mode =
   /** An error body that repeats the token after `offset` characters of padding. */
   | { kind: 'echo-token'; status: 400 | 500; offset: number }
   /** An error body of `bytes` (Infinity: it never ends). */
-  | { kind: 'huge-error'; status: 400 | 500; bytes: number };
+  | { kind: 'huge-error'; status: 400 | 500; bytes: number }
+  /**
+   * A busy coderd behind a load balancer: it stores `concurrent` snapshots at a time, each
+   * taking `holdMs`, and refuses the rest with `refuse` (503 or 429) and a Retry-After.
+   */
+  | { kind: 'capacity'; concurrent: number; holdMs: number; refuse: 429 | 503; retryAfter?: string };
 
 export interface Received {
   at: number;
@@ -51,6 +56,8 @@ export interface CoderdOptions {
 export interface Coderd {
   url: string;
   token: string;
+  /** Most snapshots being stored at once (capacity mode). */
+  peakConcurrency(): number;
   /** Last stored body per task, as coderd would keep it (an upsert). */
   stored: Map<string, { messages: { id: number; content: string; role: string; time: string }[] }>;
   received: Received[];
@@ -67,6 +74,8 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
   const stored: Coderd['stored'] = new Map();
   const received: Received[] = [];
   const hanging = new Set<ServerResponse>();
+  let inFlight = 0;
+  let peak = 0;
 
   const reply = (res: ServerResponse, status: number, body?: object) => {
     if (body) res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
@@ -113,6 +122,16 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
       return reply(res, mode.status, { message: text });
     }
     if (mode.kind === 'huge-error') return hugeError(res, mode.status, mode.bytes);
+    if (mode.kind === 'capacity') {
+      if (inFlight >= mode.concurrent) {
+        if (mode.retryAfter) res.setHeader('Retry-After', mode.retryAfter);
+        return reply(res, mode.refuse, { message: 'Too many requests, try again later.' });
+      }
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, mode.kind === 'capacity' ? mode.holdMs : 0));
+      inFlight--;
+    }
     const taskId = decodeURIComponent(match[1]);
     if (!UUID.test(taskId)) return reply(res, 400, { message: 'Invalid task ID format.' });
     const keys = [...url.searchParams.keys()];
@@ -195,6 +214,7 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
     token,
     stored,
     received,
+    peakConcurrency: () => peak,
     setMode(next) {
       mode = next;
       failures = 0;

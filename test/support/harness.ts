@@ -1,7 +1,7 @@
 // Runs the compiled binary and the AgentAPI simulator as real processes, in a temp directory.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,11 +16,14 @@ export interface RunResult {
   ms: number;
 }
 
+/** A home of its own for every command a test runs: defaults like ~/.agentapi never touch the real one. */
+const TEST_HOME = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-home-'));
+
 /** A clean environment: none of the developer's AgentAPI/Coder/proxy variables leak in. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = { HOME: TEST_HOME };
   for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(AGENTAPI_|CODER_|HTTPS?_PROXY|NO_PROXY)/i.test(k)) env[k] = v;
+    if (!/^(AGENTAPI_|CODER_|HTTPS?_PROXY|NO_PROXY|HOME$)/i.test(k)) env[k] = v;
   }
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;

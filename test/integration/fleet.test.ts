@@ -1,0 +1,89 @@
+// A fleet stopping at once (issue #16): many workspaces run `shutdown` at the same moment against
+// one coderd that stores only a few snapshots at a time and refuses the rest with 503 and
+// Retry-After, as a load balancer in front of a busy coderd does. Every snapshot must land within
+// the budget, and the retries must spread out rather than come back in identical waves.
+
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Coderd, startCoderd } from '../support/coderd.js';
+import { run, type Sim, startSim, type Workdir, workdir } from '../support/harness.js';
+
+const FLEET = 12;
+let sims: Sim[] = [];
+let works: Workdir[] = [];
+let coderd: Coderd | undefined;
+
+afterEach(async () => {
+  await Promise.all(sims.map((s) => s.stop()));
+  await coderd?.close();
+  await Promise.all(works.map((w) => w.cleanup()));
+  sims = [];
+  works = [];
+});
+
+function spread(values: number[]): { std: number; range: number } {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const std = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+  return { std, range: Math.max(...values) - Math.min(...values) };
+}
+
+describe('a fleet stopping at once', () => {
+  it(`${FLEET} workspaces against a coderd that stores 2 at a time: every snapshot lands, retries spread out`, async () => {
+    const tasks = Array.from({ length: FLEET }, () => randomUUID());
+    coderd = await startCoderd({
+      tasks,
+      mode: { kind: 'capacity', concurrent: 2, holdMs: 250, refuse: 503, retryAfter: '1' },
+    });
+    works = await Promise.all(tasks.map(() => workdir()));
+    sims = await Promise.all(works.map((work) => startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '6' } })));
+    const env = { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token };
+    const started = Date.now();
+    const results = await Promise.all(
+      tasks.map((task, i) =>
+        run(
+          [
+            'shutdown',
+            '--task-id',
+            task,
+            '--pid-file',
+            works[i].pidFile,
+            '--port',
+            String(sims[i].port),
+            '--json',
+          ],
+          { env },
+        ),
+      ),
+    );
+    const tookMs = Date.now() - started;
+
+    for (const result of results) expect(result.code, result.stderr).toBe(0);
+    const reports = results.map((r) => JSON.parse(r.stdout));
+    const stored = reports.filter(
+      (r) => r.steps.find((s: { step: string }) => s.step === 'snapshot').outcome === 'stored',
+    );
+    expect(stored, results.map((r) => r.stderr).join('\n')).toHaveLength(FLEET);
+    expect(coderd.stored.size).toBe(FLEET);
+    for (const sim of sims) expect(await sim.exited).toEqual({ code: 0, signal: null });
+    expect(tookMs).toBeLessThan(30_000);
+    expect(coderd.peakConcurrency()).toBeLessThanOrEqual(2);
+    // Some had to retry, and say so in their report.
+    const retried = reports.filter((r) => r.snapshot.attempts > 1);
+    expect(retried.length).toBeGreaterThan(0);
+    expect(retried[0].snapshot.lastRefusal).toMatch(/HTTP 503, Retry-After 1\.0s/);
+
+    // When each workspace came back after its first refusal, measured from that refusal: the
+    // Retry-After (1 s) plus jitter, so no two waves are identical. Without jitter every one of
+    // them would be 1000 ms apart from its first try, give or take a few ms of scheduling.
+    const comeback: number[] = [];
+    for (const task of tasks) {
+      const times = coderd.received.filter((r) => r.path.includes(task)).map((r) => r.at);
+      if (times.length > 1) comeback.push(times[1] - times[0]);
+    }
+    expect(comeback.length).toBeGreaterThanOrEqual(3);
+    for (const ms of comeback) expect(ms).toBeGreaterThanOrEqual(1_000);
+    const { std, range } = spread(comeback);
+    expect(std, JSON.stringify(comeback)).toBeGreaterThan(25);
+    expect(range, JSON.stringify(comeback)).toBeGreaterThan(80);
+  });
+});

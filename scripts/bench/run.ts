@@ -15,6 +15,11 @@ const args = process.argv.slice(2);
 const CHECK = args.includes('--check');
 const QUICK = args.includes('--quick');
 const BASELINE = `${ROOT}scripts/bench/baseline-shutdown.sh`;
+/** `--fleet N --capacity C`: workspaces stopping at once, and how many snapshots coderd stores at a time. */
+const option = (name: string, fallback: number) =>
+  args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback;
+const FLEET = option('--fleet', 40);
+const CAPACITY = option('--capacity', 4);
 
 interface Row {
   what: string;
@@ -201,7 +206,80 @@ async function transcriptBench(megabytes: number): Promise<void> {
   });
 }
 
-// --- 4. Size ---------------------------------------------------------------------------------
+// --- 4. A fleet stopping at once -------------------------------------------------------------
+async function fleetBench(): Promise<void> {
+  const outcome: Record<
+    string,
+    { stored: number; refusals: number; peak: number; lastMs: number; stopped: number }
+  > = {};
+  for (const kind of ['ours', 'baseline'] as const) {
+    const tasks = Array.from({ length: FLEET }, () => crypto.randomUUID());
+    const coderd = await startCoderd({
+      tasks,
+      mode: { kind: 'capacity', concurrent: CAPACITY, holdMs: 250, refuse: 503, retryAfter: '1' },
+    });
+    const env = { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token };
+    const works = await Promise.all(tasks.map(() => workdir()));
+    const sims = await Promise.all(
+      works.map((work) => startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '10' } })),
+    );
+    const started = Date.now();
+    await Promise.all(
+      tasks.map((task, i) =>
+        kind === 'ours'
+          ? timed(
+              BIN,
+              [
+                'shutdown',
+                '--task-id',
+                task,
+                '--pid-file',
+                works[i].pidFile,
+                '--port',
+                String(sims[i].port),
+                '--quiet',
+              ],
+              env,
+            )
+          : timed(BASELINE, [works[i].pidFile, String(sims[i].port), task], env),
+      ),
+    );
+    const stopped = (
+      await Promise.all(
+        sims.map((s) =>
+          Promise.race([s.exited.then(() => 1), new Promise<number>((r) => setTimeout(() => r(0), 5000))]),
+        ),
+      )
+    ).reduce((a, b) => a + b, 0);
+    const stored = coderd.received.filter((r) => r.status === 204);
+    outcome[kind] = {
+      stored: coderd.stored.size,
+      refusals: coderd.received.filter((r) => r.status === 503).length,
+      peak: coderd.peakConcurrency(),
+      lastMs: stored.length ? Math.max(...stored.map((r) => r.answeredAt)) - started : Number.NaN,
+      stopped,
+    };
+    await Promise.all(sims.map((s) => s.stop()));
+    await Promise.all(works.map((w) => w.cleanup()));
+    await coderd.close();
+  }
+  results.fleet = { fleet: FLEET, capacity: CAPACITY, holdMs: 250, ...outcome };
+  const show = (o: (typeof outcome)[string]) =>
+    `${o.stored}/${FLEET} stored, ${o.refusals} refusals, peak ${o.peak}, last at ${ms(o.lastMs)}, ${o.stopped}/${FLEET} stopped`;
+  rows.push({
+    what: `fleet: ${FLEET} workspaces stop at once; coderd stores ${CAPACITY} at a time (250 ms each), 503 + Retry-After: 1 beyond`,
+    ours: show(outcome.ours),
+    baseline: show(outcome.baseline),
+    ratio: '',
+    target: `≥ ${Math.ceil(FLEET * 0.95)}/${FLEET} within 30 s, all stopped`,
+    met:
+      outcome.ours.stored >= Math.ceil(FLEET * 0.95) &&
+      outcome.ours.lastMs < 30_000 &&
+      outcome.ours.stopped === FLEET,
+  });
+}
+
+// --- 5. Size ---------------------------------------------------------------------------------
 function sizeBench(): void {
   for (const arch of ['x64', 'arm64']) {
     const raw = `${ROOT}dist/agentapi-lifecycle-linux-${arch}`;
@@ -234,17 +312,30 @@ if (!existsSync(BIN) || !existsSync(SIM) || !existsSync(`${BIN}.gz`)) {
 }
 mkdirSync(`${ROOT}dist/bench`, { recursive: true });
 
-log('shutdown, 10 messages…');
-await shutdownBench(10);
-log('shutdown, 1000 messages…');
-await shutdownBench(1000);
-log('start-up…');
-startupBench();
-for (const size of QUICK ? [1, 10, 300] : [1, 10, 100, 300]) {
-  log(`snapshot of ${size} MB…`);
-  await transcriptBench(size);
+// `--only fleet` (or shutdown, startup, snapshot, size) runs one part.
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const part = (name: string) => !only || only === name;
+if (part('shutdown')) {
+  log('shutdown, 10 messages…');
+  await shutdownBench(10);
+  log('shutdown, 1000 messages…');
+  await shutdownBench(1000);
 }
-sizeBench();
+if (part('startup')) {
+  log('start-up…');
+  startupBench();
+}
+if (part('snapshot')) {
+  for (const size of QUICK ? [1, 10, 300] : [1, 10, 100, 300]) {
+    log(`snapshot of ${size} MB…`);
+    await transcriptBench(size);
+  }
+}
+if (part('fleet')) {
+  log(`fleet of ${FLEET}…`);
+  await fleetBench();
+}
+if (part('size')) sizeBench();
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${process.arch}`;
 const table = [

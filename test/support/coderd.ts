@@ -36,6 +36,8 @@ export type Mode =
 
 export interface Received {
   at: number;
+  /** When it was answered (0 while pending). */
+  answeredAt: number;
   path: string;
   query: string;
   status: number;
@@ -187,6 +189,7 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
       const url = new URL(req.url ?? '/', 'http://coderd');
       const entry = {
         at: Date.now(),
+        answeredAt: 0,
         path: url.pathname,
         query: url.search,
         status: 0,
@@ -202,6 +205,7 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
       }
       handle(req, res, raw).then((status) => {
         entry.status = status;
+        entry.answeredAt = Date.now();
         received.push(entry);
       });
     });

@@ -1,66 +1,81 @@
-// `npm run build`: the standalone binaries, their .gz release artifacts, the AgentAPI simulator for
-// tests, and SHA256SUMS over every artifact.
-// Run with bun (a devDependency): `bun scripts/build.ts [--only linux-x64]`.
+// `npm run build`: the standalone binaries, their .gz and .xz release artifacts, SHA256SUMS over
+// every artifact, and the AgentAPI simulator for tests.
+// Run with bun (a devDependency): `bun scripts/build.ts [--only linux-x64] [--out DIR]`.
+//
+// Reproducible: the same commit builds to the same bytes from any directory. Bun would compile
+// the build directory into the binary wherever a dependency uses __dirname or __filename (oclif
+// does); the stable-paths plugin below replaces those with the path relative to the project
+// root, so no builder's path is embedded and none leaks. The compressors are pinned too: gzip is
+// Bun's own zlib (pinned with bun), xz is XZ Utils (single-threaded, whose version the release
+// notes name).
 
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import type { BunPlugin } from 'bun';
 
-const TARGETS = ['linux-x64', 'linux-arm64'] as const;
-// Never read .env or bunfig.toml from wherever the binary runs; --production keeps oclif off its
-// development paths; bytecode (which needs ESM) halves start-up.
-const FLAGS = ['--compile', '--production', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
+export const TARGETS = ['linux-x64', 'linux-arm64'] as const;
+const ROOT = resolve(import.meta.dir, '..');
 
-function bun(...args: string[]): void {
-  execFileSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const out = resolve(args.includes('--out') ? args[args.indexOf('--out') + 1] : join(ROOT, 'dist'));
 const targets = TARGETS.filter((t) => !only || t === only);
 
-await mkdir('dist/sim', { recursive: true });
-const artifacts: string[] = [];
-for (const target of targets) {
-  const out = `dist/agentapi-lifecycle-${target}`;
-  await rm(out, { force: true });
-  bun(
-    'build',
-    'src/main.ts',
-    ...FLAGS,
-    '--bytecode',
-    '--format=esm',
-    `--target=bun-${target}`,
-    '--outfile',
-    out,
-  );
-  artifacts.push(out);
-  console.log(`built ${out}`);
-}
-bun('build', 'test/sim/agentapi.ts', ...FLAGS, '--outfile', 'dist/sim/agentapi');
-bun(
-  'build',
-  'test/sim/agentapi.ts',
-  ...FLAGS,
-  '--define',
-  'SIM_VERSION="0.11.2"',
-  '--outfile',
-  'dist/sim/old/agentapi',
-);
-console.log(
-  'built dist/sim/agentapi and dist/sim/old/agentapi (AgentAPI simulators 0.12.1 and 0.11.2, for tests)',
-);
+/** __dirname and __filename in dependencies, as paths relative to the project root. */
+const stablePaths: BunPlugin = {
+  name: 'stable-paths',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/].*\.c?js$/ }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      if (!/\b__(dirname|filename)\b/.test(text)) return undefined;
+      const file = `/$bunfs/${relative(ROOT, path)}`;
+      const contents = text
+        .replace(/\b__dirname\b/g, JSON.stringify(file.slice(0, file.lastIndexOf('/'))))
+        .replace(/\b__filename\b/g, JSON.stringify(file));
+      return { contents, loader: 'js' };
+    });
+  },
+};
 
-// Release artifacts: a workspace downloads the .gz (about half the bytes), checked against
-// SHA256SUMS. A dev build (--only) is not a release and leaves both alone.
-if (only) process.exit(0);
-for (const file of [...artifacts]) {
-  await pipeline(createReadStream(file), createGzip({ level: 6 }), createWriteStream(`${file}.gz`));
-  artifacts.push(`${file}.gz`);
-  console.log(`compressed ${file}.gz`);
+/**
+ * One standalone binary. Never reads .env or bunfig.toml from wherever it runs; production mode
+ * (minified, NODE_ENV=production) keeps oclif off its development paths; bytecode (which needs
+ * ESM) halves start-up.
+ */
+async function compile(entry: string, outfile: string, target: string, define: Record<string, string> = {}) {
+  const result = await Bun.build({
+    entrypoints: [join(ROOT, entry)],
+    compile: {
+      target: `bun-${target}` as 'bun-linux-x64',
+      outfile,
+      autoloadDotenv: false,
+      autoloadBunfig: false,
+    },
+    bytecode: true,
+    format: 'esm',
+    minify: true,
+    define: { 'process.env.NODE_ENV': '"production"', ...define },
+    plugins: [stablePaths],
+  });
+  if (!result.success) throw new AggregateError(result.logs, `building ${outfile} failed`);
+}
+
+function run(file: string, argv: string[], stdout: string): Promise<void> {
+  return new Promise((done, fail) => {
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.pipe(createWriteStream(stdout));
+    child.on('error', (error) =>
+      fail(new Error(`${file}: ${error.message}${file === 'xz' ? ' (apt-get install xz-utils)' : ''}`)),
+    );
+    child.on('close', (code) =>
+      code === 0 ? done() : fail(new Error(`${file} ${argv.join(' ')} exited ${code}`)),
+    );
+  });
 }
 
 async function sha256(file: string): Promise<string> {
@@ -69,6 +84,35 @@ async function sha256(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-const sums = await Promise.all(artifacts.map(async (file) => `${await sha256(file)}  ${basename(file)}\n`));
-await writeFile('dist/SHA256SUMS', sums.join(''));
-console.log('wrote dist/SHA256SUMS');
+await mkdir(join(out, 'sim', 'old'), { recursive: true });
+const binaries: string[] = [];
+for (const target of targets) {
+  const file = join(out, `agentapi-lifecycle-${target}`);
+  await rm(file, { force: true });
+  await compile('src/main.ts', file, target);
+  binaries.push(file);
+  console.log(`built ${relative(ROOT, file)}`);
+}
+// The AgentAPI simulator for tests: 0.12.1, and the same built as 0.11.2 (no persistence).
+await compile('test/sim/agentapi.ts', join(out, 'sim', 'agentapi'), 'linux-x64');
+await compile('test/sim/agentapi.ts', join(out, 'sim', 'old', 'agentapi'), 'linux-x64', {
+  SIM_VERSION: '"0.11.2"',
+});
+console.log(
+  `built ${relative(ROOT, join(out, 'sim'))}/agentapi and old/agentapi (AgentAPI simulators 0.12.1 and 0.11.2, for tests)`,
+);
+
+// A dev build (--only) is not a release: no compressed artifacts, no SHA256SUMS.
+if (!only) {
+  // A workspace downloads the .xz when it has xz (about 39 MB), else the .gz (about 51 MB).
+  await Promise.all(
+    binaries.flatMap((file) => [
+      pipeline(createReadStream(file), createGzip({ level: 6 }), createWriteStream(`${file}.gz`)),
+      run('xz', ['-9', '-T1', '-c', file], `${file}.xz`),
+    ]),
+  );
+  const artifacts = binaries.flatMap((file) => [file, `${file}.gz`, `${file}.xz`]).sort();
+  const sums = await Promise.all(artifacts.map(async (file) => `${await sha256(file)}  ${basename(file)}\n`));
+  await writeFile(join(out, 'SHA256SUMS'), sums.join(''));
+  console.log(`compressed (.gz, .xz) and wrote ${relative(ROOT, join(out, 'SHA256SUMS'))}`);
+}

@@ -26,11 +26,13 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const out = resolve(args.includes('--out') ? args[args.indexOf('--out') + 1] : join(ROOT, 'dist'));
 const targets = TARGETS.filter((t) => !only || t === only);
 
-/** __dirname and __filename in dependencies, as paths relative to the project root. */
+/** __dirname and __filename in oclif, as paths relative to the project root. */
 const stablePaths: BunPlugin = {
   name: 'stable-paths',
   setup(build) {
-    build.onLoad({ filter: /[\\/]node_modules[\\/].*\.c?js$/ }, async ({ path }) => {
+    // Only oclif embeds its directory; ejs, say, writes __filename into generated code, which a
+    // blanket replacement would break. `npm run verify-reproducible` catches a new one.
+    build.onLoad({ filter: /[\\/]node_modules[\\/]@oclif[\\/]core[\\/].*\.c?js$/ }, async ({ path }) => {
       const text = await readFile(path, 'utf8');
       if (!/\b__(dirname|filename)\b/.test(text)) return undefined;
       const file = `/$bunfs/${relative(ROOT, path)}`;

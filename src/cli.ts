@@ -8,10 +8,12 @@
 import { Plugin } from '@oclif/core/config';
 import { execute } from '@oclif/core/execute';
 import type { LoadOptions, PJSON } from '@oclif/core/interfaces';
-import pjson from '../package.json' with { type: 'json' };
+// Only the fields the CLI needs: the whole package.json in the binary would change it (and its
+// pinned hash) whenever a script or a development dependency changes.
+import { name, oclif, version } from '../package.json' with { type: 'json' };
 import { COMMANDS } from './commands/index.js';
 
-export const VERSION: string = pjson.version;
+export const VERSION: string = version;
 
 /** Keep loopback calls away from HTTP(S)_PROXY: Bun's fetch would route them through it. */
 export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): void {
@@ -27,9 +29,10 @@ export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): v
 
 export async function loadOptions(root = '/'): Promise<LoadOptions> {
   const manifest = {
-    ...pjson,
+    name,
+    version,
     oclif: {
-      ...pjson.oclif,
+      ...oclif,
       commands: { strategy: 'explicit', target: './commands', identifier: 'COMMANDS' },
     },
   } as unknown as PJSON;
@@ -39,7 +42,7 @@ export async function loadOptions(root = '/'): Promise<LoadOptions> {
   return {
     root,
     pjson: manifest,
-    plugins: new Map([[pjson.name, plugin]]),
+    plugins: new Map([[name, plugin]]),
     userPlugins: false,
     devPlugins: false,
   } as LoadOptions;

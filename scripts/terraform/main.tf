@@ -1,8 +1,9 @@
-# agentapi-lifecycle for Coder templates: downloads and verifies the binary, runs `shutdown` in a
-# stop script, and hands an agent module the `start` command prefix.
+# agentapi-lifecycle for Coder templates: installs the binary (SHA-256 pinned in release.tf), starts
+# AgentAPI with state persistence when given an agent command, exposes its chat UI for Tasks, and
+# runs `shutdown` in a stop script. Scripts are ordered with `coder exp sync`, the registry's way.
 
 terraform {
-  required_version = ">= 1.0"
+  required_version = ">= 1.2"
   required_providers {
     coder = {
       source  = "coder/coder"
@@ -16,28 +17,35 @@ variable "agent_id" {
   description = "The ID of the coder_agent the scripts run on."
 }
 
-variable "release_base_url" {
+variable "name" {
   type        = string
-  description = "Where releases are published: <release_base_url>/<version>/SHA256SUMS and agentapi-lifecycle-linux-<x64|arm64>[.gz]."
+  description = "This instance's name: its `coder exp sync` units, app slug and default PID and state files derive from it. Give a second instance in one workspace another name (and port)."
+  default     = "agentapi"
   validation {
-    condition     = can(regex("^https?://[^[:space:]\"'$`]+$", var.release_base_url))
-    error_message = "release_base_url must be an http(s) URL without spaces or quotes."
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,31}$", var.name))
+    error_message = "name must be 1 to 32 lowercase letters, digits or dashes, starting with a letter or digit."
   }
 }
 
-variable "release_version" {
-  type        = string
-  description = "The agentapi-lifecycle version to install."
-  default     = "0.1.0"
+variable "release_sha256" {
+  type        = map(string)
+  description = "SHA-256 of each artifact (e.g. \"agentapi-lifecycle-linux-x64.gz\" = \"…\") of a release_version other than the one pinned in this module."
+  default     = {}
   validation {
-    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$", var.release_version))
-    error_message = "release_version must be a semantic version such as 0.1.0."
+    condition     = alltrue([for name, hash in var.release_sha256 : can(regex("^agentapi-lifecycle-linux-(x64|arm64)(\\.gz|\\.xz)?$", name)) && can(regex("^[0-9a-f]{64}$", hash))])
+    error_message = "release_sha256 maps artifact names (agentapi-lifecycle-linux-<x64|arm64>[.gz|.xz]) to 64 lowercase hex digits."
   }
+}
+
+variable "trust_release_server_checksums" {
+  type        = bool
+  description = "Without pinned hashes for release_version, trust the SHA256SUMS the release server publishes next to the artifacts. That catches corruption, not a compromised or spoofed server: prefer release_sha256."
+  default     = false
 }
 
 variable "install_dir" {
   type        = string
-  description = "Where binaries are kept, one folder per version. On persistent storage, a restart downloads nothing."
+  description = "Where verified binaries are kept, one folder per version. On persistent storage, a restart downloads nothing."
   default     = "$HOME/.cache/agentapi-lifecycle"
   validation {
     condition     = !can(regex("[\"'`[:space:]]", var.install_dir))
@@ -63,7 +71,7 @@ variable "enable_state_persistence" {
 
 variable "state_file_path" {
   type        = string
-  description = "AgentAPI's state file, on persistent storage. Empty: $HOME/.agentapi/state.json of the workspace user."
+  description = "AgentAPI's state file, on persistent storage. Empty: $HOME/.agentapi/state.json (for another name: $HOME/.agentapi/<name>/state.json)."
   default     = ""
   validation {
     condition     = !can(regex("[\"'`[:space:]]", var.state_file_path))
@@ -73,11 +81,11 @@ variable "state_file_path" {
 
 variable "pid_file_path" {
   type        = string
-  description = "The PID file AgentAPI writes. Give each module instance in a workspace its own."
-  default     = "/tmp/agentapi.pid"
+  description = "The PID file AgentAPI writes. Empty: /tmp/agentapi.pid (for another name: /tmp/agentapi-<name>.pid)."
+  default     = ""
   validation {
-    condition     = can(regex("^/[^\"'`[:space:]]*$", var.pid_file_path))
-    error_message = "pid_file_path must be an absolute path without spaces or quotes."
+    condition     = var.pid_file_path == "" || can(regex("^/[^\"'`[:space:]]*$", var.pid_file_path))
+    error_message = "pid_file_path must be empty or an absolute path without spaces or quotes."
   }
 }
 
@@ -107,9 +115,15 @@ variable "shutdown_timeout" {
   }
 }
 
+variable "stop_agentapi" {
+  type        = bool
+  description = "The stop script stops AgentAPI (SIGTERM, then SIGKILL). false: it only saves and posts the snapshot, leaving the stop to another module's stop script (companion mode)."
+  default     = true
+}
+
 variable "checkpoint_interval" {
   type        = number
-  description = "Seconds between checkpoints (state saved, snapshot posted) while the agent runs; 0 turns them off."
+  description = "Seconds between checkpoints (state saved, snapshot posted when changed) while the agent runs; 0 turns them off. Needs agent_command (the module's own start)."
   default     = 0
   validation {
     condition     = var.checkpoint_interval == 0 || var.checkpoint_interval >= 10
@@ -117,17 +131,145 @@ variable "checkpoint_interval" {
   }
 }
 
+variable "agent_command" {
+  type        = string
+  description = "The agent to run behind AgentAPI, as a shell would read it (e.g. \"claude --continue\"). Set: this module starts AgentAPI after the install and exposes it as an app. Empty: something else starts AgentAPI (use the start_command_prefix output, or another module)."
+  default     = ""
+}
+
+variable "agent_type" {
+  type        = string
+  description = "AgentAPI's --type (claude, goose, aider, codex, gemini, amp, cursor, custom, …). Empty: AgentAPI's default."
+  default     = ""
+  validation {
+    condition     = can(regex("^[a-z0-9-]*$", var.agent_type))
+    error_message = "agent_type must be lowercase letters, digits or dashes."
+  }
+}
+
+variable "workdir" {
+  type        = string
+  description = "The folder AgentAPI and the agent start in. Empty: the workspace user's home."
+  default     = ""
+}
+
+variable "agentapi_args" {
+  type        = list(string)
+  description = "Extra arguments for `agentapi server`, each passed as one argument (e.g. [\"--term-width=120\"])."
+  default     = []
+}
+
+variable "start_timeout" {
+  type        = number
+  description = "Seconds AgentAPI may take to answer /status after it is started."
+  default     = 120
+  validation {
+    condition     = var.start_timeout >= 1 && var.start_timeout <= 3600
+    error_message = "start_timeout must be from 1 to 3600 seconds."
+  }
+}
+
+variable "install_agentapi" {
+  type        = bool
+  description = "Download AgentAPI itself (agentapi_version). false: `agentapi` must be on PATH."
+  default     = true
+}
+
+variable "agentapi_version" {
+  type        = string
+  description = "The AgentAPI release to download when install_agentapi is true (0.12.0 or newer keeps the conversation)."
+  default     = "v0.12.1"
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$", var.agentapi_version))
+    error_message = "agentapi_version must be a release tag such as v0.12.1."
+  }
+}
+
+variable "agentapi_sha256" {
+  type        = map(string)
+  description = "SHA-256 of AgentAPI's release assets (\"agentapi-linux-amd64\", \"agentapi-linux-arm64\"). Given: a download with any other bytes is refused. Empty: the download is not verified (the install log says so)."
+  default     = {}
+  validation {
+    condition     = alltrue([for name, hash in var.agentapi_sha256 : can(regex("^agentapi-linux-(amd64|arm64)$", name)) && can(regex("^[0-9a-f]{64}$", hash))])
+    error_message = "agentapi_sha256 maps agentapi-linux-<amd64|arm64> to 64 lowercase hex digits."
+  }
+}
+
+variable "agentapi_release_base_url" {
+  type        = string
+  description = "Where AgentAPI releases are published: <url>/<agentapi_version>/agentapi-linux-<amd64|arm64>."
+  default     = "https://github.com/coder/agentapi/releases/download"
+  validation {
+    condition     = can(regex("^https?://[^[:space:]\"'$`]+$", var.agentapi_release_base_url))
+    error_message = "agentapi_release_base_url must be an http(s) URL without spaces or quotes."
+  }
+}
+
+variable "web_app" {
+  type        = bool
+  description = "With agent_command: a coder_app for AgentAPI's chat UI, with a /status healthcheck (a Task needs it: give app_id to coder_ai_task)."
+  default     = true
+}
+
+variable "web_app_slug" {
+  type        = string
+  description = "The app's slug. Empty: the instance name."
+  default     = ""
+}
+
+variable "web_app_display_name" {
+  type        = string
+  description = "The app's name in the dashboard."
+  default     = "AI Agent"
+}
+
+variable "web_app_icon" {
+  type        = string
+  description = "The app's icon."
+  default     = "/icon/terminal.svg"
+}
+
+variable "subdomain" {
+  type        = bool
+  description = "Serve the app on a subdomain (needs a wildcard access URL); false serves it under a path."
+  default     = true
+}
+
+variable "install_wait_timeout" {
+  type        = number
+  description = "Without `coder exp sync` (Coder before v2.30, or its socket server off): seconds the start script waits for the install to finish."
+  default     = 600
+  validation {
+    condition     = var.install_wait_timeout >= 10 && var.install_wait_timeout <= 3600
+    error_message = "install_wait_timeout must be from 10 to 3600 seconds."
+  }
+}
+
 data "coder_task" "me" {}
+data "coder_workspace" "me" {}
+data "coder_workspace_owner" "me" {}
 
 locals {
   # Outside a task the id is not empty but meaningless: an empty one makes shutdown skip the snapshot.
-  task_id    = data.coder_task.me.enabled ? data.coder_task.me.id : ""
-  binary     = "${var.install_dir}/${var.release_version}/agentapi-lifecycle"
-  state_file = var.state_file_path != "" ? var.state_file_path : "$HOME/.agentapi/state.json"
+  task_id = data.coder_task.me.enabled ? data.coder_task.me.id : ""
+  binary  = "${var.install_dir}/${var.release_version}/agentapi-lifecycle"
+  # The pinned hashes belong to the pinned version; given ones may add to or replace them.
+  sha256           = merge(var.release_version == local.pinned_release.version ? local.pinned_release.sha256 : {}, var.release_sha256)
+  sha256sums       = join("\n", [for name, hash in local.sha256 : "${hash}  ${name}"])
+  agentapi_sums    = join("\n", [for name, hash in var.agentapi_sha256 : "${hash}  ${name}"])
+  default_instance = var.name == "agentapi"
+  pid_file         = var.pid_file_path != "" ? var.pid_file_path : (local.default_instance ? "/tmp/agentapi.pid" : "/tmp/agentapi-${var.name}.pid")
+  state_file       = var.state_file_path != "" ? var.state_file_path : (local.default_instance ? "$HOME/.agentapi/state.json" : "$HOME/.agentapi/${var.name}/state.json")
+  install_unit     = "agentapi-lifecycle-${var.name}-install_script"
+  start_unit       = "agentapi-lifecycle-${var.name}-start_script"
+  starts_agent     = var.agent_command != ""
+  app_slug         = var.web_app_slug != "" ? var.web_app_slug : var.name
+  # Path-based apps are proxied under this path; AgentAPI must serve its chat UI there.
+  chat_base_path = var.subdomain ? "" : "/@${data.coder_workspace_owner.me.name}/${data.coder_workspace.me.name}.${var.agent_id}/apps/${local.app_slug}/chat"
   start_prefix = join(" ", compact([
-    "\"${local.binary}\"", "start",
+    "\"${local.binary}\"", "start", "--detach",
     "--port", tostring(var.agentapi_port),
-    "--pid-file", "\"${var.pid_file_path}\"",
+    "--pid-file", "\"${local.pid_file}\"",
     "--state-file", "\"${local.state_file}\"",
     var.enable_state_persistence ? "" : "--no-state-persistence",
     var.checkpoint_interval > 0 ? "--checkpoint-interval ${var.checkpoint_interval}s" : "",
@@ -137,6 +279,7 @@ locals {
   shutdown_flags = join(" ", compact([
     var.enable_state_persistence ? "" : "--no-state-persistence",
     var.task_log_snapshot ? "" : "--no-snapshot",
+    var.stop_agentapi ? "" : "--no-stop",
   ]))
 }
 
@@ -147,9 +290,49 @@ resource "coder_script" "install" {
   run_on_start       = true
   start_blocks_login = false
   script = templatefile("${path.module}/install.sh.tftpl", {
-    release_base_url = var.release_base_url
-    release_version  = var.release_version
-    install_dir      = var.install_dir
+    unit                      = local.install_unit
+    release_base_url          = var.release_base_url
+    release_version           = var.release_version
+    install_dir               = var.install_dir
+    sha256sums                = local.sha256sums
+    trust_release_server      = var.trust_release_server_checksums
+    install_agentapi          = var.install_agentapi && local.starts_agent
+    agentapi_version          = var.agentapi_version
+    agentapi_release_base_url = var.agentapi_release_base_url
+    agentapi_sums             = local.agentapi_sums
+  })
+  lifecycle {
+    precondition {
+      condition     = length(local.sha256) > 0 || var.trust_release_server_checksums
+      error_message = "No SHA-256 is pinned for agentapi-lifecycle ${var.release_version}: give release_sha256 (preferred), or set trust_release_server_checksums = true."
+    }
+  }
+}
+
+resource "coder_script" "start" {
+  count              = local.starts_agent ? 1 : 0
+  agent_id           = var.agent_id
+  display_name       = "agentapi-lifecycle: start AgentAPI"
+  icon               = var.web_app_icon
+  run_on_start       = true
+  start_blocks_login = false
+  script = templatefile("${path.module}/start.sh.tftpl", {
+    unit                 = local.start_unit
+    install_unit         = local.install_unit
+    install_wait_timeout = var.install_wait_timeout
+    binary               = local.binary
+    agentapi_bin         = var.install_agentapi ? "${var.install_dir}/agentapi/${var.agentapi_version}/agentapi" : "agentapi"
+    port                 = var.agentapi_port
+    pid_file             = local.pid_file
+    state_file           = local.state_file
+    agent_type           = var.agent_type
+    workdir              = var.workdir
+    start_timeout        = var.start_timeout
+    start_flags          = join(" ", compact([var.enable_state_persistence ? "" : "--no-state-persistence", var.checkpoint_interval > 0 ? "--checkpoint-interval ${var.checkpoint_interval}s" : ""]))
+    task_id              = local.task_id
+    chat_base_path       = local.chat_base_path
+    agentapi_args_b64    = base64encode(join("\n", var.agentapi_args))
+    agent_command_b64    = base64encode(var.agent_command)
   })
 }
 
@@ -163,11 +346,27 @@ resource "coder_script" "shutdown" {
     binary       = local.binary
     task_id      = local.task_id
     port         = var.agentapi_port
-    pid_file     = var.pid_file_path
+    pid_file     = local.pid_file
+    state_file   = local.state_file
     max_messages = var.max_messages
     timeout      = var.shutdown_timeout
     extra_flags  = local.shutdown_flags
   })
+}
+
+resource "coder_app" "agentapi" {
+  count        = local.starts_agent && var.web_app ? 1 : 0
+  agent_id     = var.agent_id
+  slug         = local.app_slug
+  display_name = var.web_app_display_name
+  icon         = var.web_app_icon
+  url          = "http://localhost:${var.agentapi_port}/"
+  subdomain    = var.subdomain
+  healthcheck {
+    url       = "http://localhost:${var.agentapi_port}/status"
+    interval  = 3
+    threshold = 20
+  }
 }
 
 output "binary_path" {
@@ -176,11 +375,31 @@ output "binary_path" {
 }
 
 output "start_command_prefix" {
-  description = "Put this in front of the agent command to run AgentAPI with state persistence, e.g. \"$${prefix} claude --continue\"."
+  description = "For a start script of your own (without agent_command): put it in front of the agent command, after waiting for this module's `scripts` with `coder exp sync want`. It returns once AgentAPI answers."
   value       = local.start_prefix
+}
+
+output "scripts" {
+  description = "The `coder exp sync` unit names of this module's start-up scripts, in the order they run: install, then start (when agent_command is set). `coder exp sync want <your unit> <these>` runs yours after them."
+  value       = concat([local.install_unit], local.starts_agent ? [local.start_unit] : [])
+}
+
+output "app_id" {
+  description = "The id of the AgentAPI chat app, for coder_ai_task's app_id (null without agent_command or with web_app = false)."
+  value       = try(coder_app.agentapi[0].id, null)
 }
 
 output "task_id" {
   description = "The task id the stop script posts the snapshot for (empty outside a task)."
   value       = local.task_id
+}
+
+output "pid_file" {
+  description = "The PID file AgentAPI writes (for another stop or status script)."
+  value       = local.pid_file
+}
+
+output "state_file" {
+  description = "AgentAPI's state file ($HOME is expanded by the shell that reads it)."
+  value       = local.state_file
 }

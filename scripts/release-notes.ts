@@ -3,9 +3,11 @@
 // section, so a release never goes out with the wrong number or without notes.
 
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const ROOT = resolve(import.meta.dir, '..');
+// import.meta.url, not Bun's import.meta.dir: the tests import this under Node.
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The body of the `## [<version>]` section (up to the next `## `), or undefined. */
 export function notesFor(changelog: string, version: string): string | undefined {

@@ -83,6 +83,8 @@ interface Options {
   loadState?: boolean;
   saveState?: boolean;
   pidFile?: string;
+  /** --allowed-hosts / AGENTAPI_ALLOWED_HOSTS; "*" accepts any Host (behind Coder's proxy). */
+  allowedHosts: string;
   agent: string[];
 }
 
@@ -101,6 +103,7 @@ function parseServerArgs(args: string[]): Options {
   const opts: Options = {
     port: Number(env.AGENTAPI_PORT ?? 3284),
     type: env.AGENTAPI_TYPE ?? 'claude',
+    allowedHosts: env.AGENTAPI_ALLOWED_HOSTS ?? '',
     agent: [],
   };
   if (!isOld) {
@@ -123,6 +126,7 @@ function parseServerArgs(args: string[]): Options {
     else if (flag === '--pid-file') opts.pidFile = value();
     else if (flag === '--load-state') opts.loadState = inline === undefined ? true : inline === 'true';
     else if (flag === '--save-state') opts.saveState = inline === undefined ? true : inline === 'true';
+    else if (flag === '--allowed-hosts') opts.allowedHosts = value();
     else if (otherValueFlags.has(flag)) value();
     else if (flag.startsWith('-')) fail(`unknown flag: ${flag}`);
     else {
@@ -277,7 +281,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const host = (req.headers.host ?? '').replace(/:\d+$/, '');
   const path = (req.url ?? '/').split('?')[0];
   event('request', { method: req.method, path });
-  if (!ALLOWED_HOSTS.has(host))
+  if (opts.allowedHosts !== '*' && !ALLOWED_HOSTS.has(host))
     return send(res, 400, { title: 'Bad Request', status: 400, detail: 'Invalid host header.' });
   if (req.method === 'GET' && path === '/status') {
     return send(res, 200, {

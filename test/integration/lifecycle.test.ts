@@ -1,0 +1,354 @@
+// The whole workspace lifecycle, the way a Coder agent runs a template that uses nothing but this
+// module and coder_ai_task: every script the module renders, rendered as Terraform would; all
+// run_on_start scripts at once, later the run_on_stop script; `coder exp sync` from a stand-in
+// with the agent's semantics (test/support/coder-cli.sh); the release (and AgentAPI's release)
+// served from dist/ over HTTP; the AgentAPI simulator as AgentAPI; the coderd stand-in as coderd.
+
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Coderd, startCoderd } from '../support/coderd.js';
+import {
+  alive,
+  cleanEnv,
+  freePort,
+  type RunResult,
+  readEvents,
+  TASK_ID,
+  type Workdir,
+  workdir,
+} from '../support/harness.js';
+import { ROOT, SIM } from '../support/paths.js';
+import { type ReleaseServer, serveRelease } from '../support/release-server.js';
+import { type ModuleInputs, type Rendered, renderModule } from '../support/terraform.js';
+
+const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+const ASSET = process.arch === 'arm64' ? 'agentapi-linux-arm64' : 'agentapi-linux-amd64';
+const SIM_SHA = execFileSync('sha256sum', [SIM]).toString().split(' ')[0];
+
+let work: Workdir;
+let server: ReleaseServer;
+let coderd: Coderd;
+const cleanups: (() => void)[] = [];
+
+beforeEach(async () => {
+  work = await workdir();
+  server = await serveRelease();
+  coderd = await startCoderd({ tasks: [TASK_ID] });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+  await server.close();
+  await coderd.close();
+  await work.cleanup();
+});
+
+interface Workspace {
+  home: string;
+  env: Record<string, string>;
+  scripts: Rendered;
+  port: number;
+  /** Runs every run_on_start script at once (optionally one first), as the agent does. */
+  start(first?: 'install' | 'start'): Promise<RunResult[]>;
+  stop(): Promise<RunResult>;
+  url: string;
+}
+
+/** A workspace using the module with these inputs; `sync: false` is a Coder without `exp sync`. */
+async function workspace(inputs: ModuleInputs = {}, { sync = true } = {}): Promise<Workspace> {
+  const home = join(work.dir, 'home');
+  const bin = join(work.dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  if (!existsSync(join(bin, 'coder'))) symlinkSync(`${ROOT}test/support/coder-cli.sh`, join(bin, 'coder'));
+  const port = (inputs.agentapi_port as number | undefined) ?? (await freePort());
+  const scripts = await renderModule(
+    {
+      release_base_url: server.base,
+      agentapi_release_base_url: server.agentapiBase,
+      agentapi_sha256: { [ASSET]: SIM_SHA },
+      agent_command: 'claude --continue',
+      agent_type: 'claude',
+      agentapi_port: port,
+      pid_file_path: join(work.dir, `${inputs.name ?? 'agentapi'}.pid`),
+      ...inputs,
+    },
+    TASK_ID,
+  );
+  const env: Record<string, string> = {
+    HOME: home,
+    PATH: `${bin}:${process.env.PATH}`,
+    CODER_SYNC_DIR: join(work.dir, 'sync'),
+    CODER_AGENT_URL: coderd.url,
+    CODER_AGENT_TOKEN: coderd.token,
+    AGENTAPI_SIM_EVENTS: work.eventsFile,
+    AGENTAPI_SIM_MESSAGES: '2',
+    ...(sync ? {} : { CODER_SYNC_UNSUPPORTED: '1' }),
+  };
+  const files: Record<string, string> = {};
+  for (const [name, text] of Object.entries({
+    install: scripts.install,
+    start: scripts.start,
+    shutdown: scripts.shutdown,
+  })) {
+    if (!text) continue;
+    files[name] = join(work.dir, `${inputs.name ?? 'agentapi'}-${name}.sh`);
+    writeFileSync(files[name], text);
+  }
+  const runScript = (name: string) => runSh(files[name], env);
+  return {
+    home,
+    env,
+    scripts,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    async start(first) {
+      // The agent runs the scripts concurrently; `first` gives one a head start of 300 ms.
+      const order = first === 'start' ? ['start', 'install'] : ['install', 'start'];
+      const runs = [runScript(order[0])];
+      if (first) await new Promise((r) => setTimeout(r, 300));
+      runs.push(runScript(order[1]));
+      const results = await Promise.all(runs);
+      if (existsSync(scripts.pidFile)) {
+        const pid = Number(readFileSync(scripts.pidFile, 'utf8'));
+        cleanups.push(() => {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {}
+        });
+      }
+      return results;
+    },
+    stop: () => runScript('shutdown'),
+  };
+}
+
+function runSh(file: string, env: Record<string, string>, args: string[] = []): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child: ChildProcess = spawn('/bin/sh', [file, ...args], {
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+async function say(url: string, content: string): Promise<void> {
+  const response = await fetch(`${url}/message`, {
+    method: 'POST',
+    body: JSON.stringify({ content, type: 'user' }),
+  });
+  expect(response.status).toBe(200);
+}
+
+async function messages(url: string): Promise<{ content: string }[]> {
+  return ((await (await fetch(`${url}/messages`)).json()) as { messages: { content: string }[] }).messages;
+}
+
+const syncEvents = (ws: Workspace) =>
+  readFileSync(join(ws.env.CODER_SYNC_DIR, 'events'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' ').slice(1).join(' '));
+
+describe('a template with this module and coder_ai_task, through start, stop and start again', () => {
+  it('installs (pinned hash), starts AgentAPI with persistence, saves, snapshots and stops it, then restores the conversation without a second download', async () => {
+    const ws = await workspace();
+    const started = await ws.start();
+    for (const r of started) expect(r.code, r.stderr).toBe(0);
+    // Ordered by `coder exp sync`: the start script waited for the install to complete.
+    const events = syncEvents(ws);
+    const [install, start] = ws.scripts.units;
+    expect(events.indexOf(`completed ${install}`)).toBeGreaterThan(-1);
+    expect(events.indexOf(`started ${start}`)).toBeGreaterThan(events.indexOf(`completed ${install}`));
+    expect(events).toContain(`completed ${start}`);
+    // Downloads: our .xz (or .gz) and AgentAPI, each verified.
+    expect(server.requests.filter((r) => !r.endsWith('SHA256SUMS'))).toHaveLength(2);
+    // AgentAPI answers where the app's healthcheck looks, also behind Coder's proxy (any Host).
+    expect((await fetch(`${ws.url}/status`, { headers: { Host: 'coder.example.com' } })).status).toBe(200);
+    const pid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    expect(argv).toEqual(
+      expect.arrayContaining([
+        'server',
+        '--type',
+        'claude',
+        '--state-file',
+        join(ws.home, '.agentapi/state.json'),
+        '--load-state',
+        '--save-state',
+        '--pid-file',
+        ws.scripts.pidFile,
+        '--',
+        'claude',
+        '--continue',
+      ]),
+    );
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('CODER_AGENT_TOKEN');
+
+    await say(ws.url, 'first step');
+    await say(ws.url, 'second step');
+    const before = await messages(ws.url);
+    expect(before).toHaveLength(6);
+
+    const stopped = await ws.stop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(ws.scripts.pidFile)).toBe(false);
+    expect(JSON.parse(readFileSync(join(ws.home, '.agentapi/state.json'), 'utf8')).messages).toHaveLength(6);
+    expect(coderd.stored.get(TASK_ID)?.messages.map((m) => m.content)).toEqual(before.map((m) => m.content));
+
+    // The workspace starts again: a fresh sync state (the agent is new), the same home volume.
+    rmSync(ws.env.CODER_SYNC_DIR, { recursive: true });
+    server.requests.length = 0;
+    const again = await ws.start();
+    for (const r of again) expect(r.code, r.stderr).toBe(0);
+    expect(server.requests).toEqual([]);
+    expect((await messages(ws.url)).map((m) => m.content)).toEqual(before.map((m) => m.content));
+    expect(readEvents(work.eventsFile).filter((e) => e.event === 'loaded')).toHaveLength(1);
+    expect((await ws.stop()).code).toBe(0);
+  });
+
+  it.each([
+    { name: 'the agent script first', first: 'start' as const, sync: true },
+    { name: 'the agent script first, on a Coder without exp sync', first: 'start' as const, sync: false },
+    { name: 'both at once, on a Coder without exp sync', first: undefined, sync: false },
+  ])('start order does not matter: $name', async ({ first, sync }) => {
+    const ws = await workspace({}, { sync });
+    const results = await ws.start(first);
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    if (!sync)
+      expect(results.map((r) => r.stderr).join('')).toContain(
+        'coder exp sync is not available here; waiting up to 600 s',
+      );
+    expect((await fetch(`${ws.url}/status`)).status).toBe(200);
+    expect((await ws.stop()).code).toBe(0);
+  });
+
+  it('a failed install makes the start script say so at once, not hang', async () => {
+    server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.xz`);
+    server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.gz`);
+    server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}`);
+    const ws = await workspace();
+    const [install, start] = await Promise.all([
+      runSh(join(work.dir, 'agentapi-install.sh'), ws.env),
+      runSh(join(work.dir, 'agentapi-start.sh'), ws.env),
+    ]);
+    expect(install.code).toBe(1);
+    expect(start.code).toBe(1);
+    expect(start.stderr).toContain('the install script failed; see its log');
+  });
+
+  it('two instances in one workspace share nothing but the binary', async () => {
+    const first = await workspace({ name: 'agentapi' });
+    const second = await workspace({ name: 'reviewer', web_app_slug: 'reviewer' });
+    expect(second.scripts.stateFile).toBe('$HOME/.agentapi/reviewer/state.json');
+    expect(new Set([...first.scripts.units, ...second.scripts.units]).size).toBe(4);
+    const results = await Promise.all([first.start(), second.start()]);
+    for (const r of results.flat()) expect(r.code, r.stderr).toBe(0);
+    await say(first.url, 'only in the first');
+    expect((await messages(second.url)).map((m) => m.content)).not.toContain('only in the first');
+    expect((await first.stop()).code).toBe(0);
+    expect((await fetch(`${second.url}/status`)).status).toBe(200);
+    expect((await second.stop()).code).toBe(0);
+    expect(existsSync(join(first.home, '.agentapi/state.json'))).toBe(true);
+    expect(existsSync(join(second.home, '.agentapi/reviewer/state.json'))).toBe(true);
+    expect(first.scripts.binary).toBe(second.scripts.binary);
+  });
+
+  it('a missing binary at stop time never fails the stop', async () => {
+    const ws = await workspace();
+    const stopped = await ws.stop();
+    expect(stopped.code).toBe(0);
+    expect(stopped.stderr).toContain('agentapi-lifecycle is not installed at');
+  });
+
+  it.skipIf(!hasShellcheck)('every script the module renders is clean under shellcheck', async () => {
+    for (const inputs of [
+      {},
+      {
+        agentapi_args: ['--term-width=120', 'a b'],
+        workdir: '/srv/project',
+        subdomain: false,
+        checkpoint_interval: 60,
+        enable_state_persistence: false,
+      },
+      { agent_command: '', stop_agentapi: false },
+    ]) {
+      const ws = await workspace(inputs);
+      for (const text of [ws.scripts.install, ws.scripts.start, ws.scripts.shutdown]) {
+        if (!text) continue;
+        const file = join(work.dir, 'check.sh');
+        writeFileSync(file, text);
+        const check = spawnSync('shellcheck', ['-s', 'sh', file]);
+        expect(check.stdout.toString()).toBe('');
+      }
+    }
+  });
+});
+
+describe('companion mode: next to the registry agentapi module', () => {
+  it("our stop script (stop_agentapi = false) confirms the save and posts; the registry's stop script stops AgentAPI; one SIGTERM", async () => {
+    // The registry module starts AgentAPI (here: the simulator, its PID and state files in its module folder).
+    const ws = await workspace({
+      agent_command: '',
+      stop_agentapi: false,
+      pid_file_path: join(work.dir, 'home/.claude-module/agentapi.pid'),
+      state_file_path: '$HOME/.claude-module/agentapi-state.json',
+    });
+    mkdirSync(join(ws.home, '.claude-module'), { recursive: true });
+    const agentapi = spawn(SIM, ['server', '--port', String(ws.port), '--', 'claude'], {
+      env: cleanEnv({
+        AGENTAPI_PID_FILE: ws.scripts.pidFile,
+        AGENTAPI_STATE_FILE: join(ws.home, '.claude-module/agentapi-state.json'),
+        AGENTAPI_SIM_EVENTS: work.eventsFile,
+        AGENTAPI_SIM_MESSAGES: '4',
+      }),
+      stdio: 'ignore',
+    });
+    cleanups.push(() => agentapi.kill('SIGKILL'));
+    const exited = new Promise((r) => agentapi.on('exit', r));
+    await (async () => {
+      for (
+        let i = 0;
+        i < 200 &&
+        !(await fetch(`${ws.url}/status`).then(
+          (r) => r.ok,
+          () => false,
+        ));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 20));
+    })();
+    const [install] = await Promise.all([runSh(join(work.dir, 'agentapi-install.sh'), ws.env)]);
+    expect(install.code, install.stderr).toBe(0);
+    // Both stop scripts at once, as the agent runs them: ours, and the registry's shell steps.
+    const [ours, theirs] = await Promise.all([
+      ws.stop(),
+      runSh(`${ROOT}scripts/bench/baseline-shutdown.sh`, ws.env, [
+        ws.scripts.pidFile,
+        String(ws.port),
+        TASK_ID,
+      ]),
+    ]);
+    expect(theirs.code).toBe(0);
+    expect(ours.code, ours.stderr).toBe(0);
+    await exited;
+    const signals = readEvents(work.eventsFile)
+      .filter((e) => e.event === 'signal')
+      .map((e) => e.signal);
+    expect(signals.filter((s) => s === 'SIGTERM')).toHaveLength(1);
+    expect(ours.stderr).toMatch(/save: (confirmed|up-to-date)/);
+    expect(coderd.stored.get(TASK_ID)?.messages).toHaveLength(4);
+  });
+});

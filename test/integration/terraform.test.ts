@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from '@cdktf/hcl2json';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pjson from '../../package.json' with { type: 'json' };
 import { startCoderd } from '../support/coderd.js';
@@ -211,6 +212,11 @@ describe('main.tf and release.tf, read by a real HCL parser', () => {
 describe('the release the module pins', () => {
   it('pins exactly what `npm run build` of this commit produces (else: npm run build && npm run pin)', () => {
     const pinned = release.locals[0].pinned_release;
+    // dist/SHA256SUMS itself must describe dist/ (a dev build rewrites a binary, not the sums).
+    const binary = execFileSync('sha256sum', [`${ROOT}dist/${ARTIFACT}`])
+      .toString()
+      .split(' ')[0];
+    expect(binary, 'dist/SHA256SUMS is stale: run npm run build').toBe(distSums()[ARTIFACT]);
     expect(pinned.version).toBe(VERSION);
     expect(pinned.sha256).toEqual(distSums());
     for (const name of [ARTIFACT, `${ARTIFACT}.gz`, `${ARTIFACT}.xz`])
@@ -543,5 +549,59 @@ describe('shutdown script, rendered and run with /bin/sh', () => {
       ]);
       expect(check.stdout.toString()).toBe('');
     }
+  });
+});
+
+describe("the READMEs' Terraform examples", () => {
+  const blocks = (file: string) =>
+    [...readFileSync(`${ROOT}${file}`, 'utf8').matchAll(/```(?:tf|hcl)\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const ours = (example: Hcl) =>
+    Object.values(example.module ?? {})
+      .map((m) => (m as Hcl[])[0])
+      .filter((m) => String(m.source).includes('agentapi-lifecycle'));
+
+  it.each(['README.md', 'scripts/terraform/README.md'])(
+    'every example in %s parses, and sets only variables the module has',
+    async (file) => {
+      const examples = blocks(file);
+      expect(examples.length).toBeGreaterThan(0);
+      const variables = new Set(Object.keys({ ...module.variable, ...release.variable }));
+      for (const text of examples) {
+        const example = await parse(file, text);
+        for (const block of ours(example)) {
+          for (const key of Object.keys(block)) {
+            if (key !== 'source') expect(variables, `${file}: ${key}`).toContain(key);
+          }
+          expect(block.source).toBe(`git::${pjson.repository.url}.git//scripts/terraform?ref=v${VERSION}`);
+        }
+      }
+    },
+  );
+
+  it('the Docker example is a whole Task: this module, coder_ai_task with its app_id, a persistent home, minutes of stop grace', async () => {
+    const docker = await parse('docker.tf', blocks('scripts/terraform/README.md')[0]);
+    expect(ours(docker)[0].agent_command).toBeTruthy();
+    expect(docker.resource.coder_ai_task.task[0].app_id).toBe(hcl('module.agentapi_lifecycle.app_id'));
+    const container = docker.resource.docker_container.workspace[0];
+    expect(container.stop_timeout).toBeGreaterThanOrEqual(60);
+    expect(container.destroy_grace_seconds).toBeGreaterThanOrEqual(60);
+    expect(container.env).toContain('CODER_AGENT_SOCKET_SERVER_ENABLED=true');
+    expect(container.volumes[0].container_path).toBe('/home/coder');
+    // Nothing else of ours is needed: no coder_script or coder_app of the template's own.
+    expect(docker.resource.coder_script).toBeUndefined();
+    expect(docker.resource.coder_app).toBeUndefined();
+  });
+
+  it('the companion example matches what the lifecycle test runs: no agent_command, stop_agentapi = false, their paths', async () => {
+    const companion = await parse('companion.tf', blocks('scripts/terraform/README.md')[1]);
+    const block = ours(companion)[0];
+    expect(block.agent_command).toBeUndefined();
+    expect(block.stop_agentapi).toBe(false);
+    expect(block.pid_file_path).toMatch(/\/\.claude-module\/agentapi\.pid$/);
+    expect(block.state_file_path).toMatch(/\/\.claude-module\/agentapi-state\.json$/);
+    expect(companion.module.claude_code[0]).toMatchObject({
+      task_log_snapshot: false,
+      enable_state_persistence: true,
+    });
   });
 });

@@ -3,7 +3,7 @@
 // Run with bun (a devDependency): `bun scripts/demo.ts`.
 
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,8 +42,17 @@ function sh(
   });
 }
 
-if (!existsSync(BIN) || !existsSync(SIM)) {
-  step('Building (first run only)');
+/** Newest modification under `dir` (ms), to tell a stale build from a current one. */
+function newest(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile())
+    .reduce((latest, entry) => Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs), 0);
+}
+
+const built = existsSync(BIN) && existsSync(SIM) ? Math.min(statSync(BIN).mtimeMs, statSync(SIM).mtimeMs) : 0;
+const sources = Math.max(newest(join(ROOT, 'src')), newest(join(ROOT, 'test', 'sim')));
+if (built < sources) {
+  step(built ? 'Building (the sources changed since the last build)' : 'Building (first run only)');
   if (
     (
       await sh(process.execPath, [
@@ -100,6 +109,25 @@ async function say(content: string): Promise<void> {
   process.stdout.write(`  you: ${content}\n`);
 }
 
+/**
+ * The first lines of a terminal screen, at most `max`, ending where a block of it ends: never
+ * inside an open bracket (a tool call's arguments) and never on a blank line.
+ */
+function quote(content: string, max: number): string {
+  const lines = content.replace(/\s+$/, '').split('\n');
+  let depth = 0;
+  let end = 1;
+  for (let i = 0; i < Math.min(lines.length, max); i++) {
+    for (const c of lines[i]) depth += c === '{' || c === '[' ? 1 : c === '}' || c === ']' ? -1 : 0;
+    if (depth <= 0 && lines[i].trim() !== '') end = i + 1;
+  }
+  const more = end < lines.length ? '\n    | …' : '';
+  return `${lines
+    .slice(0, end)
+    .map((l) => `    | ${l}`)
+    .join('\n')}${more}`;
+}
+
 let failed = false;
 try {
   step(`A coderd stand-in listens at ${coderd.url}; task ${TASK_ID}`);
@@ -123,14 +151,8 @@ try {
 
   step('coderd now shows the task log while the workspace is off');
   const stored = coderd.stored.get(TASK_ID)?.messages ?? [];
-  process.stdout.write(`  stored ${stored.length} messages; the newest says:\n`);
-  process.stdout.write(
-    `${(stored.at(-1)?.content ?? '')
-      .split('\n')
-      .slice(0, 4)
-      .map((l) => `    | ${l}`)
-      .join('\n')}\n`,
-  );
+  process.stdout.write(`  stored ${stored.length} messages; the newest begins:\n`);
+  process.stdout.write(`${quote(stored.at(-1)?.content ?? '', 12)}\n`);
   const saved = JSON.parse(readFileSync(state, 'utf8')) as {
     version: number;
     messages: { message: string }[];

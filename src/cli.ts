@@ -2,18 +2,23 @@
 // A `bun build --compile` binary has no package.json on disk and cannot import command files
 // by path, so the root plugin is handed its commands directly (TOOLCHAIN.md). This touches
 // oclif's private `commandCache`; test/integration/binary.test.ts guards it across upgrades.
+//
+// Before oclif sees the command line, the mistakes people make most get a plain answer in the
+// one error style every failure uses (errors.ts): `help <command>`, an unknown command (with the
+// closest one suggested), an argument where a command takes none.
 
 // oclif's entry points one by one, not its index: the index loads every part of oclif (spinners,
 // themes, the Node version check), which costs a few milliseconds on every run.
-import { Plugin } from '@oclif/core/config';
-import { execute } from '@oclif/core/execute';
+import { Config, Plugin } from '@oclif/core/config';
+import { Help } from '@oclif/core/help';
 import type { LoadOptions, PJSON } from '@oclif/core/interfaces';
-// Only the fields the CLI needs: the whole package.json in the binary would change it (and its
-// pinned hash) whenever a script or a development dependency changes.
+import { run } from '@oclif/core/run';
 import { name, oclif, version } from '../package.json' with { type: 'json' };
 import { COMMANDS } from './commands/index.js';
+import { EXIT, printError, UserError } from './core/errors.js';
+import { versionLine } from './version.js';
 
-export const VERSION: string = version;
+type CommandId = keyof typeof COMMANDS;
 
 /** Keep loopback calls away from HTTP(S)_PROXY: Bun's fetch would route them through it. */
 export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): void {
@@ -27,14 +32,19 @@ export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): v
   }
 }
 
+/**
+ * Output never changes the outcome: a closed pipe or a full device on stdout or stderr (a stop
+ * script's output going nowhere) is ignored instead of crashing the command halfway.
+ */
+export function ignoreBrokenOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
 export async function loadOptions(root = '/'): Promise<LoadOptions> {
   const manifest = {
     name,
     version,
-    oclif: {
-      ...oclif,
-      commands: { strategy: 'explicit', target: './commands', identifier: 'COMMANDS' },
-    },
+    oclif: { ...oclif, commands: { strategy: 'explicit', target: './commands', identifier: 'COMMANDS' } },
   } as unknown as PJSON;
   const plugin = new Plugin({ root, pjson: manifest, isRoot: true, ignoreManifest: true });
   (plugin as unknown as { commandCache: typeof COMMANDS }).commandCache = COMMANDS;
@@ -48,21 +58,90 @@ export async function loadOptions(root = '/'): Promise<LoadOptions> {
   } as LoadOptions;
 }
 
-/**
- * Output never changes the outcome: a closed pipe or a full device on stdout or stderr (a stop
- * script's output going nowhere) is ignored instead of crashing the command halfway.
- */
-export function ignoreBrokenOutput(): void {
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+/** The closest command name, if it is close enough to be what was meant (edit distance ≤ 2). */
+export function closestCommand(word: string): string | undefined {
+  let best: { id: string; distance: number } | undefined;
+  for (const id of Object.keys(COMMANDS)) {
+    const distance = editDistance(word.toLowerCase(), id);
+    if (!best || distance < best.distance) best = { id, distance };
+  }
+  return best && best.distance <= 2 ? best.id : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** The command line oclif should see, or a usage error for the mistakes it would answer poorly. */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  // `help`, `help <command>`: the same as --help.
+  if (argv[0] === 'help') return [...argv.slice(1, 2), '--help'];
+  const [first, second] = argv;
+  if (!first || first.startsWith('-')) return [...argv];
+  if (!(first in COMMANDS)) {
+    const closest = closestCommand(first);
+    throw new UserError(
+      `unknown command "${first}"${closest ? `; did you mean \`${closest}\`?` : ''}`,
+      EXIT.usage,
+      { usage: '' },
+    );
+  }
+  if (second !== undefined && !second.startsWith('-')) {
+    if (first === 'start') {
+      throw new UserError(
+        `the agent command goes after --, e.g. \`agentapi-lifecycle start -- ${argv.slice(1).join(' ')}\``,
+        EXIT.usage,
+        { usage: first },
+      );
+    }
+    throw new UserError(`\`${first}\` takes no arguments, but got "${second}"`, EXIT.usage, { usage: first });
+  }
+  return [...argv];
 }
 
 export async function main(argv: string[]): Promise<void> {
   ignoreBrokenOutput();
   exemptLoopbackFromProxy();
-  // oclif's own line names Bun's Node-compatibility level, which says nothing useful here.
-  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
-    process.stdout.write(`agentapi-lifecycle ${VERSION} (${process.platform}-${process.arch})\n`);
-    return;
+  try {
+    const args = normalizeArgv(argv);
+    const options = await loadOptions();
+    if (args.length === 0 || (args.length === 1 && ['--help', '-h'].includes(args[0]))) {
+      // The root help, from a config whose version line is ours: oclif's names Bun's
+      // Node-compatibility level, which says nothing useful here (and run() would reload it).
+      const config = await Config.load(options);
+      config.userAgent = versionLine();
+      await new Help(config).showHelp([]);
+      return;
+    }
+    await run(args, options);
+  } catch (error) {
+    const exit = (error as { oclif?: { exit?: number } }).oclif?.exit;
+    if (error instanceof UserError) {
+      printError(error);
+      process.exitCode = error.exitCode;
+    } else if (exit !== undefined && (error as { code?: string }).code === 'EEXIT') {
+      // A command that already reported its failure.
+      process.exitCode = exit;
+    } else if (exit !== undefined) {
+      // oclif's own usage errors (outside a command's flag parsing).
+      printError(new UserError((error as Error).message, EXIT.usage, { usage: '' }));
+      process.exitCode = EXIT.usage;
+    } else {
+      throw error;
+    }
   }
-  await execute({ args: argv, loadOptions: await loadOptions() });
 }
+
+export type { CommandId };

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "499fa4d53f3f44affa1736d9d421491add856f04c83a101ecf657038f0f9711b"
-      "agentapi-lifecycle-linux-arm64.gz" = "8d0a499fad9492fb122d2952fb5a82ed18565f567990b561740a393378c56752"
-      "agentapi-lifecycle-linux-arm64.xz" = "5b5c7fb6f0bdd712f36aa8b98664885e69576f54518d24d903fe97633bfaf755"
-      "agentapi-lifecycle-linux-x64"      = "042b13d4fe6fd68948372b564c38743f09adc8afc9a3a98a666b35db13cb02cf"
-      "agentapi-lifecycle-linux-x64.gz"   = "ce083ec05ead1319efa80515c5c71481c3b15ab8eb6484222da6529fff1cf4f2"
-      "agentapi-lifecycle-linux-x64.xz"   = "70a1f7c4fc51b7063cc53942d40104fa38c4a9bc3912f955a0bb9799d3f22f10"
+      "agentapi-lifecycle-linux-arm64"    = "d7a24c40a5c3e584c824a66d065aead4f9f039bde77330caeba9170adcd48964"
+      "agentapi-lifecycle-linux-arm64.gz" = "ede33fb39f2dafedaf21700cbc77f15f9239ae6e0fc88165a76101e3cf1e1286"
+      "agentapi-lifecycle-linux-arm64.xz" = "c7cc81b2c6e6f9b6fe3edb5a0d20bfb67ea6c27e8529dc546ec5fe642f2b3dea"
+      "agentapi-lifecycle-linux-x64"      = "080f623809ea026d451155695b8503644b2c6023a120d1e83aa4ce782a48f854"
+      "agentapi-lifecycle-linux-x64.gz"   = "29da986cdb8620cf69bc284cac6c636ac7c8fe26f63f151a61d9972b2c7fe048"
+      "agentapi-lifecycle-linux-x64.xz"   = "78ea1b90ac6fe377bd4470287cc4a1cfc824d7c201bad71d6216c515e5f1eff3"
     }
   }
 }

@@ -119,14 +119,12 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
       `shutdown finished in ${report.ms}ms${failed.length ? ` with failed steps: ${failed.join(', ')}` : ''}`,
     );
     if (flags.strict && failed.length) {
-      throw new UserError(`--strict: ${failed.join(', ')} failed`, EXIT.failed, report);
+      throw new UserError(`--strict: ${failed.join(', ')} failed`, EXIT.failed, { report });
     }
     if (flags.strict && report.deferredTo !== undefined) {
-      throw new UserError(
-        `--strict: deferred to another shutdown (PID ${report.deferredTo})`,
-        EXIT.failed,
+      throw new UserError(`--strict: deferred to another shutdown (PID ${report.deferredTo})`, EXIT.failed, {
         report,
-      );
+      });
     }
     return report;
   }

@@ -52,8 +52,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     ...agentApiFlags,
     ...snapshotFlags,
     post: Flags.boolean({
-      description: 'POST the snapshot to coderd instead of printing it',
-      dependsOn: ['task-id'],
+      description: 'POST the snapshot to coderd instead of printing it (needs --task-id)',
     }),
     'task-id': taskIdFlag,
     timeout: durationFlag({
@@ -67,8 +66,19 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
   async run(): Promise<SnapshotReport> {
     const { flags } = this;
     const taskId = checkTaskId(flags['task-id']);
+    if (flags.post && !taskId) {
+      throw new UserError(
+        '--post needs --task-id: the UUID of the task to post the snapshot for',
+        EXIT.usage,
+        {
+          usage: 'snapshot',
+        },
+      );
+    }
     const target = flags.post ? postTarget(taskId, coderEnv()) : undefined;
-    if (target && 'missing' in target) throw new UserError(`cannot post: ${target.missing}`, EXIT.usage);
+    if (target && 'missing' in target) {
+      throw new UserError(`cannot post: ${target.missing}`, EXIT.usage, { usage: 'snapshot' });
+    }
 
     const deadline = Deadline.in(flags.timeout);
     const baseUrl = agentApiBaseUrl(flags.port, flags['agentapi-url']);
@@ -79,6 +89,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
         maxMessages: flags['max-messages'],
         maxBytes: flags['max-bytes'],
         deadline,
+        trace: (line) => this.logger.debug(line),
       });
     } catch (error) {
       throw new UserError(describe(error));
@@ -112,7 +123,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     report.post = await sendSnapshot(snapshot.body, target, deadline, this.logger);
     const took = formatDuration(Date.now() - started);
     if (!report.post.ok) {
-      throw new UserError(report.post.message, EXIT.failed, report);
+      throw new UserError(report.post.message, EXIT.failed, { report });
     }
     this.logger.info(
       `snapshot stored by coderd (${report.post.attempts} attempt(s), ${formatDuration(report.post.waitedMs)} waiting between them, ${took} in all)`,

@@ -30,8 +30,10 @@ import {
   serverArgs,
 } from '../core/start.js';
 import {
+  childrenOf,
   exitCodeOf,
   identifiedPid,
+  spawnDetached,
   spawnForeground,
   spawnSupervisor,
   stopGroup,
@@ -128,6 +130,18 @@ export default class Start extends BaseCommand<typeof Start> {
     }),
   };
 
+  /** An unknown flag before any `--` is most likely the agent's own: say where it belongs. */
+  async init(): Promise<void> {
+    try {
+      await super.init();
+    } catch (error) {
+      if (error instanceof UserError && /Nonexistent flag/.test(error.message) && !this.argv.includes('--')) {
+        throw new UserError(`${error.message}; ${AFTER_DOUBLE_DASH}`, EXIT.usage, { usage: 'start' });
+      }
+      throw error;
+    }
+  }
+
   async run(): Promise<StartReport> {
     const { flags } = this;
     const agent = agentCommand(this.argv);
@@ -189,10 +203,10 @@ export default class Start extends BaseCommand<typeof Start> {
       agentapiVersion: gate.info.raw,
     };
 
-    if (flags.detach) return this.detach(report, gate.persistence);
+    const env = flags['pass-agent-token'] ? process.env : childEnv();
+    if (flags.detach) return this.detach(report, args, env);
 
     this.logger.info(`starting ${flags['agentapi-bin']} ${args.join(' ')}`);
-    const env = flags['pass-agent-token'] ? process.env : childEnv();
     const child = await spawnForeground(flags['agentapi-bin'], args, env);
     if (child instanceof Error)
       throw new UserError(`cannot start ${flags['agentapi-bin']}: ${child.message}`);
@@ -228,36 +242,57 @@ export default class Start extends BaseCommand<typeof Start> {
     });
   }
 
-  /** Runs this command again as a detached supervisor, then waits until AgentAPI is ready. */
-  private async detach(report: StartReport, pidFileFlag: boolean): Promise<StartReport> {
+  /**
+   * In the background, returning once AgentAPI is ready. Without checkpoints AgentAPI runs on its
+   * own (nothing of ours stays resident); with them, a supervisor (this command again, without
+   * --detach) runs AgentAPI and the checkpoints.
+   */
+  private async detach(report: StartReport, args: string[], env: NodeJS.ProcessEnv): Promise<StartReport> {
     const { flags } = this;
     const logFile = flags['log-file'] ?? join(dirname(flags['state-file']), 'agentapi.log');
     await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
     const started = Date.now();
-    const child = await spawnSupervisor(logFile).catch((error: unknown) => {
+    const logError = (error: unknown): never => {
       throw new UserError(`--log-file ${describe(error)}`);
-    });
+    };
+    const supervised = flags['checkpoint-interval'] !== undefined;
+    const spawned = supervised
+      ? await spawnSupervisor(logFile).catch(logError)
+      : await spawnDetached(flags['agentapi-bin'], args, env, logFile).catch(logError);
+    if (spawned instanceof Error)
+      throw new UserError(`cannot start ${flags['agentapi-bin']}: ${spawned.message}`);
+    const { child, log } = spawned;
     const readiness = await waitUntilReady(child, flags.port, Deadline.in(flags['ready-timeout']));
     if (!readiness.ready) {
-      const why =
-        'exitCode' in readiness
-          ? `AgentAPI exited during start-up (code ${readiness.exitCode})`
-          : `AgentAPI did not become ready within ${formatDuration(flags['ready-timeout'])}`;
-      if (!('exitCode' in readiness)) await stopGroup(child);
-      throw new UserError(`${why}; last lines of ${logFile}:\n${await tail(logFile, 15)}`, EXIT.failed, {
-        ...report,
-        ok: false,
-        logFile,
+      const who = supervised ? 'the supervisor' : 'AgentAPI';
+      const why = readiness.exit
+        ? `${who} exited during start-up (${readiness.exit.signal ? `signal ${readiness.exit.signal}` : `code ${readiness.exit.code}`})`
+        : `AgentAPI did not become ready within ${formatDuration(flags['ready-timeout'])}; stopped it`;
+      if (!readiness.exit) await stopGroup(child);
+      const lines = await tail(log, 15);
+      throw new UserError(`${why}; the last lines it wrote to ${logFile}:`, EXIT.failed, {
+        report: { ...report, ok: false, logFile },
+        details: lines,
       });
     }
-    report.supervisorPid = child.pid;
     report.logFile = logFile;
     report.readyMs = Date.now() - started;
-    report.pid = pidFileFlag ? await identifiedPid(flags['pid-file']) : undefined;
+    if (supervised) {
+      report.supervisorPid = child.pid;
+      // AgentAPI's own PID file, or (an AgentAPI before 0.12 writes none) the supervisor's child.
+      report.pid = (await identifiedPid(flags['pid-file'])) ?? (await childrenOf(child.pid as number))[0];
+    } else {
+      report.pid = child.pid;
+    }
+    const supervisor = supervised ? `, checkpoint supervisor ${child.pid}` : '';
     this.logger.info(
-      `AgentAPI is ready on port ${flags.port} (PID ${report.pid ?? 'unknown'}, supervisor ${child.pid}, log ${logFile}) after ${formatDuration(report.readyMs)}`,
+      `AgentAPI is ready on port ${flags.port} (PID ${report.pid ?? 'unknown'}${supervisor}, log ${logFile}) after ${formatDuration(report.readyMs)}`,
     );
-    if (!this.jsonEnabled()) process.stdout.write(`${report.pid ?? child.pid}\n`);
+    if (!this.jsonEnabled() && report.pid) process.stdout.write(`${report.pid}\n`);
+    if (!report.pid)
+      this.logger.warn(
+        "cannot tell AgentAPI's PID: no PID file names it and the supervisor has no child yet",
+      );
     return report;
   }
 }
@@ -267,10 +302,10 @@ function agentCommand(argv: readonly string[]): string[] {
   const at = argv.indexOf('--');
   const agent = at === -1 ? [] : argv.slice(at + 1);
   if (agent.length === 0) {
-    throw new UserError(
-      'give the agent command after --, e.g. `agentapi-lifecycle start -- claude`',
-      EXIT.usage,
-    );
+    throw new UserError(AFTER_DOUBLE_DASH, EXIT.usage, { usage: 'start' });
   }
   return agent;
 }
+
+const AFTER_DOUBLE_DASH =
+  'the agent command and its flags go after --, e.g. `agentapi-lifecycle start --type claude -- claude --continue`';

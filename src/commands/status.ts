@@ -44,10 +44,11 @@ export default class Status extends BaseCommand<typeof Status> {
       taskId: flags['task-id'],
       coder: coderEnv(),
       timeoutMs: flags.timeout,
+      trace: (line) => this.logger.debug(line),
     });
     if (!this.jsonEnabled()) process.stdout.write(render(report));
     if (!report.healthy)
-      throw new UserError(`AgentAPI is not healthy: ${report.problems.join('; ')}`, EXIT.failed, report);
+      throw new UserError(`AgentAPI is not healthy: ${report.problems.join('; ')}`, EXIT.failed, { report });
     return report;
   }
 }
@@ -66,11 +67,16 @@ function render(r: StatusReport): string {
         : `${p.path}: PID ${p.pid}, ${p.isAgentApi ? 'running agentapi server' : p.detail}`,
   );
   const a = r.agentapi;
-  if (a.version || a.supportsPersistence !== undefined) {
-    row(
-      'version',
-      `${a.version ?? 'unknown'}${a.supportsPersistence ? ' (state persistence supported)' : ''}`,
-    );
+  if (a.pid !== undefined) {
+    const persistence =
+      a.statePersistence === 'on'
+        ? 'state persistence on'
+        : a.statePersistence === 'unknown'
+          ? 'state persistence unknown'
+          : a.supportsPersistence === false
+            ? 'state persistence off: predates 0.12.0'
+            : 'state persistence off: no state file';
+    row('version', `${a.version ?? 'unknown'} (PID ${a.pid}; ${persistence})`);
   }
   row(
     'HTTP',
@@ -79,11 +85,18 @@ function render(r: StatusReport): string {
       : `${a.url}: not reachable`,
   );
   const s = r.stateFile;
+  const saved = s.exists
+    ? `${s.size} bytes, saved ${age(s.ageSeconds)} ago${s.messages !== undefined ? `, ${plural(s.messages, 'message')}` : ''}${s.problem ? `, ${s.problem}` : ', format 1'}`
+    : '';
   row(
     'state file',
-    s.exists
-      ? `${s.path}: ${s.size} bytes, saved ${age(s.ageSeconds)} ago${s.messages !== undefined ? `, ${plural(s.messages, 'message')}` : ''}${s.problem ? `, ${s.problem}` : ', format 1'}`
-      : `${s.path}: not there yet`,
+    s.writtenByRunning === false
+      ? s.exists
+        ? `${s.path}: not written by the running AgentAPI (an earlier run's: ${saved})`
+        : 'none (state persistence is off)'
+      : s.exists
+        ? `${s.path}: ${saved}`
+        : `${s.path}: not written yet`,
   );
   lines.push('Coder:');
   const c = r.coder;
@@ -97,6 +110,7 @@ function render(r: StatusReport): string {
   if (c.taskId) row('task id', `${c.taskId}${c.taskIdValid ? '' : ' (not a UUID!)'}`);
   for (const problem of r.problems) lines.push(`problem: ${problem}`);
   for (const warning of r.warnings) lines.push(`warning: ${warning}`);
+  for (const note of r.notes) lines.push(`note: ${note}`);
   return `${lines.join('\n')}\n`;
 }
 

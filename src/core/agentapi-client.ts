@@ -45,6 +45,8 @@ export interface AgentApiOptions {
   timeoutMs: number;
   /** Ends the request early (a command's deadline). */
   signal?: AbortSignal;
+  /** Told about each request as it ends (method, URL, status, bytes, time), for --verbose. */
+  trace?: (line: string) => void;
 }
 
 export interface MessagesResult {
@@ -94,12 +96,20 @@ export async function getMessages(
   wanted: MessagesOptions,
 ): Promise<MessagesResult> {
   const what = 'GET /messages';
+  const started = performance.now();
   const response = await request('messages', options);
+  let bytes = 0;
   const budget = wanted.maxBytes === undefined ? undefined : MAX_ESCAPE_RATIO * wanted.maxBytes + 16;
   let found: Awaited<ReturnType<typeof lastElements>>;
   try {
     if (!response.body) throw new NotJsonError('it is empty');
-    found = await lastElements(response.body, {
+    const counted = (async function* (body: AsyncIterable<Uint8Array>) {
+      for await (const chunk of body) {
+        bytes += chunk.byteLength;
+        yield chunk;
+      }
+    })(response.body);
+    found = await lastElements(counted, {
       keep: wanted.keep,
       fields: ['id', 'content', 'role', 'time'],
       tailField: 'content',
@@ -137,6 +147,9 @@ export async function getMessages(
     return parse(MessageSchema, json, what, at);
   });
   const role = found.firstRejected?.get('role');
+  options.trace?.(
+    `GET ${options.baseUrl}/messages -> ${response.status}, ${bytes} bytes, ${found.total} messages (${messages.length} kept${found.rejected ? `, ${found.rejected} left out` : ''}) in ${Math.round(performance.now() - started)}ms`,
+  );
   return {
     total: found.total,
     messages,
@@ -146,6 +159,7 @@ export async function getMessages(
 }
 
 async function getJson(path: string, options: AgentApiOptions): Promise<unknown> {
+  const started = performance.now();
   const response = await request(path, options);
   let body: Awaited<ReturnType<typeof readBounded>>;
   try {
@@ -153,6 +167,9 @@ async function getJson(path: string, options: AgentApiOptions): Promise<unknown>
   } catch (error) {
     throw await describeFailure(error, `GET /${path}`, options);
   }
+  options.trace?.(
+    `GET ${options.baseUrl}/${path} -> ${response.status}, ${body.bytes.length}${body.complete ? '' : '+'} bytes in ${Math.round(performance.now() - started)}ms`,
+  );
   if (!body.complete) {
     throw new AgentApiError(
       'malformed',
@@ -193,6 +210,16 @@ async function request(path: string, options: AgentApiOptions): Promise<Response
 }
 
 async function describeFailure(
+  error: unknown,
+  what: string,
+  options: AgentApiOptions,
+): Promise<AgentApiError> {
+  const failure = await explainFailure(error, what, options);
+  options.trace?.(`${what} to ${options.baseUrl} failed: ${failure.message}`);
+  return failure;
+}
+
+async function explainFailure(
   error: unknown,
   what: string,
   options: AgentApiOptions,

@@ -4,7 +4,7 @@
 import { Command } from '@oclif/core/command';
 import * as Flags from '@oclif/core/flags';
 import type { InferredFlags } from '@oclif/core/interfaces';
-import { describe, EXIT, UserError } from './errors.js';
+import { describe, EXIT, printError, UserError } from './errors.js';
 import { Logger, redact } from './log.js';
 import { coderEnv } from './settings.js';
 
@@ -38,7 +38,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     } catch (error) {
       // Every command-line mistake is a usage error (exit 2), including a flag's own parser
       // refusing a value, which oclif would report with exit 1.
-      throw new UserError(describe(error).replace(/ See more help with --help$/, ''), EXIT.usage);
+      throw new UserError(this.explainParseError(error), EXIT.usage, { usage: this.id ?? '' });
     }
     this.flags = parsed.flags as BaseFlags<T>;
     this.args = parsed.args;
@@ -58,10 +58,36 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     if (!(error instanceof UserError)) return super.catch(error);
-    const message = this.logger ? this.logger.redact(describe(error)) : describe(error);
-    if (this.jsonEnabled()) this.logJson({ ...error.report, ok: false, error: message });
-    if (this.logger) this.logger.error(message);
-    else process.stderr.write(`error: ${message}\nSee more help with --help\n`);
+    const hide = (text: string) => redact(text, [coderEnv().token ?? '']);
+    if (this.jsonEnabled()) {
+      this.logJson({ ...error.report, ok: false, error: describe(error), details: error.details });
+    }
+    printError(error, hide);
     return this.exit(error.exitCode ?? EXIT.failed);
+  }
+
+  /**
+   * oclif's words for a command-line mistake, in ours: one sentence, and when a value came from an
+   * environment variable (AGENTAPI_PORT=abc), the variable named rather than a flag never typed.
+   */
+  private explainParseError(error: unknown): string {
+    const text = describe(error)
+      .replace(/ See more help with --help$/, '')
+      .replace(/^Parsing --([\w-]+) /, '--$1: ');
+    const flags = { ...(this.ctor as typeof BaseCommand).baseFlags, ...this.ctor.flags } as Record<
+      string,
+      { env?: string; char?: string }
+    >;
+    for (const [name, flag] of Object.entries(flags)) {
+      if (!flag.env || process.env[flag.env] === undefined || !text.includes(`--${name}`)) continue;
+      const typed = this.argv.some(
+        (a) => a === `--${name}` || a.startsWith(`--${name}=`) || a === `-${flag.char}`,
+      );
+      if (!typed) {
+        const detail = text.replace(new RegExp(`^--${name}: `), '');
+        return `${flag.env}=${JSON.stringify(process.env[flag.env])} (read for --${name}): ${detail}`;
+      }
+    }
+    return text;
   }
 }

@@ -79,6 +79,8 @@ export const RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 5_000;
 const DEFAULT_MAX_ATTEMPTS = 100;
+/** Time kept for one last attempt at the end of the deadline. */
+const LAST_ATTEMPT_MS = 250;
 
 /** Joins the path onto CODER_AGENT_URL, keeping any path prefix and never producing `//`. */
 export function snapshotUrl(agentUrl: string, taskId: string): URL {
@@ -174,15 +176,16 @@ export async function postSnapshot(body: string, options: PostOptions): Promise<
     tally.lastRefusal = describeTransient(last);
     if (tally.attempts >= maxAttempts || deadline.expired) break;
 
-    // Full jitter always; a Retry-After is the least we wait.
+    // Full jitter always; a Retry-After is the least we wait. A wait that would run past the
+    // deadline is cut so one last attempt still fits; a Retry-After past it means give up now.
     const retryAfter = last.kind === 'status' ? last.retryAfter : undefined;
-    const wait = (retryAfter ?? 0) + backoffMs(tally.attempts, random);
-    if (wait >= deadline.remaining()) {
-      if (retryAfter !== undefined && retryAfter >= deadline.remaining()) {
-        note = `; coderd asked to retry after ${formatDuration(retryAfter)}, past this command's deadline`;
-      }
+    const room = deadline.remaining() - LAST_ATTEMPT_MS;
+    if (retryAfter !== undefined && retryAfter > room) {
+      note = `; coderd asked to retry after ${formatDuration(retryAfter)}, past this command's deadline`;
       break;
     }
+    if (room <= 0) break;
+    const wait = Math.min(room, (retryAfter ?? 0) + backoffMs(tally.attempts, random));
     options.onRetry?.(tally.attempts + 1, tally.lastRefusal, wait);
     await deadline.wait(wait);
     tally.waitedMs += wait;

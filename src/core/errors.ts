@@ -9,16 +9,45 @@ export const EXIT = {
   usage: 2,
 } as const;
 
+export interface UserErrorOptions {
+  /** What the command found before failing, for the --json report. */
+  report?: object;
+  /** Lines to show under the message, as they are (e.g. the end of a log). */
+  details?: readonly string[];
+  /** For a usage error: the command whose --help to point at ('' for the root). */
+  usage?: string;
+}
+
 export class UserError extends Error {
+  readonly report?: object;
+  readonly details?: readonly string[];
+  readonly usage?: string;
+
   constructor(
     message: string,
     readonly exitCode: number = EXIT.failed,
-    /** What the command found before failing, for the --json report. */
-    readonly report?: object,
+    options: UserErrorOptions = {},
   ) {
     super(message);
     this.name = 'UserError';
+    Object.assign(this, options);
   }
+}
+
+/**
+ * The one error style of every failure a person sees (usage, flags, runtime): `error: <message>`,
+ * any details indented below it, and for a usage error where to read the usage. No timestamp and
+ * no stack trace: this is the answer, not a log line.
+ */
+export function printError(error: UserError, redact: (text: string) => string = (t) => t): void {
+  const lines = [`error: ${redact(describe(error))}`, ...(error.details ?? []).map((d) => `  ${redact(d)}`)];
+  if (error.exitCode === EXIT.usage) {
+    const command = error.usage === undefined ? '' : error.usage;
+    lines.push(`Run 'agentapi-lifecycle ${command ? `${command} ` : ''}--help' for usage.`);
+  }
+  try {
+    process.stderr.write(`${lines.join('\n')}\n`);
+  } catch {}
 }
 
 // ENOENT here is about creating a file (a missing file to read is each caller's own case).

@@ -15,6 +15,8 @@ export interface CollectOptions {
   maxMessages: number;
   maxBytes: number;
   deadline: Deadline;
+  /** For --verbose: each request as it ends. */
+  trace?: (line: string) => void;
 }
 
 export interface Collected {
@@ -34,6 +36,7 @@ export async function collectSnapshot(options: CollectOptions): Promise<Collecte
       baseUrl: options.baseUrl,
       timeoutMs: Math.min(DEFAULTS.requestTimeoutMs, Math.max(1, options.deadline.remaining())),
       signal: options.deadline.signal,
+      trace: options.trace,
     },
     { keep: options.maxMessages, maxBytes: options.maxBytes },
   );

@@ -101,10 +101,16 @@ export const agentApiFlags = {
   }),
 };
 
+/** The default PID file: one per port, so AgentAPIs on two ports never share one. */
+export function defaultPidFile(port: number | undefined): string {
+  return port === undefined || port === DEFAULTS.port ? DEFAULTS.pidFile : `/tmp/agentapi-${port}.pid`;
+}
+
 export const pidFileFlag = Flags.string({
   description: 'PID file AgentAPI writes',
   env: ENV.pidFile,
-  default: DEFAULTS.pidFile,
+  default: async ({ flags }) => defaultPidFile(flags.port as unknown as number | undefined),
+  defaultHelp: async () => `${DEFAULTS.pidFile} (for another --port: /tmp/agentapi-<port>.pid)`,
 });
 
 export const stateFileFlag = Flags.string({

@@ -5,7 +5,13 @@
 
 import { resolve } from 'node:path';
 import { getMessages } from './agentapi-client.js';
-import { configuredStateFile, type Located, locateAgentApi, persistenceSupport } from './agentapi-process.js';
+import {
+  configuredStateFile,
+  type Located,
+  type LocateResult,
+  locateAgentApi,
+  persistenceSupport,
+} from './agentapi-process.js';
 import { Deadline } from './deadline.js';
 import { formatDuration } from './duration.js';
 import { describe } from './errors.js';
@@ -91,6 +97,9 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   const stopReserve = o.stop ? Math.min(o.graceMs + KILL_WAIT_MS, o.timeoutMs / 2) : 0;
   const graceMs = (stopReserve * o.graceMs) / (o.graceMs + KILL_WAIT_MS);
   const beforeStop = deadline.slice(o.timeoutMs - stopReserve, hurry);
+  o.logger.debug(
+    `budget: ${formatDuration(o.timeoutMs)} in all; find, save and snapshot share ${formatDuration(beforeStop.remaining())}, the stop keeps ${formatDuration(stopReserve)} (SIGTERM's grace ${formatDuration(graceMs)})`,
+  );
   const report: ShutdownReport = { ok: true, ms: 0, steps: [], saveConfirmed: false };
   const record = (
     step: StepName,
@@ -121,6 +130,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     return finish(report, started);
   }
   if (lock.unlocked) o.logger.warn(`${lock.unlocked}; going on without it`);
+  else o.logger.debug(`lock: holding ${o.pidFile}.shutdown-lock`);
   // Exiting at once (a second signal) must not leave the lock behind.
   const releaseOnExit = () => lock.releaseSync();
   process.once('exit', releaseOnExit);
@@ -130,6 +140,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     let t = Date.now();
     const located = await locateAgentApi(o.pidFile, o.port).catch((error: unknown) => describe(error));
     const found = typeof located !== 'string' && located.ok ? located.found : undefined;
+    if (typeof located !== 'string') o.logger.debug(`find: ${describeLocated(located)}`);
     if (typeof located === 'string') {
       record('find', 'failed', 'error', `cannot look for AgentAPI: ${located}; nothing will be signalled`, t);
     } else if (located.ok) {
@@ -156,6 +167,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
           report,
           t,
           record,
+          o.logger,
         )
       : Promise.resolve(record('save', save.status, save.outcome, save.detail, t));
     const snapshotDone = snapshotStep(o, beforeStop, report, record, save.pending !== undefined, (seen) => {
@@ -176,6 +188,9 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
       record('stop', 'ok', 'already-gone', `PID ${found.pid} exited before we stopped it`, t);
     } else {
       const hurried = hurry.aborted;
+      o.logger.debug(
+        `stop: SIGTERM to PID ${found.pid}, then SIGKILL after ${formatDuration(graceMs)} if it still runs`,
+      );
       const outcome = await stopProcess(found.pid, {
         graceMs: hurried ? Math.min(graceMs, KILL_WAIT_MS) : graceMs,
         deadline: deadline.slice(deadline.remaining(), hurry.aborted ? undefined : hurry),
@@ -245,6 +260,7 @@ async function startSave(
   if (!found)
     return { status: 'skipped', outcome: 'not-signalled', detail: 'no AgentAPI process was identified' };
   const support = await persistenceSupport(found.proc);
+  o.logger.debug(`save: SIGUSR1 support: ${support.evidence}`);
   Object.assign(report.agentapi ?? {}, {
     version: support.version,
     supportsPersistence: support.supportsPersistence,
@@ -267,6 +283,7 @@ async function startSave(
   if (typeof stateFile !== 'string') return stateFile;
   report.stateFile = stateFile;
   const before = await stampOf(stateFile);
+  o.logger.debug(`save: before SIGUSR1, ${describeStamp(stateFile, before)}`);
   if (!(await isSameProcess(found.proc)))
     return { status: 'failed', outcome: 'gone', detail: 'AgentAPI exited before the save' };
   const sent = send(found.pid, 'SIGUSR1');
@@ -309,8 +326,12 @@ async function finishSave(
   report: ShutdownReport,
   since: number,
   record: RecordStep,
+  logger: Logger,
 ): Promise<void> {
   const after = await waitForReplacement(pending.stateFile, pending.before, deadline);
+  logger.debug(
+    `save: after waiting, ${describeStamp(pending.stateFile, after ?? (await stampOf(pending.stateFile)))}`,
+  );
   if (after) {
     report.saveConfirmed = true;
     record('save', 'ok', 'confirmed', `${pending.stateFile} replaced (${after.size} bytes)`, since);
@@ -361,6 +382,7 @@ async function snapshotStep(
   try {
     const collected = await collectSnapshot({
       baseUrl: o.agentApiUrl,
+      trace: (line) => o.logger.debug(`snapshot: ${line}`),
       maxMessages: o.maxMessages,
       maxBytes: o.maxBytes,
       deadline,
@@ -429,4 +451,23 @@ async function probeMessages(
 function describeRetries(o: { attempts: number; waitedMs: number; lastRefusal?: string }): string {
   if (o.attempts <= 1) return '';
   return `; after ${o.attempts} attempts, ${formatDuration(o.waitedMs)} of waiting, the last refused with ${o.lastRefusal}`;
+}
+
+function describeStamp(path: string, stamp: FileStamp | undefined): string {
+  if (!stamp) return `${path} does not exist`;
+  return `${path}: inode ${stamp.ino}, ${stamp.size} bytes, modified ${new Date(stamp.mtimeMs).toISOString()}`;
+}
+
+function describeLocated(located: LocateResult): string {
+  const file = located.pidFile;
+  const pidFile =
+    file.state === 'ok'
+      ? `PID file ${file.path} holds ${file.pid} (written ${new Date(file.writtenAtMs).toISOString()})`
+      : file.state === 'missing'
+        ? `no PID file at ${file.path}`
+        : `PID file ${file.path} is invalid (${file.reason})`;
+  if (!located.ok) return `${pidFile}; ${located.reason}`;
+  const { proc, via } = located.found;
+  const argv = proc.argv.join(' ');
+  return `${pidFile}; /proc/${proc.pid}: "${argv.length > 80 ? `${argv.slice(0, 80)}…` : argv}", user id ${proc.uid.real}, started ${new Date(proc.startedAtMs).toISOString()}; found by ${via}`;
 }

@@ -4,20 +4,29 @@
 import { resolve } from 'node:path';
 import ky from 'ky';
 import { agentApiBaseUrl, getMessages, getStatus } from './agentapi-client.js';
-import { configuredStateFile, persistenceSupport, runningVersion } from './agentapi-process.js';
+import {
+  type ConfiguredStateFile,
+  configuredStateFile,
+  persistenceSupport,
+  runningVersion,
+  scanForAgentApi,
+} from './agentapi-process.js';
 import { TaskIdSchema } from './coderd-client.js';
 import { describe } from './errors.js';
 import { classifyRequestError, readBounded, shorten } from './http.js';
 import { readPidFile } from './pid-file.js';
-import { identifyAgentApi, type ProcInfo } from './proc.js';
+import { identifyAgentApi } from './proc.js';
 import { type CoderEnv, DEFAULTS } from './settings.js';
 import { type StateSummary, summarizeState } from './state-file.js';
 
 export interface StatusReport {
   healthy: boolean;
-  /** Why it is not healthy, or what deserves a look. */
+  /** Why it is not healthy. */
   problems: string[];
+  /** What deserves a look (the exit code stays 0). */
   warnings: string[];
+  /** Plain information, nothing wrong (e.g. a fresh start has no state file yet). */
+  notes: string[];
   pidFile: {
     path: string;
     state: 'missing' | 'invalid' | 'ok';
@@ -34,10 +43,16 @@ export interface StatusReport {
     messages?: number;
     version?: string;
     supportsPersistence?: boolean;
+    /** The running AgentAPI's: on (it writes a state file), off (it cannot, or has none), or unknown. */
+    statePersistence: 'on' | 'off' | 'unknown';
+    /** The process found by its PID file or port. */
+    pid?: number;
     detail?: string;
   };
   stateFile: StateSummary & {
     ageSeconds?: number;
+    /** Whether the running AgentAPI writes this file (false: an earlier run's; undefined: none found). */
+    writtenByRunning?: boolean;
     /** Where the path came from: the running AgentAPI's own configuration, --state-file, or the default. */
     source: 'agentapi' | 'flag' | 'default';
   };
@@ -61,45 +76,84 @@ export interface StatusOptions {
   taskId?: string;
   coder: CoderEnv;
   timeoutMs: number;
+  /** For --verbose: what each check found, as it finds it. */
+  trace?: (line: string) => void;
 }
 
 export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   const problems: string[] = [];
   const warnings: string[] = [];
+  const notes: string[] = [];
   const url = agentApiBaseUrl(o.port, o.agentApiUrl);
   const signal = AbortSignal.timeout(o.timeoutMs);
+  const trace = o.trace ?? (() => {});
 
   const [pidFile, http, coder] = await Promise.all([
     checkPidFile(o.pidFile),
-    checkHttp(url, o.timeoutMs, signal),
+    checkHttp(url, o.timeoutMs, signal, trace),
     checkCoder(o.coder, o.timeoutMs),
   ]);
-
+  trace(
+    `PID file ${o.pidFile}: ${pidFile.state}${pidFile.pid ? `, PID ${pidFile.pid}` : ''}${pidFile.detail ? ` (${pidFile.detail})` : ''}`,
+  );
   if (pidFile.state === 'invalid') problems.push(`PID file ${o.pidFile} is invalid: ${pidFile.detail}`);
   if (pidFile.state === 'ok' && !pidFile.isAgentApi)
     problems.push(`PID file ${o.pidFile}: ${pidFile.detail}`);
-  if (pidFile.state === 'missing')
-    warnings.push(`no PID file at ${o.pidFile}: shutdown will have to find AgentAPI by its port`);
   if (!http.reachable) problems.push(http.detail ?? 'AgentAPI is not reachable');
-  let agentapi: StatusReport['agentapi'] = { url, ...http };
-  if (pidFile.pidInfo) {
-    const [support, version] = await Promise.all([
-      persistenceSupport(pidFile.pidInfo),
-      runningVersion(pidFile.pidInfo),
-    ]);
-    agentapi = { ...agentapi, version: version.raw, supportsPersistence: support.supportsPersistence };
-    if (support.supportsPersistence === false)
-      warnings.push(`AgentAPI ${support.raw} predates state persistence (0.12.0)`);
+
+  // The running AgentAPI: by its PID file, else (an AgentAPI before 0.12 writes none) the one of
+  // ours on the port, as shutdown finds it.
+  let proc = pidFile.pidInfo;
+  if (!proc && pidFile.state === 'missing') {
+    const found = o.agentApiUrl ? [] : await scanForAgentApi(o.port);
+    proc = found.length === 1 ? found[0] : undefined;
+    trace(`no PID file: ${found.length} agentapi server(s) of ours on port ${o.port}`);
+    warnings.push(
+      proc
+        ? `no PID file at ${o.pidFile}: AgentAPI (PID ${proc.pid}) was found by its port, as shutdown will find it`
+        : `no PID file at ${o.pidFile}: shutdown will have to find AgentAPI by its port`,
+    );
   }
-  // Only an AgentAPI that can persist is told to get a state file.
-  const canPersist = agentapi.supportsPersistence !== false;
-  const state = await whichStateFile(o.stateFile, pidFile.pidInfo, canPersist, warnings);
+  const agentapi: StatusReport['agentapi'] = { url, ...http, pid: proc?.pid, statePersistence: 'unknown' };
+  let own: ConfiguredStateFile | undefined;
+  if (proc) {
+    const [support, version] = await Promise.all([persistenceSupport(proc), runningVersion(proc)]);
+    trace(`version: ${version.evidence}; SIGUSR1: ${support.evidence}`);
+    agentapi.version = version.raw;
+    agentapi.supportsPersistence = support.supportsPersistence;
+    own = await configuredStateFile(proc);
+    trace(`its state file: ${own.kind === 'set' ? own.path : own.kind === 'none' ? 'none' : own.reason}`);
+    if (support.supportsPersistence === false) {
+      agentapi.statePersistence = 'off';
+      warnings.push(
+        `AgentAPI ${support.raw} predates state persistence (0.12.0): the conversation will not survive a stop`,
+      );
+    } else if (own.kind === 'none') {
+      agentapi.statePersistence = 'off';
+      warnings.push(
+        'AgentAPI runs without a state file: the conversation will not survive a stop (start it with --state-file)',
+      );
+    } else if (own.kind === 'set') {
+      agentapi.statePersistence = 'on';
+    }
+  }
+  const persistence = agentapi.statePersistence;
+
+  const state = whichStateFile(o.stateFile, persistence === 'off' ? undefined : own, warnings);
   const stateFile = await summarizeState(state.path);
-  if (stateFile.problem) warnings.push(`state file ${stateFile.path} ${stateFile.problem}`);
-  // "Not there yet" only where a save will write it: not when AgentAPI runs without one.
-  if (!stateFile.exists && !stateFile.problem && !state.agentApiHasNone)
-    warnings.push(`no state file at ${stateFile.path} yet (written on the first save)`);
+  trace(
+    `state file ${stateFile.path}: ${stateFile.exists ? `${stateFile.size} bytes` : 'absent'}${stateFile.problem ? `, ${stateFile.problem}` : ''}`,
+  );
+  // A file the running AgentAPI does not write is an earlier run's: shown as such, never as current.
+  const writtenByRunning =
+    persistence === 'unknown' ? undefined : persistence === 'on' && state.source === 'agentapi';
+  if (stateFile.problem && writtenByRunning !== false)
+    warnings.push(`state file ${stateFile.path} ${stateFile.problem}`);
+  if (!stateFile.exists && !stateFile.problem && persistence === 'on') {
+    notes.push(`no state file at ${stateFile.path} yet: AgentAPI writes it on its first save`);
+  }
   if (coder.detail) warnings.push(coder.detail);
+  trace(`coderd: ${coder.agentUrl ?? 'no CODER_AGENT_URL'}${coder.reachable ? ', reachable' : ''}`);
 
   const ageSeconds = stateFile.modifiedAt
     ? Math.round((Date.now() - Date.parse(stateFile.modifiedAt)) / 1000)
@@ -111,32 +165,24 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     healthy: problems.length === 0,
     problems,
     warnings,
+    notes,
     pidFile: pid,
     agentapi,
-    stateFile: { ...stateFile, ageSeconds, source: state.source },
+    stateFile: { ...stateFile, ageSeconds, source: state.source, writtenByRunning },
     coder: { ...coder, taskId: o.taskId, taskIdValid },
   };
 }
 
 /** The state file AgentAPI writes, as shutdown confirms it; --state-file, then the default, if unknown. */
-async function whichStateFile(
+function whichStateFile(
   given: string | undefined,
-  proc: ProcInfo | undefined,
-  canPersist: boolean,
+  own: ConfiguredStateFile | undefined,
   warnings: string[],
-): Promise<{ path: string; source: StatusReport['stateFile']['source']; agentApiHasNone?: boolean }> {
+): { path: string; source: StatusReport['stateFile']['source'] } {
   const fallback = given
     ? { path: resolve(given), source: 'flag' as const }
     : { path: DEFAULTS.stateFile, source: 'default' as const };
-  if (!proc) return fallback;
-  const own = await configuredStateFile(proc);
-  if (own.kind === 'none') {
-    if (canPersist)
-      warnings.push(
-        'AgentAPI runs without a state file: the conversation will not survive a stop (start it with --state-file)',
-      );
-    return { ...fallback, agentApiHasNone: true };
-  }
+  if (!own || own.kind === 'none') return fallback;
   if (own.kind === 'unknown') {
     warnings.push(`${own.reason}: showing ${fallback.path}, which may not be the file AgentAPI writes`);
     return fallback;
@@ -162,10 +208,10 @@ async function checkPidFile(path: string) {
   };
 }
 
-async function checkHttp(url: string, timeoutMs: number, signal: AbortSignal) {
+async function checkHttp(url: string, timeoutMs: number, signal: AbortSignal, trace: (line: string) => void) {
   try {
-    const status = await getStatus({ baseUrl: url, timeoutMs, signal });
-    const messages = await getMessages({ baseUrl: url, timeoutMs, signal }, { keep: 0 }).then(
+    const status = await getStatus({ baseUrl: url, timeoutMs, signal, trace });
+    const messages = await getMessages({ baseUrl: url, timeoutMs, signal, trace }, { keep: 0 }).then(
       (m) => m.total,
       () => undefined,
     );

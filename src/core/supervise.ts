@@ -1,7 +1,9 @@
-// Running AgentAPI under `start`: in the foreground (forward signals, wait, pass on the exit
-// code: tini's recipe) or as a detached supervisor that `start --detach` waits on until ready.
+// Running AgentAPI under `start`: in the foreground (forward signals, wait, pass on the exit code:
+// tini's recipe), detached on its own (no process of ours stays behind), or detached under a
+// supervisor that runs the checkpoints.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { agentApiBaseUrl, getStatus } from './agentapi-client.js';
 import { Deadline, pollUntil } from './deadline.js';
 import { openForAppend, readFileTail } from './local-file.js';
@@ -29,11 +31,7 @@ export async function spawnForeground(
   // Its own process group: a terminal's Ctrl-C reaches AgentAPI once, through us. A second
   // signal would make AgentAPI exit without saving.
   const child = spawn(file, args, { stdio: 'inherit', detached: true, env });
-  const failed = await new Promise<Error | undefined>((resolve) => {
-    child.once('spawn', () => resolve(undefined));
-    child.once('error', resolve);
-  });
-  return failed ?? child;
+  return started(child);
 }
 
 /** Forwards signals to the child until it exits (tini: forward, wait). */
@@ -55,12 +53,43 @@ export function exitCodeOf(exit: Exit): number {
   return 128 + ((exit.signal && numbers[exit.signal]) || 1);
 }
 
+/** Where this run's output starts in the (appended) log file, and the open file to write to. */
+export interface LogTarget {
+  file: string;
+  /** Bytes in the file before this run: earlier runs' output is not this run's story. */
+  offset: number;
+}
+
+/**
+ * Starts AgentAPI on its own: a new session (setsid), output straight to the log file, no
+ * process of ours left behind once `start` returns. shutdown, status and the stop script find
+ * it by its PID file (or port) exactly as before.
+ */
+export async function spawnDetached(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+): Promise<{ child: ChildProcess; log: LogTarget } | Error> {
+  const log = await openForAppend(logFile);
+  const offset = (await log.stat()).size;
+  const child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd], detached: true, env });
+  // Listen before the next await: 'spawn' may come while the log closes.
+  const spawned = started(child);
+  await log.close();
+  const result = await spawned;
+  if (result instanceof Error) return result;
+  child.unref();
+  return { child, log: { file: logFile, offset } };
+}
+
 /**
  * Re-runs this same `start` command line without --detach as a detached supervisor whose
  * output goes to `logFile`, so checkpoints keep running after `start --detach` returns.
  */
-export async function spawnSupervisor(logFile: string): Promise<ChildProcess> {
+export async function spawnSupervisor(logFile: string): Promise<{ child: ChildProcess; log: LogTarget }> {
   const log = await openForAppend(logFile);
+  const offset = (await log.stat()).size;
   // Compiled, argv[1] is the binary's own virtual path; under bun or node it is the script.
   const self = process.argv[1]?.startsWith('/$bunfs/') ? [] : [process.argv[1]];
   const argv = process.argv.slice(2);
@@ -73,10 +102,18 @@ export async function spawnSupervisor(logFile: string): Promise<ChildProcess> {
   });
   await log.close();
   child.unref();
-  return child;
+  return { child, log: { file: logFile, offset } };
 }
 
-export type Readiness = { ready: true } | { ready: false; exitCode?: number | null };
+async function started(child: ChildProcess): Promise<ChildProcess | Error> {
+  const failed = await new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', resolve);
+  });
+  return failed ?? child;
+}
+
+export type Readiness = { ready: true } | { ready: false; exit?: Exit };
 
 /** Waits for READY_STREAK answers from /status in a row, an early exit, or the deadline. */
 export async function waitUntilReady(
@@ -84,9 +121,9 @@ export async function waitUntilReady(
   port: number,
   deadline: Deadline,
 ): Promise<Readiness> {
-  let exited: { code: number | null } | undefined;
-  child.once('exit', (code) => {
-    exited = { code };
+  let exited: Exit | undefined;
+  child.once('exit', (code, signal) => {
+    exited = { code, signal };
   });
   let streak = 0;
   const ready = await pollUntil(
@@ -101,10 +138,10 @@ export async function waitUntilReady(
       }
       return streak >= READY_STREAK ? true : undefined;
     },
-    { firstMs: 50, maxMs: 100 },
+    { firstMs: 20, maxMs: 100 },
   );
   if (ready === true) return { ready: true };
-  return exited ? { ready: false, exitCode: exited.code } : { ready: false };
+  return exited ? { ready: false, exit: exited } : { ready: false };
 }
 
 /** Stops everything a failed detach started: SIGTERM to its process group, SIGKILL if it lingers. */
@@ -121,9 +158,20 @@ export async function identifiedPid(pidFile: string): Promise<number | undefined
   return (await identifyAgentApi(file.pid, file.writtenAtMs)).ok ? file.pid : undefined;
 }
 
-/** The last `lines` lines of a log file (read from its last 64 KiB), for an error message. */
-export async function tail(file: string, lines: number): Promise<string> {
-  const read = await readFileTail(file, 64 * 1024);
-  if (read.state !== 'ok') return '(no log)';
-  return read.data.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+/** The children of `pid` (from /proc/<pid>/task/<tid>/children), e.g. the supervisor's AgentAPI. */
+export async function childrenOf(pid: number): Promise<number[]> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const lists = await Promise.all(
+    tasks.map((tid) => readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')),
+  );
+  return lists.flatMap((list) => list.trim().split(/\s+/).filter(Boolean).map(Number));
+}
+
+/** The last `lines` lines this run wrote to the log (read from at most its last 64 KiB). */
+export async function tail(log: LogTarget, lines: number): Promise<string[]> {
+  const read = await readFileTail(log.file, 64 * 1024);
+  if (read.state !== 'ok') return ['(no log)'];
+  const from = Math.max(0, log.offset - (read.stat.size - read.data.length));
+  const text = read.data.subarray(from).toString('utf8').trimEnd();
+  return text ? text.split('\n').slice(-lines) : ['(nothing written)'];
 }

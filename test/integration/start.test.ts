@@ -1,10 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import {
+  alive,
   freePort,
   type RunResult,
   readEvents,
@@ -204,19 +205,57 @@ describe('start --detach', () => {
   it('gives up after --ready-timeout with the reason and the log, leaving nothing running', async () => {
     const result = await detach(['--ready-timeout', '1s'], { AGENTAPI_SIM_STARTUP_DELAY_MS: '20000' });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/did not become ready within 1\.0s; last lines of .*agentapi\.log/);
-    expect(result.stderr).toContain('starting');
+    expect(result.stderr).toMatch(
+      /^error: AgentAPI did not become ready within 1\.0s; stopped it; the last lines it wrote to .*agentapi\.log:$/m,
+    );
     await waitFor(
-      () => !existsSync(work.pidFile) || !isAlive(Number(readFileSync(work.pidFile, 'utf8'))),
+      () => !existsSync(work.pidFile) || !alive(Number(readFileSync(work.pidFile, 'utf8'))),
       5000,
     );
   });
 
-  it('reports an AgentAPI that dies during start-up', async () => {
+  it("reports an AgentAPI that dies during start-up, with this run's own log lines, one per line", async () => {
+    // An earlier run left its own story in the (appended) log; it must not be shown as this one's.
+    const log = join(dirname(work.stateFile), 'agentapi.log');
+    mkdirSync(dirname(log), { recursive: true });
+    writeFileSync(log, 'an earlier run: AgentAPI exited (code 0)\n');
     const result = await detach(['--server-arg', '--bogus-flag']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/exited during start-up/);
-    expect(result.stderr).toMatch(/unknown flag: --bogus-flag/);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(
+      /^error: AgentAPI exited during start-up \(code 1\); the last lines it wrote to .*agentapi\.log:$/,
+    );
+    expect(lines).toContain('  Error: unknown flag: --bogus-flag');
+    expect(result.stderr).not.toContain('an earlier run');
+    expect(JSON.parse(result.stdout).details).toContain('Error: unknown flag: --bogus-flag');
+  });
+
+  it('leaves nothing of ours running: AgentAPI runs on its own, and its PID is what is printed', async () => {
+    const result = await run([...baseArgs(['--detach']), '--', 'claude'], { env: env() });
+    const pid = Number(result.stdout.trim());
+    killLater(pid);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`AgentAPI is ready on port ${port} (PID ${pid}, log`);
+    // Its parent is not a process of ours that stayed behind: start returned, and nothing else runs.
+    const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    const parent = readFileSync(`/proc/${ppid}/cmdline`, 'utf8');
+    expect(parent).not.toContain('agentapi-lifecycle');
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('CODER_AGENT_TOKEN');
+  });
+
+  it("an AgentAPI before 0.12 (no PID file) still gets its own PID printed, not the supervisor's", async () => {
+    const result = await run(
+      [...baseArgs(['--detach', '--agentapi-bin', OLD_SIM, '--checkpoint-interval', '1m']), '--', 'claude'],
+      { env: env() },
+    );
+    const pid = Number(result.stdout.trim());
+    killLater(pid);
+    const supervisor = Number(/checkpoint supervisor (\d+)/.exec(result.stderr)?.[1]);
+    killLater(supervisor);
+    expect(result.code, result.stderr).toBe(0);
+    expect(pid).toBe(received().pid);
+    expect(pid).not.toBe(supervisor);
+    expect(result.stderr).toContain(`(PID ${pid}, checkpoint supervisor ${supervisor}`);
   });
 
   it('refuses to start a second AgentAPI, and --replace stops the first', async () => {
@@ -226,7 +265,7 @@ describe('start --detach', () => {
     expect(again.stderr).toMatch(new RegExp(`AgentAPI is already running \\(PID ${first.pid}`));
     const replaced = await detach(['--replace']);
     expect(replaced.code).toBe(0);
-    expect(isAlive(first.pid)).toBe(false);
+    expect(alive(first.pid)).toBe(false);
     expect(JSON.parse(replaced.stdout).pid).not.toBe(first.pid);
   });
 
@@ -237,7 +276,7 @@ describe('start --detach', () => {
     const result = await detach();
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/removing stale PID file/);
-    expect(isAlive(bystander.pid as number)).toBe(true);
+    expect(alive(bystander.pid as number)).toBe(true);
   });
 
   it('pause and resume: start → shutdown → start brings the conversation back', async () => {
@@ -311,7 +350,7 @@ describe('start: bad input gets one clear line', () => {
       name: 'no agent command',
       args: [],
       code: 2,
-      message: /give the agent command after --/,
+      message: /^error: the agent command and its flags go after --/m,
       noAgent: true,
     },
   ])('$name', async ({ args, code, message, occupy, noAgent }) => {
@@ -332,13 +371,3 @@ describe('start: bad input gets one clear line', () => {
     expect(existsSync(record())).toBe(false);
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/\) Z /.test(stat);
-  } catch {
-    return false;
-  }
-}

@@ -35,7 +35,7 @@ describe('status', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('AgentAPI: healthy');
     expect(result.stdout).toMatch(new RegExp(`PID ${f.sim.pid}, running agentapi server`));
-    expect(result.stdout).toContain('0.12.1 (state persistence supported)');
+    expect(result.stdout).toContain(`version      0.12.1 (PID ${f.sim.pid}; state persistence on)`);
     expect(result.stdout).toContain('stable, agent claude, 4 messages');
     expect(result.stdout).toContain('reachable, Coder v2.28.0-standin');
     expect(result.stdout).toContain(`task id      ${TASK_ID}`);
@@ -112,5 +112,43 @@ describe('status', () => {
     expect(report.healthy).toBe(false);
     expect(report.problems.join()).toMatch(problem);
     expect(result.stderr).toMatch(/AgentAPI is not healthy/);
+  });
+});
+
+describe('status tells the truth about persistence', () => {
+  it('an AgentAPI before 0.12 (found by its port): version shown, persistence off, an old state file not passed off as current', async () => {
+    // A state file left by an earlier run with persistence.
+    await mkdir(dirname(f.work.stateFile), { recursive: true });
+    writeFileSync(f.work.stateFile, '{"version":1,"messages":[{"id":0}]}');
+    f.sim = await startSim({ work: f.work, old: true, pidFile: false, stateFile: false });
+    const result = await status();
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      `version      0.11.2 (PID ${f.sim.pid}; state persistence off: predates 0.12.0)`,
+    );
+    expect(result.stdout).toMatch(
+      /state file +\S+state\.json: not written by the running AgentAPI \(an earlier run's: /,
+    );
+    expect(result.stdout).not.toMatch(/state file +\S+: \d+ bytes, saved/);
+    expect(result.stdout).toContain('warning: no PID file at');
+    expect(result.stdout).toContain('found by its port');
+  });
+
+  it('started with --no-state-persistence: persistence off, and the leftover file labelled', async () => {
+    await mkdir(dirname(f.work.stateFile), { recursive: true });
+    writeFileSync(f.work.stateFile, '{"version":1,"messages":[]}');
+    f.sim = await startSim({ work: f.work, stateFile: false });
+    const report = JSON.parse((await status(['--json'])).stdout);
+    expect(report.agentapi).toMatchObject({ statePersistence: 'off', pid: f.sim.pid, version: '0.12.1' });
+    expect(report.stateFile).toMatchObject({ exists: true, writtenByRunning: false });
+  });
+
+  it('a healthy fresh start says "no state file yet" as a note, not a warning', async () => {
+    f.sim = await startSim({ work: f.work });
+    const result = await status();
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('note: no state file at');
+    expect(result.stdout).toContain('AgentAPI writes it on its first save');
+    expect(result.stdout).not.toMatch(/warning: .*state file/);
   });
 });

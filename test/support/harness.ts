@@ -206,11 +206,14 @@ export function readEvents(file: string): SimEvent[] {
     .map((line) => JSON.parse(line));
 }
 
-/** Whether a process exists (signal 0). */
+/**
+ * Whether a process runs: it exists and is not a zombie. A detached AgentAPI's parent is init,
+ * which reaps it a moment after it exits; until then it only looks alive to kill(pid, 0).
+ */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]);
   } catch {
     return false;
   }

@@ -1,0 +1,6 @@
+// The version line, on its own: `--version` answers from here without loading oclif or commands.
+import { version } from '../package.json' with { type: 'json' };
+
+export function versionLine(): string {
+  return `agentapi-lifecycle ${version} (${process.platform}-${process.arch})`;
+}

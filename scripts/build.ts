@@ -61,6 +61,9 @@ async function compile(entry: string, outfile: string, target: string, define: R
     bytecode: true,
     format: 'esm',
     minify: true,
+    // Dynamic imports become chunks loaded on first use: `--version` loads none of oclif, and
+    // `--help` none of the HTTP clients, schemas and sequences behind the commands.
+    splitting: true,
     define: { 'process.env.NODE_ENV': '"production"', ...define },
     plugins: [stablePaths],
   });

@@ -10,9 +10,7 @@
 // oclif's entry points one by one, not its index: the index loads every part of oclif (spinners,
 // themes, the Node version check), which costs a few milliseconds on every run.
 import { Config, Plugin } from '@oclif/core/config';
-import { Help } from '@oclif/core/help';
 import type { LoadOptions, PJSON } from '@oclif/core/interfaces';
-import { run } from '@oclif/core/run';
 import { name, oclif, version } from '../package.json' with { type: 'json' };
 import { COMMANDS } from './commands/index.js';
 import { EXIT, printError, UserError } from './core/errors.js';
@@ -111,21 +109,28 @@ export function normalizeArgv(argv: readonly string[]): string[] {
   return [...argv];
 }
 
+/** No command, or --help/-h before any `--`: what oclif's own run() treats as a help request. */
+function wantsHelp(args: readonly string[]): boolean {
+  const end = args.includes('--') ? args.indexOf('--') : args.length;
+  return args.length === 0 || args.slice(0, end).some((a) => a === '--help' || a === '-h');
+}
+
 export async function main(argv: string[]): Promise<void> {
   ignoreBrokenOutput();
   exemptLoopbackFromProxy();
   try {
     const args = normalizeArgv(argv);
-    const options = await loadOptions();
-    if (args.length === 0 || (args.length === 1 && ['--help', '-h'].includes(args[0]))) {
-      // The root help, from a config whose version line is ours: oclif's names Bun's
-      // Node-compatibility level, which says nothing useful here (and run() would reload it).
-      const config = await Config.load(options);
-      config.userAgent = versionLine();
-      await new Help(config).showHelp([]);
+    const config = await Config.load(await loadOptions());
+    // oclif's version line names Bun's Node-compatibility level, which says nothing useful here.
+    config.userAgent = versionLine();
+    if (wantsHelp(args)) {
+      // oclif's help machinery is loaded for help only: a command's run never pays for it.
+      const { Help } = await import('@oclif/core/help');
+      await new Help(config).showHelp(args);
       return;
     }
-    await run(args, options);
+    const [id, ...rest] = args;
+    await config.runCommand(id, rest);
   } catch (error) {
     const exit = (error as { oclif?: { exit?: number } }).oclif?.exit;
     if (error instanceof UserError) {

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "d7a24c40a5c3e584c824a66d065aead4f9f039bde77330caeba9170adcd48964"
-      "agentapi-lifecycle-linux-arm64.gz" = "ede33fb39f2dafedaf21700cbc77f15f9239ae6e0fc88165a76101e3cf1e1286"
-      "agentapi-lifecycle-linux-arm64.xz" = "c7cc81b2c6e6f9b6fe3edb5a0d20bfb67ea6c27e8529dc546ec5fe642f2b3dea"
-      "agentapi-lifecycle-linux-x64"      = "080f623809ea026d451155695b8503644b2c6023a120d1e83aa4ce782a48f854"
-      "agentapi-lifecycle-linux-x64.gz"   = "29da986cdb8620cf69bc284cac6c636ac7c8fe26f63f151a61d9972b2c7fe048"
-      "agentapi-lifecycle-linux-x64.xz"   = "78ea1b90ac6fe377bd4470287cc4a1cfc824d7c201bad71d6216c515e5f1eff3"
+      "agentapi-lifecycle-linux-arm64"    = "45193ad915aad5ee5df28e7d5a536db0a9f2e9ccecedae8d9ead55f6967445f1"
+      "agentapi-lifecycle-linux-arm64.gz" = "25a5e489142c71e26a3eddaa5274043ca0721fbcc59d7838138de480561a6e66"
+      "agentapi-lifecycle-linux-arm64.xz" = "9fbfbf9c18c61a5e1ded8ea8270daf202239626ddf6bfc01e7694331dd17996e"
+      "agentapi-lifecycle-linux-x64"      = "251d2a7ba40b5463d3fdd0539ac4a41fee4947e15a5f2133ef969eef0b618a29"
+      "agentapi-lifecycle-linux-x64.gz"   = "1a21e681e031fcac7c7c3c9ea3acf7b1f4ae4e3449c7127ae41e1817fe2f51af"
+      "agentapi-lifecycle-linux-x64.xz"   = "4b12a9f1d361e075e35b257675fa009f41131206812cd9f3eb968fc5feeb9f2f"
     }
   }
 }

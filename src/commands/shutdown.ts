@@ -1,8 +1,8 @@
 import * as Flags from '@oclif/core/flags';
-import { agentApiBaseUrl } from '../core/agentapi-client.js';
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
 import {
+  agentApiBaseUrl,
   agentApiFlags,
   coderEnv,
   DEFAULTS,
@@ -12,7 +12,7 @@ import {
   snapshotFlags,
   taskIdFlag,
 } from '../core/settings.js';
-import { runShutdown, type ShutdownReport } from '../core/shutdown.js';
+import type { ShutdownReport } from '../core/shutdown.js';
 
 export default class Shutdown extends BaseCommand<typeof Shutdown> {
   static summary =
@@ -96,6 +96,8 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
     // SIGHUP too: a closed terminal or a runtime tearing down must not skip AgentAPI's SIGTERM.
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
 
+    // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
+    const { runShutdown } = await import('../core/shutdown.js');
     const report = await runShutdown({
       taskId,
       agentApiUrl: agentApiBaseUrl(flags.port, flags['agentapi-url']),

@@ -1,18 +1,18 @@
 import * as Flags from '@oclif/core/flags';
-import { agentApiBaseUrl } from '../core/agentapi-client.js';
 import { BaseCommand } from '../core/base-command.js';
 import type { PostOutcome } from '../core/coderd-client.js';
 import { Deadline } from '../core/deadline.js';
 import { formatDuration } from '../core/duration.js';
 import { describe, EXIT, UserError } from '../core/errors.js';
+import type { Collected } from '../core/log-snapshot.js';
 import {
-  checkTaskId,
-  collectSnapshot,
-  describeCollected,
-  postTarget,
-  sendSnapshot,
-} from '../core/log-snapshot.js';
-import { agentApiFlags, coderEnv, durationFlag, snapshotFlags, taskIdFlag } from '../core/settings.js';
+  agentApiBaseUrl,
+  agentApiFlags,
+  coderEnv,
+  durationFlag,
+  snapshotFlags,
+  taskIdFlag,
+} from '../core/settings.js';
 
 export interface SnapshotReport {
   ok: boolean;
@@ -65,6 +65,10 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
 
   async run(): Promise<SnapshotReport> {
     const { flags } = this;
+    // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
+    const { checkTaskId, collectSnapshot, describeCollected, postTarget, sendSnapshot } = await import(
+      '../core/log-snapshot.js'
+    );
     const taskId = checkTaskId(flags['task-id']);
     if (flags.post && !taskId) {
       throw new UserError(
@@ -82,7 +86,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
 
     const deadline = Deadline.in(flags.timeout);
     const baseUrl = agentApiBaseUrl(flags.port, flags['agentapi-url']);
-    let collected: Awaited<ReturnType<typeof collectSnapshot>>;
+    let collected: Collected;
     try {
       collected = await collectSnapshot({
         baseUrl,

@@ -1,19 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import * as Flags from '@oclif/core/flags';
-import { agentApiBaseUrl } from '../core/agentapi-client.js';
 import { BaseCommand } from '../core/base-command.js';
-import { type Checkpointer, startCheckpoints } from '../core/checkpoint.js';
-import { Deadline } from '../core/deadline.js';
-import { formatDuration } from '../core/duration.js';
-import { describe, EXIT, UserError } from '../core/errors.js';
-import { postTarget, taskIdProblem } from '../core/log-snapshot.js';
+import { EXIT, UserError } from '../core/errors.js';
+import type { StartReport } from '../core/run-start.js';
 import {
   agentApiFlags,
-  childEnv,
-  coderEnv,
-  DEFAULTS,
   durationFlag,
   ENV,
   pidFileFlag,
@@ -21,39 +11,8 @@ import {
   stateFileFlag,
   taskIdFlag,
 } from '../core/settings.js';
-import { runShutdown } from '../core/shutdown.js';
-import {
-  checkAgentApiVersion,
-  checkPidFile,
-  checkPortFree,
-  prepareStateDir,
-  serverArgs,
-} from '../core/start.js';
-import {
-  childrenOf,
-  exitCodeOf,
-  identifiedPid,
-  spawnDetached,
-  spawnForeground,
-  spawnSupervisor,
-  stopGroup,
-  supervise,
-  tail,
-  waitUntilReady,
-} from '../core/supervise.js';
 
-export interface StartReport {
-  ok: boolean;
-  pid?: number;
-  supervisorPid?: number;
-  port: number;
-  logFile?: string;
-  statePersistence: boolean;
-  agentapiVersion?: string;
-  readyMs?: number;
-  /** Foreground: how AgentAPI exited. */
-  exitCode?: number;
-}
+export type { StartReport };
 
 export default class Start extends BaseCommand<typeof Start> {
   static summary = 'Run agentapi server with state persistence, supervised, with optional checkpoints.';
@@ -145,154 +104,37 @@ export default class Start extends BaseCommand<typeof Start> {
   async run(): Promise<StartReport> {
     const { flags } = this;
     const agent = agentCommand(this.argv);
+    // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
+    const [{ runStart }, { taskIdProblem }] = await Promise.all([
+      import('../core/run-start.js'),
+      import('../core/log-snapshot.js'),
+    ]);
     // A bad task id must not keep the agent from starting: checkpoints then only save state.
     const badTaskId = taskIdProblem(flags['task-id']);
     if (badTaskId) this.logger.warn(`${badTaskId}; checkpoints will not post snapshots`);
-    const taskId = badTaskId ? undefined : flags['task-id'] || undefined;
-    const port = flags.port;
-    const baseUrl = agentApiBaseUrl(port);
-
-    const gate = await checkAgentApiVersion(flags['agentapi-bin']);
-    if (gate.warning) this.logger.warn(gate.warning);
-    const persistence = gate.persistence && flags['state-persistence'];
-
-    const running = gate.persistence
-      ? await checkPidFile(flags['pid-file'], this.logger)
-      : { state: 'free' as const };
-    if (running.state === 'running') {
-      if (!flags.replace) {
-        throw new UserError(
-          `AgentAPI is already running (PID ${running.pid}, ${flags['pid-file']}); use --replace to stop it first`,
-        );
-      }
-      this.logger.info(`stopping the running AgentAPI (PID ${running.pid}) first`);
-      await runShutdown({
-        taskId,
-        agentApiUrl: baseUrl,
-        port,
-        pidFile: flags['pid-file'],
-        statePersistence: true,
-        snapshot: true,
-        stop: true,
-        maxMessages: flags['max-messages'],
-        maxBytes: flags['max-bytes'],
-        timeoutMs: DEFAULTS.shutdownTimeoutMs,
-        graceMs: DEFAULTS.graceMs,
-        saveTimeoutMs: DEFAULTS.saveTimeoutMs,
-        coder: coderEnv(),
-        logger: this.logger,
-      });
-    }
-    await prepareStateDir(flags['state-file']);
-    await checkPortFree(port);
-
-    const args = serverArgs({
-      port,
+    const report = await runStart({
+      agentapiBin: flags['agentapi-bin'],
+      port: flags.port,
       type: flags.type,
       pidFile: flags['pid-file'],
       stateFile: flags['state-file'],
-      statePersistence: persistence,
-      pidFileFlag: gate.persistence,
-      extra: flags['server-arg'] ?? [],
+      statePersistence: flags['state-persistence'],
+      serverArgs: flags['server-arg'] ?? [],
       agent,
-    });
-    const report: StartReport = {
-      ok: true,
-      port,
-      statePersistence: persistence,
-      agentapiVersion: gate.info.raw,
-    };
-
-    const env = flags['pass-agent-token'] ? process.env : childEnv();
-    if (flags.detach) return this.detach(report, args, env);
-
-    this.logger.info(`starting ${flags['agentapi-bin']} ${args.join(' ')}`);
-    const child = await spawnForeground(flags['agentapi-bin'], args, env);
-    if (child instanceof Error)
-      throw new UserError(`cannot start ${flags['agentapi-bin']}: ${child.message}`);
-    report.pid = child.pid;
-    const checkpoints = this.checkpoints(child, persistence, taskId, baseUrl);
-    const exit = await supervise(child);
-    checkpoints?.stop();
-    this.logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
-    // AgentAPI's exit code is ours; set it rather than throw, so --json prints one report.
-    process.exitCode = exitCodeOf(exit);
-    return { ...report, ok: exit.code === 0, exitCode: process.exitCode };
-  }
-
-  private checkpoints(
-    child: ChildProcess,
-    persistence: boolean,
-    taskId: string | undefined,
-    baseUrl: string,
-  ): Checkpointer | undefined {
-    const interval = this.flags['checkpoint-interval'];
-    if (!interval) return undefined;
-    const target = postTarget(taskId, coderEnv());
-    if ('missing' in target) this.logger.info(`checkpoints will only save state: ${target.missing}`);
-    this.logger.info(`checkpoints every ${formatDuration(interval)}`);
-    return startCheckpoints({
-      intervalMs: interval,
-      agentApiUrl: baseUrl,
-      savePid: persistence ? child.pid : undefined,
-      target: 'missing' in target ? undefined : target,
-      maxMessages: this.flags['max-messages'],
-      maxBytes: this.flags['max-bytes'],
+      detach: flags.detach,
+      logFile: flags['log-file'],
+      readyTimeoutMs: flags['ready-timeout'],
+      replace: flags.replace,
+      checkpointIntervalMs: flags['checkpoint-interval'],
+      taskId: badTaskId ? undefined : flags['task-id'] || undefined,
+      maxMessages: flags['max-messages'],
+      maxBytes: flags['max-bytes'],
+      passAgentToken: flags['pass-agent-token'],
       logger: this.logger,
     });
-  }
-
-  /**
-   * In the background, returning once AgentAPI is ready. Without checkpoints AgentAPI runs on its
-   * own (nothing of ours stays resident); with them, a supervisor (this command again, without
-   * --detach) runs AgentAPI and the checkpoints.
-   */
-  private async detach(report: StartReport, args: string[], env: NodeJS.ProcessEnv): Promise<StartReport> {
-    const { flags } = this;
-    const logFile = flags['log-file'] ?? join(dirname(flags['state-file']), 'agentapi.log');
-    await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
-    const started = Date.now();
-    const logError = (error: unknown): never => {
-      throw new UserError(`--log-file ${describe(error)}`);
-    };
-    const supervised = flags['checkpoint-interval'] !== undefined;
-    const spawned = supervised
-      ? await spawnSupervisor(logFile).catch(logError)
-      : await spawnDetached(flags['agentapi-bin'], args, env, logFile).catch(logError);
-    if (spawned instanceof Error)
-      throw new UserError(`cannot start ${flags['agentapi-bin']}: ${spawned.message}`);
-    const { child, log } = spawned;
-    const readiness = await waitUntilReady(child, flags.port, Deadline.in(flags['ready-timeout']));
-    if (!readiness.ready) {
-      const who = supervised ? 'the supervisor' : 'AgentAPI';
-      const why = readiness.exit
-        ? `${who} exited during start-up (${readiness.exit.signal ? `signal ${readiness.exit.signal}` : `code ${readiness.exit.code}`})`
-        : `AgentAPI did not become ready within ${formatDuration(flags['ready-timeout'])}; stopped it`;
-      if (!readiness.exit) await stopGroup(child);
-      const lines = await tail(log, 15);
-      throw new UserError(`${why}; the last lines it wrote to ${logFile}:`, EXIT.failed, {
-        report: { ...report, ok: false, logFile },
-        details: lines,
-      });
-    }
-    report.logFile = logFile;
-    report.readyMs = Date.now() - started;
-    if (supervised) {
-      report.supervisorPid = child.pid;
-      // AgentAPI's own PID file, or (an AgentAPI before 0.12 writes none) the supervisor's child.
-      report.pid = (await identifiedPid(flags['pid-file'])) ?? (await childrenOf(child.pid as number))[0];
-    } else {
-      report.pid = child.pid;
-    }
-    const supervisor = supervised ? `, checkpoint supervisor ${child.pid}` : '';
-    this.logger.info(
-      `AgentAPI is ready on port ${flags.port} (PID ${report.pid ?? 'unknown'}${supervisor}, log ${logFile}) after ${formatDuration(report.readyMs)}`,
-    );
-    if (!this.jsonEnabled() && report.pid) process.stdout.write(`${report.pid}\n`);
-    if (!report.pid)
-      this.logger.warn(
-        "cannot tell AgentAPI's PID: no PID file names it and the supervisor has no child yet",
-      );
+    // AgentAPI's exit code is ours in the foreground; set, not thrown, so --json prints one report.
+    if (report.exitCode !== undefined) process.exitCode = report.exitCode;
+    if (flags.detach && report.pid && !this.jsonEnabled()) process.stdout.write(`${report.pid}\n`);
     return report;
   }
 }

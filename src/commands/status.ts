@@ -8,7 +8,7 @@ import {
   runningStateFileFlag,
   taskIdFlag,
 } from '../core/settings.js';
-import { gatherStatus, type StatusReport } from '../core/status.js';
+import type { StatusReport } from '../core/status.js';
 
 export default class Status extends BaseCommand<typeof Status> {
   static summary = 'Show whether AgentAPI is healthy and everything shutdown depends on.';
@@ -36,6 +36,7 @@ export default class Status extends BaseCommand<typeof Status> {
 
   async run(): Promise<StatusReport> {
     const { flags } = this;
+    const { gatherStatus } = await import('../core/status.js');
     const report = await gatherStatus({
       port: flags.port,
       agentApiUrl: flags['agentapi-url'],

@@ -76,11 +76,6 @@ const MAX_ESCAPE_RATIO = 6;
 /** GET /status is a few hundred bytes; anything much larger is not AgentAPI. */
 const STATUS_BODY_LIMIT = 64 * 1024;
 
-/** The URL AgentAPI answers on: `--agentapi-url` if given, else loopback at `port`. */
-export function agentApiBaseUrl(port: number, url?: string): string {
-  return (url ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
-}
-
 export async function getStatus(options: AgentApiOptions): Promise<AgentStatus> {
   const json = await getJson('status', options);
   return parse(StatusSchema, json, 'GET /status');

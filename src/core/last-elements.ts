@@ -95,16 +95,6 @@ class Capture {
     const n = to - from;
     if (this.overflow || n <= 0) return;
     if (this.tail) {
-      if (n >= this.limit) {
-        // The run alone fills the tail. Runs longer than one byte come from the plain part of
-        // a string (no backslash), so any byte but a UTF-8 continuation may start the tail.
-        let start = to - this.limit;
-        while (start < to && (src[start] & 0xc0) === 0x80) start++;
-        if (start > from || this.len > 0) this.cut = true;
-        this.len = 0;
-        this.append(src, start, to);
-        return;
-      }
       // Append first, then cut: compact() then sees old and new bytes as one, escapes and UTF-8
       // sequences that span the two included.
       this.append(src, from, to);
@@ -125,8 +115,16 @@ class Capture {
       this.buf.copy(grown, 0, 0, this.len);
       this.buf = grown;
     }
-    this.buf.set(src.subarray(from, to), this.len);
+    // Buffer#copy: no view object per call (a subarray per value adds up over a long transcript).
+    Buffer.prototype.copy.call(src, this.buf, this.len, from, to);
     this.len += n;
+  }
+
+  /** Whether the captured bytes are exactly `name` (no decoding, no allocation). */
+  is(name: Buffer): boolean {
+    if (this.overflow || this.len !== name.length) return false;
+    for (let k = 0; k < this.len; k++) if (this.buf[k] !== name[k]) return false;
+    return true;
   }
 
   /** The captured bytes; in tail mode, no more than `limit` of them, starting at a safe place. */
@@ -156,8 +154,10 @@ class Capture {
 
 export class LastElementsScanner {
   private readonly arrayKey: string;
-  private readonly fieldNames: Set<string>;
-  private readonly topFieldNames: Set<string>;
+  /** The names of interest with their bytes, to compare keys against. */
+  private readonly fieldKeys: [string, Buffer][];
+  private readonly topKeys: [string, Buffer][];
+  private readonly arrayKeyBytes: Buffer;
   private readonly top = new Map<string, string>();
   private readonly keyLimit: number;
   private readonly budget: number;
@@ -167,7 +167,8 @@ export class LastElementsScanner {
   private escaped = false;
   /** Depth 1: the next string is a key. */
   private expectingKey = false;
-  private lastKey: string | undefined;
+  /** The last top-level key read was the array's. */
+  private isArrayKey = false;
   private inArray = false;
   private sawArray = false;
 
@@ -183,21 +184,29 @@ export class LastElementsScanner {
   private readonly keyCapture: Capture;
   private readonly tailCapture: Capture;
   private readonly fieldCapture: Capture;
+  /** Captured values other than the tail field's, as JSON text (small: decoded at once). */
   private captured = new Map<string, string>();
+  /** The tail field's raw string bytes (possibly hundreds of KB): kept as bytes, decoded only if kept. */
+  private tailValue: Buffer | undefined;
   private problem: string | undefined;
   private elementCut = false;
 
   private total = 0;
   private rejected = 0;
   private firstRejected: ReadonlyMap<string, string> | undefined;
-  private readonly kept: KeptElement[] = [];
+  private readonly kept: Pending[] = [];
+  /** Buffers of dropped tails, for reuse. */
+  private readonly pool: Buffer[] = [];
   /** Bytes of the kept elements other than the newest. */
   private olderBytes = 0;
 
   constructor(private readonly options: ScanOptions) {
     this.arrayKey = options.arrayKey ?? 'messages';
-    this.fieldNames = new Set(options.keep > 0 ? options.fields : []);
-    this.topFieldNames = new Set(options.topFields ?? []);
+    const keys = (names: readonly string[]) =>
+      names.map((name): [string, Buffer] => [name, Buffer.from(name)]);
+    this.fieldKeys = keys(options.keep > 0 ? options.fields : []);
+    this.topKeys = keys(options.topFields ?? []);
+    this.arrayKeyBytes = Buffer.from(this.arrayKey);
     this.keyLimit = Math.max(TOP_KEY_LIMIT, ...options.fields.map((f) => Buffer.byteLength(f)));
     this.budget = options.budgetBytes ?? Number.POSITIVE_INFINITY;
     this.keyCapture = new Capture(this.keyLimit, false);
@@ -206,18 +215,21 @@ export class LastElementsScanner {
   }
 
   push(chunk: Uint8Array): void {
-    const bytes = chunk;
+    // A Buffer view, not the Uint8Array: its indexOf is memchr, the typed array's a loop.
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let i = 0;
     const n = bytes.length;
     // Where the next quote and backslash are in this chunk (-1: none left), each found once and
     // reused until passed: searching afresh after every escape would rescan long strings.
     let nextQuote = -2;
     let nextSlash = -2;
+    // A value being captured is copied once per chunk, from here to where it ends (or the chunk
+    // does), escapes and all: copying run by run between escapes would cost more than scanning.
+    let sinkFrom = 0;
     while (i < n) {
       if (this.inString) {
         if (this.escaped) {
           this.escaped = false;
-          this.sink?.push(bytes, i, i + 1);
           i++;
           continue;
         }
@@ -226,23 +238,23 @@ export class LastElementsScanner {
         if (nextSlash !== -1 && nextSlash < i) nextSlash = bytes.indexOf(BACKSLASH, i);
         const stop = nextSlash === -1 || (nextQuote !== -1 && nextQuote < nextSlash) ? nextQuote : nextSlash;
         if (stop === -1) {
-          this.sink?.push(bytes, i, n);
           i = n;
           break;
         }
-        this.sink?.push(bytes, i, stop);
-        if (bytes[stop] === BACKSLASH) {
-          this.escaped = true;
-          this.sink?.push(bytes, stop, stop + 1);
-        } else this.endString();
+        if (bytes[stop] === BACKSLASH) this.escaped = true;
+        else {
+          this.sink?.push(bytes, sinkFrom, stop);
+          this.endString();
+        }
         i = stop + 1;
         continue;
       }
       const c = bytes[i];
       if (this.inScalar) {
-        if (c === COMMA || c === CLOSE_OBJECT || c === CLOSE_ARRAY || isSpace(c)) this.endScalar();
-        else {
-          this.sink?.push(bytes, i, i + 1);
+        if (c === COMMA || c === CLOSE_OBJECT || c === CLOSE_ARRAY || isSpace(c)) {
+          this.sink?.push(bytes, sinkFrom, i);
+          this.endScalar();
+        } else {
           i++;
           continue;
         }
@@ -262,7 +274,7 @@ export class LastElementsScanner {
           this.inScalar = true;
           this.sink = this.fieldCapture;
           this.sink.reset();
-          this.sink.push(bytes, i, i + 1);
+          sinkFrom = i;
           i++;
           continue;
         }
@@ -270,6 +282,7 @@ export class LastElementsScanner {
       switch (c) {
         case QUOTE:
           this.inString = true;
+          sinkFrom = i + 1;
           if (
             (this.depth === 1 && this.expectingKey) ||
             (this.depth === 3 && this.inElement && this.elementExpectingKey)
@@ -280,7 +293,7 @@ export class LastElementsScanner {
           break;
         case OPEN_OBJECT:
         case OPEN_ARRAY:
-          if (c === OPEN_ARRAY && this.depth === 1 && !this.expectingKey && this.lastKey === this.arrayKey) {
+          if (c === OPEN_ARRAY && this.depth === 1 && !this.expectingKey && this.isArrayKey) {
             this.inArray = true;
             this.sawArray = true;
           }
@@ -313,6 +326,8 @@ export class LastElementsScanner {
       }
       i++;
     }
+    // A value that goes on in the next chunk: keep this chunk's part of it.
+    if (this.sink && (this.inString || this.inScalar)) this.sink.push(bytes, sinkFrom, n);
   }
 
   end(): LastElements {
@@ -321,7 +336,12 @@ export class LastElementsScanner {
     if (!this.sawArray) throw new NotJsonError(`it has no "${this.arrayKey}" list`);
     return {
       total: this.total,
-      kept: this.kept,
+      kept: this.kept.map((e) => ({
+        index: e.index,
+        json: this.toJson(e),
+        cut: e.cut,
+        ...(e.problem ? { problem: e.problem } : {}),
+      })),
       rejected: this.rejected,
       firstRejected: this.firstRejected,
       top: this.top,
@@ -334,10 +354,10 @@ export class LastElementsScanner {
     this.sink = undefined;
     if (!sink) return;
     if (sink === this.keyCapture) {
-      const key = sink.overflow ? undefined : sink.bytes().toString('utf8');
-      const names = this.depth === 1 ? this.topFieldNames : this.fieldNames;
-      if (this.depth === 1) this.lastKey = key;
-      this.valueFor = key !== undefined && names.has(key) ? key : undefined;
+      // Keys are only compared with the few names of interest, never decoded.
+      const names = this.depth === 1 ? this.topKeys : this.fieldKeys;
+      this.valueFor = names.find(([, bytes]) => sink.is(bytes))?.[0];
+      if (this.depth === 1) this.isArrayKey = sink.is(this.arrayKeyBytes);
       return;
     }
     this.storeValue(sink, true);
@@ -357,8 +377,15 @@ export class LastElementsScanner {
       this.problem ??= `${field} is longer than ${this.options.fieldBytes ?? 1024} bytes`;
       return;
     }
-    const raw = sink.bytes().toString('utf8');
+    const bytes = sink.bytes();
     if (sink.cut) this.elementCut = true;
+    if (this.depth !== 1 && sink === this.tailCapture) {
+      // Copied, not decoded: most elements are passed over, and decoding every big string of a
+      // long transcript would cost more than all the scanning.
+      this.tailValue = this.copyToPooled(bytes);
+      return;
+    }
+    const raw = bytes.toString('utf8');
     (this.depth === 1 ? this.top : this.captured).set(field, isString ? `"${raw}"` : raw);
   }
 
@@ -367,6 +394,7 @@ export class LastElementsScanner {
     this.elementExpectingKey = true;
     this.valueFor = undefined;
     this.captured = new Map();
+    this.tailValue = undefined;
     this.problem = undefined;
     this.elementCut = false;
   }
@@ -380,25 +408,85 @@ export class LastElementsScanner {
       this.firstRejected ??= this.captured;
       return;
     }
-    const parts: string[] = [];
-    for (const field of this.options.fields) {
-      const value = this.captured.get(field);
-      if (value !== undefined) parts.push(`${JSON.stringify(field)}:${value}`);
-    }
-    const element: KeptElement = {
+    const element: Pending = {
       index: this.total - 1,
-      json: Buffer.from(`{${parts.join(',')}}`, 'utf8'),
+      fields: this.captured,
+      tail: this.tailValue,
       cut: this.elementCut,
+      problem: this.problem,
+      size: 0,
     };
-    if (this.problem) element.problem = this.problem;
+    element.size = this.jsonBytes(element);
     const newest = this.kept.at(-1);
-    if (newest) this.olderBytes += newest.json.length;
+    if (newest) this.olderBytes += newest.size;
     this.kept.push(element);
     while (this.kept.length > this.options.keep || (this.kept.length > 1 && this.olderBytes > this.budget)) {
       // Never the newest: at least one other is kept.
-      this.olderBytes -= (this.kept.shift() as KeptElement).json.length;
+      const dropped = this.kept.shift() as Pending;
+      this.olderBytes -= dropped.size;
+      if (dropped.tail) this.pool.push(dropped.tail);
     }
   }
+
+  /**
+   * A copy of `bytes` in a buffer of the pool: the tails of dropped elements are reused, so a long
+   * transcript does not allocate (and collect) one buffer per message.
+   */
+  private copyToPooled(bytes: Buffer): Buffer {
+    let store = this.pool.pop();
+    if (!store || store.buffer.byteLength - store.byteOffset < bytes.length) {
+      store = Buffer.allocUnsafeSlow(Math.max(bytes.length, 16 * 1024));
+    }
+    const view = Buffer.from(store.buffer, store.byteOffset, bytes.length);
+    bytes.copy(view);
+    return view;
+  }
+
+  /** The byte length toJson() will give, without building it. */
+  private jsonBytes(element: Pending): number {
+    let bytes = 2;
+    let present = 0;
+    for (const field of this.options.fields) {
+      const value = element.fields.get(field);
+      const length =
+        field === this.options.tailField && element.tail
+          ? element.tail.length + 2
+          : value !== undefined
+            ? Buffer.byteLength(value)
+            : -1;
+      if (length < 0) continue;
+      bytes += Buffer.byteLength(JSON.stringify(field)) + 1 + length;
+      present++;
+    }
+    return bytes + Math.max(0, present - 1);
+  }
+
+  /** The JSON text of a kept element: its captured fields only, in `fields` order. */
+  private toJson(element: Pending): Buffer {
+    const parts: Buffer[] = [];
+    for (const field of this.options.fields) {
+      const value = element.fields.get(field);
+      if (field === this.options.tailField && element.tail) {
+        parts.push(Buffer.from(`${JSON.stringify(field)}:"`), element.tail, Buffer.from('"'));
+      } else if (value !== undefined) {
+        parts.push(Buffer.from(`${JSON.stringify(field)}:${value}`));
+      } else continue;
+      parts.push(Buffer.from(','));
+    }
+    if (parts.length) parts.pop();
+    return Buffer.concat([Buffer.from('{'), ...parts, Buffer.from('}')]);
+  }
+}
+
+/** An element kept so far, its JSON built only if it is still kept at the end. */
+interface Pending {
+  index: number;
+  fields: ReadonlyMap<string, string>;
+  tail?: Buffer;
+  cut: boolean;
+  problem?: string;
+  /** The bytes of its JSON text, for the budget. */
+  size: number;
 }
 
 function isSpace(c: number): boolean {

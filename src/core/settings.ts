@@ -62,6 +62,11 @@ export function durationFlag({ min, max, ...options }: DurationFlagOptions) {
   return flag({ ...options, defaultHelp });
 }
 
+/** The URL AgentAPI answers on: `--agentapi-url` if given, else loopback at `port`. */
+export function agentApiBaseUrl(port: number, url?: string): string {
+  return (url ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
+}
+
 /** AgentAPI answers only these hosts (SPEC §2), and the conversation goes nowhere else. */
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 

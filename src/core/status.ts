@@ -3,7 +3,7 @@
 
 import { resolve } from 'node:path';
 import ky from 'ky';
-import { agentApiBaseUrl, getMessages, getStatus } from './agentapi-client.js';
+import { getMessages, getStatus } from './agentapi-client.js';
 import {
   type ConfiguredStateFile,
   configuredStateFile,
@@ -16,7 +16,7 @@ import { describe } from './errors.js';
 import { classifyRequestError, readBounded, shorten } from './http.js';
 import { readPidFile } from './pid-file.js';
 import { identifyAgentApi } from './proc.js';
-import { type CoderEnv, DEFAULTS } from './settings.js';
+import { agentApiBaseUrl, type CoderEnv, DEFAULTS } from './settings.js';
 import { type StateSummary, summarizeState } from './state-file.js';
 
 export interface StatusReport {

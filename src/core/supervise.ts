@@ -4,11 +4,12 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { agentApiBaseUrl, getStatus } from './agentapi-client.js';
+import { getStatus } from './agentapi-client.js';
 import { Deadline, pollUntil } from './deadline.js';
 import { openForAppend, readFileTail } from './local-file.js';
 import { readPidFile } from './pid-file.js';
 import { identifyAgentApi } from './proc.js';
+import { agentApiBaseUrl } from './settings.js';
 import { send, waitForExit } from './signals.js';
 
 /** Ready means /status answered 200 this many times in a row. */

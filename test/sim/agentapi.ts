@@ -8,8 +8,9 @@
 //   AGENTAPI_SIM_STATUS=running   AGENTAPI_SIM_EVENTS=file (JSON lines: signals, requests, saves)
 //   AGENTAPI_SIM_RECORD=file      write the argv and environment it was started with
 //   AGENTAPI_SIM_VERSION_OUTPUT=text  print this for --version instead of AgentAPI's own line
-//   AGENTAPI_SIM_HUGE=message:N | key:N | content-key:N   serve /messages with one message of N
-//                                 content bytes, or a top-level or message key of N bytes, streamed
+//   AGENTAPI_SIM_HUGE=message:N | key:N | content-key:N | messages:N   serve /messages with one
+//                                 message of N content bytes, a top-level or message key of N
+//                                 bytes, or real agent screens until N bytes, streamed
 //   AGENTAPI_SIM_EXTRA_ROLE=tool  add a last message with this role (one coderd would refuse)
 // A file named `version-calls` next to the executable records every --version call (user id,
 // whether CODER_AGENT_TOKEN was set), so a test can tell whether and how it was run.
@@ -29,7 +30,13 @@ import {
 } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import { conversation, conversationOfBytes, type Message, SCREENS } from '../support/transcript.js';
+import {
+  conversation,
+  conversationOfBytes,
+  type Message,
+  messageAt,
+  SCREENS,
+} from '../support/transcript.js';
 
 declare const SIM_VERSION: string | undefined;
 
@@ -335,6 +342,24 @@ async function streamHuge(res: ServerResponse, spec: string): Promise<void> {
   };
   const ok = (id: number) =>
     JSON.stringify({ id, content: `message ${id}`, role: 'user', time: new Date().toISOString() });
+  if (where === 'messages') {
+    // A long conversation of real screens, generated as it is sent: a GB costs the simulator nothing.
+    await write('{"messages":[');
+    let sent = 0;
+    let batch = '';
+    for (let id = 0; sent < size; id++) {
+      const text = `${id ? ',' : ''}${JSON.stringify(messageAt(id))}`;
+      sent += text.length;
+      batch += text;
+      if (batch.length >= 1 << 20) {
+        await write(batch);
+        batch = '';
+      }
+    }
+    await write(`${batch}]}`);
+    res.end();
+    return;
+  }
   if (where === 'key') {
     await write('{"');
     await giant();

@@ -2,7 +2,6 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agentApiBaseUrl } from '../../src/core/agentapi-client.js';
 import { configuredStateFile } from '../../src/core/agentapi-process.js';
 import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd-client.js';
 import { Deadline, pollUntil } from '../../src/core/deadline.js';
@@ -10,6 +9,7 @@ import { formatDuration, parseDuration } from '../../src/core/duration.js';
 import { Logger } from '../../src/core/log.js';
 import { PID_MAX, parsePid, readPidFile } from '../../src/core/pid-file.js';
 import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/proc.js';
+import { agentApiBaseUrl } from '../../src/core/settings.js';
 
 describe('parsePid', () => {
   it.each([

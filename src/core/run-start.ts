@@ -1,0 +1,205 @@
+// The sequence behind `start`: the version gate, the PID-file and port preflight (stopping a
+// running AgentAPI first with --replace), then AgentAPI in the foreground under our supervision,
+// detached on its own, or detached under a checkpoint supervisor.
+
+import type { ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type Checkpointer, startCheckpoints } from './checkpoint.js';
+import { Deadline } from './deadline.js';
+import { formatDuration } from './duration.js';
+import { describe, EXIT, UserError } from './errors.js';
+import type { Logger } from './log.js';
+import { postTarget } from './log-snapshot.js';
+import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS } from './settings.js';
+import { runShutdown } from './shutdown.js';
+import { checkAgentApiVersion, checkPidFile, checkPortFree, prepareStateDir, serverArgs } from './start.js';
+import {
+  childrenOf,
+  exitCodeOf,
+  identifiedPid,
+  spawnDetached,
+  spawnForeground,
+  spawnSupervisor,
+  stopGroup,
+  supervise,
+  tail,
+  waitUntilReady,
+} from './supervise.js';
+
+export interface StartOptions {
+  agentapiBin: string;
+  port: number;
+  type?: string;
+  pidFile: string;
+  stateFile: string;
+  statePersistence: boolean;
+  /** Extra `agentapi server` arguments. */
+  serverArgs: readonly string[];
+  /** The agent command (after `--`). */
+  agent: readonly string[];
+  detach: boolean;
+  logFile?: string;
+  readyTimeoutMs: number;
+  replace: boolean;
+  checkpointIntervalMs?: number;
+  /** Already checked: a UUID or undefined. */
+  taskId?: string;
+  maxMessages: number;
+  maxBytes: number;
+  passAgentToken: boolean;
+  logger: Logger;
+}
+
+export interface StartReport {
+  ok: boolean;
+  pid?: number;
+  supervisorPid?: number;
+  port: number;
+  logFile?: string;
+  statePersistence: boolean;
+  agentapiVersion?: string;
+  readyMs?: number;
+  /** Foreground: how AgentAPI exited (128 + signal when killed), the command's own exit code. */
+  exitCode?: number;
+}
+
+export async function runStart(o: StartOptions): Promise<StartReport> {
+  const { logger, port } = o;
+  const baseUrl = agentApiBaseUrl(port);
+  const gate = await checkAgentApiVersion(o.agentapiBin);
+  if (gate.warning) logger.warn(gate.warning);
+  const persistence = gate.persistence && o.statePersistence;
+
+  const running = gate.persistence ? await checkPidFile(o.pidFile, logger) : { state: 'free' as const };
+  if (running.state === 'running') {
+    if (!o.replace) {
+      throw new UserError(
+        `AgentAPI is already running (PID ${running.pid}, ${o.pidFile}); use --replace to stop it first`,
+      );
+    }
+    logger.info(`stopping the running AgentAPI (PID ${running.pid}) first`);
+    await runShutdown({
+      taskId: o.taskId,
+      agentApiUrl: baseUrl,
+      port,
+      pidFile: o.pidFile,
+      statePersistence: true,
+      snapshot: true,
+      stop: true,
+      maxMessages: o.maxMessages,
+      maxBytes: o.maxBytes,
+      timeoutMs: DEFAULTS.shutdownTimeoutMs,
+      graceMs: DEFAULTS.graceMs,
+      saveTimeoutMs: DEFAULTS.saveTimeoutMs,
+      coder: coderEnv(),
+      logger,
+    });
+  }
+  await prepareStateDir(o.stateFile);
+  await checkPortFree(port);
+
+  const args = serverArgs({
+    port,
+    type: o.type,
+    pidFile: o.pidFile,
+    stateFile: o.stateFile,
+    statePersistence: persistence,
+    pidFileFlag: gate.persistence,
+    extra: o.serverArgs,
+    agent: o.agent,
+  });
+  const report: StartReport = {
+    ok: true,
+    port,
+    statePersistence: persistence,
+    agentapiVersion: gate.info.raw,
+  };
+  // The agent token is for coderd: neither AgentAPI nor the agent sees it unless asked.
+  const env = o.passAgentToken ? process.env : childEnv();
+  if (o.detach) return detach(o, report, args, env);
+
+  logger.info(`starting ${o.agentapiBin} ${args.join(' ')}`);
+  const child = await spawnForeground(o.agentapiBin, args, env);
+  if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
+  report.pid = child.pid;
+  const checkpoints = checkpointsFor(o, child, persistence, baseUrl);
+  const exit = await supervise(child);
+  checkpoints?.stop();
+  logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
+  return { ...report, ok: exit.code === 0, exitCode: exitCodeOf(exit) };
+}
+
+function checkpointsFor(
+  o: StartOptions,
+  child: ChildProcess,
+  persistence: boolean,
+  baseUrl: string,
+): Checkpointer | undefined {
+  if (!o.checkpointIntervalMs) return undefined;
+  const target = postTarget(o.taskId, coderEnv());
+  if ('missing' in target) o.logger.info(`checkpoints will only save state: ${target.missing}`);
+  o.logger.info(`checkpoints every ${formatDuration(o.checkpointIntervalMs)}`);
+  return startCheckpoints({
+    intervalMs: o.checkpointIntervalMs,
+    agentApiUrl: baseUrl,
+    savePid: persistence ? child.pid : undefined,
+    target: 'missing' in target ? undefined : target,
+    maxMessages: o.maxMessages,
+    maxBytes: o.maxBytes,
+    logger: o.logger,
+  });
+}
+
+/**
+ * In the background, returning once AgentAPI is ready. Without checkpoints AgentAPI runs on its
+ * own (nothing of ours stays resident); with them, a supervisor (this command again, without
+ * --detach) runs AgentAPI and the checkpoints.
+ */
+async function detach(
+  o: StartOptions,
+  report: StartReport,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<StartReport> {
+  const logFile = o.logFile ?? join(dirname(o.stateFile), 'agentapi.log');
+  await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
+  const started = Date.now();
+  const logError = (error: unknown): never => {
+    throw new UserError(`--log-file ${describe(error)}`);
+  };
+  const supervised = o.checkpointIntervalMs !== undefined;
+  const spawned = supervised
+    ? await spawnSupervisor(logFile).catch(logError)
+    : await spawnDetached(o.agentapiBin, args, env, logFile).catch(logError);
+  if (spawned instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${spawned.message}`);
+  const { child, log } = spawned;
+  const readiness = await waitUntilReady(child, o.port, Deadline.in(o.readyTimeoutMs));
+  if (!readiness.ready) {
+    const who = supervised ? 'the supervisor' : 'AgentAPI';
+    const why = readiness.exit
+      ? `${who} exited during start-up (${readiness.exit.signal ? `signal ${readiness.exit.signal}` : `code ${readiness.exit.code}`})`
+      : `AgentAPI did not become ready within ${formatDuration(o.readyTimeoutMs)}; stopped it`;
+    if (!readiness.exit) await stopGroup(child);
+    throw new UserError(`${why}; the last lines it wrote to ${logFile}:`, EXIT.failed, {
+      report: { ...report, ok: false, logFile },
+      details: await tail(log, 15),
+    });
+  }
+  report.logFile = logFile;
+  report.readyMs = Date.now() - started;
+  if (supervised) {
+    report.supervisorPid = child.pid;
+    // AgentAPI's own PID file, or (an AgentAPI before 0.12 writes none) the supervisor's child.
+    report.pid = (await identifiedPid(o.pidFile)) ?? (await childrenOf(child.pid as number))[0];
+  } else {
+    report.pid = child.pid;
+  }
+  const supervisor = supervised ? `, checkpoint supervisor ${child.pid}` : '';
+  o.logger.info(
+    `AgentAPI is ready on port ${o.port} (PID ${report.pid ?? 'unknown'}${supervisor}, log ${logFile}) after ${formatDuration(report.readyMs)}`,
+  );
+  if (!report.pid)
+    o.logger.warn("cannot tell AgentAPI's PID: no PID file names it and the supervisor has no child yet");
+  return report;
+}

@@ -25,6 +25,7 @@ export class Deadline {
   remaining(): number {
     if (this.signal.aborted) return 0;
     const left = this.at - Date.now();
+    // Stryker disable next-line EqualityOperator: at exactly 0 left, the expiry timer fires within the same millisecond
     if (left > 0) return left;
     this.#expire();
     return 0;
@@ -41,6 +42,7 @@ export class Deadline {
   }
 
   #expire(): void {
+    // Stryker disable next-line ConditionalExpression: aborting twice is a no-op; the check only keeps the first reason
     if (!this.#expiry.signal.aborted) {
       this.#expiry.abort(new DOMException('the deadline passed', 'TimeoutError'));
     }
@@ -50,6 +52,7 @@ export class Deadline {
   wait(ms: number): Promise<void> {
     const left = this.remaining();
     const wait = Math.min(ms, left);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a timer of 0 ms resolves just as well, a tick later
     if (wait <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -63,6 +66,7 @@ export class Deadline {
         if (wait === left) this.#expire();
         done();
       }, wait);
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: done() removes the listener itself
       this.signal.addEventListener('abort', done, { once: true });
     });
   }

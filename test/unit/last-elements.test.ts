@@ -222,3 +222,163 @@ describe('LastElementsScanner keeps memory bounded and stays exact where it matt
     expect(result.total).toBe(1);
   });
 });
+
+/** JSON text of `value` with whitespace from `ws` (cycled) between every two tokens. */
+function spaced(value: unknown, ws: string[]): string {
+  let k = 0;
+  const w = () => ws[k++ % ws.length];
+  const write = (v: unknown): string => {
+    if (Array.isArray(v)) return `[${w()}${v.map((x) => `${write(x)}${w()}`).join(`,${w()}`)}]`;
+    if (v && typeof v === 'object') {
+      const entries = Object.entries(v).map(
+        ([key, x]) => `${JSON.stringify(key)}${w()}:${w()}${write(x)}${w()}`,
+      );
+      return `{${w()}${entries.join(`,${w()}`)}}`;
+    }
+    return JSON.stringify(v);
+  };
+  return `${w()}${write(value)}${w()}`;
+}
+
+describe('LastElementsScanner, whatever the formatting and the extra fields', () => {
+  const space = fc.array(fc.constantFrom('', ' ', '\n', '\t', '\r\n', '  '), { minLength: 1, maxLength: 6 });
+  const extraValue = fc.oneof(
+    fc.integer(),
+    fc.string(),
+    fc.constant(null),
+    fc.boolean(),
+    fc.constant({ id: 99, content: 'nested decoy', role: 'user' }),
+    fc.constant([1, 'content', { role: 'agent' }]),
+  );
+  const message = fc.record({
+    id: fc.oneof(fc.nat(), fc.integer({ min: -5, max: -1 })),
+    content: fc.string(),
+    role: fc.constantFrom('user', 'agent'),
+    time: fc.constantFrom('2026-01-01T00:00:00Z', 't'),
+    extra: fc.option(extraValue),
+    order: fc.nat(23),
+  });
+  /** The message with its keys in one of their orders, the extra field (if any) among them. */
+  const shaped = (m: {
+    id: number;
+    content: string;
+    role: string;
+    time: string;
+    extra: unknown;
+    order: number;
+  }) => {
+    const keys = ['id', 'content', 'role', 'time', ...(m.extra === null ? [] : ['extra'])];
+    const ordered = [...keys.slice(m.order % keys.length), ...keys.slice(0, m.order % keys.length)];
+    const source = { ...m } as Record<string, unknown>;
+    return Object.fromEntries(ordered.map((k) => [k, source[k]]));
+  };
+
+  it('keeps the same elements, with the same indexes, however the body is spaced and the keys ordered', () => {
+    fc.assert(
+      fc.property(
+        fc.array(message, { maxLength: 12 }),
+        space,
+        fc.integer({ min: 0, max: 5 }),
+        fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1, maxLength: 4 }),
+        fc.option(fc.integer({ min: 0, max: 3 })),
+        (list, ws, keep, sizes, version) => {
+          const top: Record<string, unknown> = { $schema: 'x', messages: list.map(shaped) };
+          if (version !== null) top.version = version;
+          const text = spaced(top, ws);
+          const result = scan(text, keep, sizes, { topFields: ['version'] });
+          const scanner = new LastElementsScanner({ keep, fields: FIELDS, topFields: ['version'] });
+          scanner.push(Buffer.from(text));
+          const raw = scanner.end();
+          expect(result.total).toBe(list.length);
+          const wanted = list.slice(Math.max(0, list.length - keep)).map((m) => ({
+            id: m.id,
+            content: m.content,
+            role: m.role,
+            time: m.time,
+          }));
+          // Fields in FIELDS order, whatever their order in the body.
+          expect(keep === 0 ? [] : result.kept.map((k) => JSON.stringify(k))).toEqual(
+            keep === 0 ? [] : wanted.map((w) => JSON.stringify(w)),
+          );
+          expect(raw.kept.map((k) => k.index)).toEqual(
+            keep === 0 ? [] : wanted.map((_, i) => list.length - wanted.length + i),
+          );
+          expect(raw.top.get('version')).toBe(version === null ? undefined : String(version));
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('counts only, keeping nothing and calling accept on nothing, when keep is 0', () => {
+    let asked = 0;
+    const scanner = new LastElementsScanner({
+      keep: 0,
+      fields: FIELDS,
+      accept: () => {
+        asked++;
+        return false;
+      },
+    });
+    scanner.push(Buffer.from('{"messages":[{"id":0,"role":"tool"},{"id":1}]}'));
+    expect(scanner.end()).toMatchObject({ total: 2, kept: [], rejected: 0 });
+    expect(asked).toBe(0);
+  });
+
+  it('a field over fieldBytes is named with that limit; an element with a problem is kept, not judged', () => {
+    const scanner = new LastElementsScanner({
+      keep: 2,
+      fields: FIELDS,
+      fieldBytes: 10,
+      accept: () => false,
+    });
+    scanner.push(Buffer.from('{"messages":[{"id":0,"time":"0123456789ab","role":"agent"}]}'));
+    const { kept, rejected } = scanner.end();
+    expect(kept[0].problem).toBe('time is longer than 10 bytes');
+    expect(rejected).toBe(0);
+  });
+
+  it('tails of growing and shrinking sizes, one after another, each exact (reused buffers never leak into the next)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 70_000 }), { minLength: 1, maxLength: 8 }),
+        fc.nat(9),
+        (lengths, seed) => {
+          const messages = lengths.map((n, id) => ({
+            id,
+            content: String.fromCharCode(97 + ((id + seed) % 26)).repeat(n),
+            role: 'agent',
+            time: 't',
+          }));
+          const scanner = new LastElementsScanner({
+            keep: 2,
+            fields: FIELDS,
+            tailField: 'content',
+            tailBytes: 100_000,
+          });
+          const text = Buffer.from(JSON.stringify({ messages }));
+          for (let at = 0; at < text.length; at += 4096) scanner.push(text.subarray(at, at + 4096));
+          const kept = scanner.end().kept.map((k) => JSON.parse(k.json.toString()));
+          expect(kept).toEqual(messages.slice(-2));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a tail exactly as long as tailBytes is not cut; one byte more is', () => {
+    for (const [length, cut] of [
+      [64, false],
+      [65, true],
+    ] as const) {
+      const scanner = new LastElementsScanner({
+        keep: 1,
+        fields: FIELDS,
+        tailField: 'content',
+        tailBytes: 64,
+      });
+      scanner.push(Buffer.from(JSON.stringify({ messages: [{ id: 0, content: 'c'.repeat(length) }] })));
+      expect(scanner.end().kept[0].cut).toBe(cut);
+    }
+  });
+});

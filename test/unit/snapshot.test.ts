@@ -170,3 +170,88 @@ describe('jsonStringBytes and tailStart agree with JSON.stringify', () => {
     );
   });
 });
+
+describe('the byte costs at every UTF-8 and JSON boundary', () => {
+  it.each([
+    ['a', 1],
+    ['\u007f', 1],
+    ['\u0080', 2],
+    ['\u07ff', 2],
+    ['\u0800', 3],
+    ['\uffff', 3],
+    ['\ud83d\ude80', 4],
+    ['\ud800', 6],
+    ['\udc00', 6],
+    ['\udc00\ud800', 12],
+    ['\u001f', 6],
+    ['\u0000', 6],
+    ['\u000b', 6],
+    ['\n', 2],
+    ['\t', 2],
+    ['\b', 2],
+    ['\f', 2],
+    ['\r', 2],
+    ['"', 2],
+    ['\\', 2],
+    [' ', 1],
+  ])('%j costs %i bytes, as JSON.stringify writes it', (s, cost) => {
+    expect(jsonStringBytes(s)).toBe(cost);
+    expect(bytes(JSON.stringify(s)) - 2).toBe(cost);
+  });
+
+  it('tailStart of a budget that holds everything is 0; of nothing, the end', () => {
+    fc.assert(
+      fc.property(content, (s) => {
+        expect(tailStart(s, jsonStringBytes(s))).toBe(0);
+        expect(tailStart(s, 0)).toBe(s.length);
+      }),
+    );
+  });
+});
+
+describe('buildSnapshot at its boundaries', () => {
+  const m = (id: number, content = 'hello'): SnapshotMessage => ({ id, content, role: 'user', time: 't' });
+  const exact = (list: SnapshotMessage[]) => bytes(JSON.stringify({ messages: list }));
+
+  it('a body exactly at the budget keeps everything, untouched; one byte less drops the oldest', () => {
+    const list = [m(0), m(1), m(2)];
+    expect(buildSnapshot(list, 10, exact(list))).toMatchObject({
+      kept: 3,
+      dropped: 0,
+      contentTruncated: false,
+    });
+    expect(buildSnapshot(list, 10, exact(list) - 1)).toMatchObject({
+      kept: 2,
+      dropped: 1,
+      contentTruncated: false,
+    });
+  });
+
+  it('the newest alone that fits is never cut, whatever was dropped before it', () => {
+    fc.assert(
+      fc.property(messages, fc.integer({ min: 200, max: 3000 }), (list, budget) => {
+        if (list.length === 0) return;
+        const snap = buildSnapshot(list, 25, budget);
+        if (exact(list.slice(-1)) <= budget) expect(snap.contentTruncated).toBe(false);
+      }),
+    );
+  });
+
+  it('room for the empty message exactly: content "" (no marker); room for the marker exactly: the marker alone', () => {
+    const big = m(5, 'x'.repeat(500));
+    const empty = exact([{ ...big, content: '' }]);
+    const none = buildSnapshot([big], 1, empty);
+    expect(JSON.parse(none.body).messages[0].content).toBe('');
+    expect(none.bytes).toBe(empty);
+    const markerOnly = buildSnapshot([big], 1, empty + jsonStringBytes(TRUNCATION_MARKER));
+    expect(JSON.parse(markerOnly.body).messages[0].content).toBe(TRUNCATION_MARKER);
+    expect(() => buildSnapshot([big], 1, empty - 1)).toThrow(new SnapshotTooSmallError(empty - 1, empty));
+  });
+
+  it('the error names what would be needed', () => {
+    expect(new SnapshotTooSmallError(10, 15).message).toBe(
+      '--max-bytes 10 cannot hold the newest message even with its content cut (needs 15)',
+    );
+    expect(() => buildSnapshot([], 1, 14)).toThrow(new SnapshotTooSmallError(14, 15));
+  });
+});

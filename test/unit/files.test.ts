@@ -1,0 +1,408 @@
+// Local files, as a hostile /tmp may present them (local-file.ts, pid-file.ts, lock.ts,
+// state-file.ts), and the version probe (agentapi-version.ts): real files, FIFOs and processes
+// in a temp directory.
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { interpretVersion, PERSISTENCE_SINCE, readVersion } from '../../src/core/agentapi-version.js';
+import { Deadline } from '../../src/core/deadline.js';
+import {
+  kindOf,
+  openForAppend,
+  openRegular,
+  readFileTail,
+  readSmallFile,
+} from '../../src/core/local-file.js';
+import { acquireLock, lockHolder } from '../../src/core/lock.js';
+import { parsePid, readPidFile } from '../../src/core/pid-file.js';
+import { stampOf, summarizeState, waitForReplacement, wasReplaced } from '../../src/core/state-file.js';
+
+let dir: string;
+const children: ChildProcess[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'files-'));
+});
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+const at = (name: string) => join(dir, name);
+const fifo = (name: string) => {
+  expect(spawnSync('mkfifo', [at(name)]).status).toBe(0);
+  return at(name);
+};
+
+describe('local files (local-file.ts)', () => {
+  it('openRegular: a regular file opens; missing, FIFO and directory are told apart, without blocking', async () => {
+    writeFileSync(at('f'), 'x');
+    const ok = await openRegular(at('f'));
+    expect(ok.state).toBe('ok');
+    if (ok.state === 'ok') await ok.handle.close();
+    expect(await openRegular(at('none'))).toEqual({ state: 'missing' });
+    expect(await openRegular(fifo('p'))).toEqual({
+      state: 'refused',
+      reason: 'it is a FIFO, not a regular file',
+    });
+    mkdirSync(at('d'));
+    expect(await openRegular(at('d'))).toEqual({
+      state: 'refused',
+      reason: 'it is a directory, not a regular file',
+    });
+    expect(await openRegular('/dev/null')).toEqual({
+      state: 'refused',
+      reason: 'it is a device, not a regular file',
+    });
+  });
+
+  it('readSmallFile: whole small files; larger ones refused unread; a limit exactly met is fine', async () => {
+    writeFileSync(at('f'), '12345');
+    const five = await readSmallFile(at('f'), 5);
+    expect(five.state === 'ok' && five.data.toString()).toBe('12345');
+    expect(await readSmallFile(at('f'), 4)).toEqual({
+      state: 'refused',
+      reason: 'it is 5 bytes, more than the 4 expected',
+    });
+    writeFileSync(at('big'), '');
+    await truncate(at('big'), 2 ** 40);
+    expect((await readSmallFile(at('big'), 64)).state).toBe('refused');
+    expect(await readSmallFile(at('none'), 5)).toEqual({ state: 'missing' });
+    expect((await readSmallFile(fifo('p'), 5)).state).toBe('refused');
+  });
+
+  it('readFileTail: the last bytes only', async () => {
+    writeFileSync(at('log'), 'line 1\nline 2\nline 3\n');
+    const tail = await readFileTail(at('log'), 7);
+    expect(tail.state === 'ok' && tail.data.toString()).toBe('line 3\n');
+    const whole = await readFileTail(at('log'), 1000);
+    expect(whole.state === 'ok' && whole.data.toString()).toBe('line 1\nline 2\nline 3\n');
+    expect((await readFileTail(at('none'), 10)).state).toBe('missing');
+  });
+
+  it('openForAppend: creates 0600 and appends; refuses a FIFO (with or without a reader) and a directory', async () => {
+    const handle = await openForAppend(at('new.log'));
+    await handle.write('a');
+    await handle.close();
+    const again = await openForAppend(at('new.log'));
+    await again.write('b');
+    await again.close();
+    expect(readFileSync(at('new.log'), 'utf8')).toBe('ab');
+    // Root's 0600 is what a user would see too.
+    expect(
+      spawnSync('stat', ['-c', '%a', at('new.log')])
+        .stdout.toString()
+        .trim(),
+    ).toBe('600');
+    await expect(openForAppend(fifo('p'))).rejects.toThrow(`${at('p')} is a FIFO, not a regular file`);
+    // With a reader, the open itself succeeds: the type check refuses it.
+    const { constants } = await import('node:fs');
+    const { open } = await import('node:fs/promises');
+    const reader = await open(at('p'), constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      await expect(openForAppend(at('p'))).rejects.toThrow(`${at('p')} is a FIFO, not a regular file`);
+    } finally {
+      await reader.close();
+    }
+    mkdirSync(at('d'));
+    await expect(openForAppend(at('d'))).rejects.toThrow(`${at('d')}: it is a directory`);
+  });
+
+  it('kindOf names each kind of file', async () => {
+    const { lstat, stat } = await import('node:fs/promises');
+    writeFileSync(at('f'), '');
+    spawnSync('ln', ['-s', at('f'), at('link')]);
+    expect(kindOf(await stat(at('f')))).toBe('a regular file');
+    expect(kindOf(await stat(dir))).toBe('a directory');
+    expect(kindOf(await stat(fifo('p')))).toBe('a FIFO');
+    expect(kindOf(await stat('/dev/null'))).toBe('a device');
+    expect(kindOf(await lstat(at('link')))).toBe('a symbolic link');
+  });
+});
+
+describe('PID files (pid-file.ts)', () => {
+  it.each([
+    ['1234\n', 1234],
+    ['1234', 1234],
+    ['  1234\r\n', 1234],
+    ['4194304\n', 4194304],
+  ])('%j holds %i', (text, pid) => {
+    expect(parsePid(text)).toEqual({ pid });
+  });
+
+  it.each([
+    ['', 'it is empty'],
+    ['\n', 'it is empty'],
+    ['12\n34\n', '"12?34" is not a decimal process id'],
+    ['abc', '"abc" is not a decimal process id'],
+    ['\u0001abc', '"?abc" is not a decimal process id'],
+    [`${'x'.repeat(30)}`, `"${'x'.repeat(20)}…" is not a decimal process id`],
+    [`${'x'.repeat(20)}`, `"${'x'.repeat(20)}" is not a decimal process id`],
+    ['0123', '"0123" has leading zeros'],
+    ['0', '0 is not a process we may signal'],
+    ['1', '1 is not a process we may signal'],
+    ['4194305', '4194305 is larger than any Linux process id'],
+  ])('%j is refused: %s', (text, reason) => {
+    expect(parsePid(text)).toEqual({ reason });
+  });
+
+  it('readPidFile: a FIFO or a large file is invalid, never read; its time is the file mtime', async () => {
+    expect(await readPidFile(fifo('p'))).toMatchObject({
+      state: 'invalid',
+      reason: 'it is a FIFO, not a regular file',
+    });
+    writeFileSync(at('big'), '1'.repeat(65));
+    expect(await readPidFile(at('big'))).toMatchObject({
+      state: 'invalid',
+      reason: 'it is 65 bytes, more than the 64 expected',
+    });
+    writeFileSync(at('ok'), '4321\n');
+    const ok = await readPidFile(at('ok'));
+    expect(ok).toMatchObject({ state: 'ok', pid: 4321, path: at('ok') });
+    expect(Math.abs((ok as { writtenAtMs: number }).writtenAtMs - Date.now())).toBeLessThan(5000);
+  });
+});
+
+/**
+ * A process the lock must believe is another `agentapi-lifecycle shutdown` of ours: Node itself,
+ * hard-linked under the name agentapi-lifecycle, running a script called `shutdown` that waits.
+ */
+function fakeShutdown(): ChildProcess {
+  const bin = at('agentapi-lifecycle');
+  try {
+    linkSync(process.execPath, bin);
+  } catch {
+    copyFileSync(process.execPath, bin);
+    chmodSync(bin, 0o755);
+  }
+  writeFileSync(at('shutdown'), 'setInterval(() => {}, 1000);\n');
+  const child = spawn(bin, ['shutdown'], { cwd: dir, stdio: 'ignore' });
+  children.push(child);
+  return child;
+}
+
+async function running(child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    if (argv[1] === 'shutdown') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the fake shutdown never ran');
+}
+
+describe('the shutdown lock (lock.ts)', () => {
+  it('is taken when free, holds our PID, and is released only by us', async () => {
+    const lock = await acquireLock(at('l'), Deadline.in(1000));
+    expect(lock).toMatchObject({ acquired: true });
+    expect(readFileSync(at('l'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(await lockHolder(at('l'))).toEqual({
+      live: false,
+      why: `PID ${process.pid} is not an agentapi-lifecycle shutdown`,
+    });
+    if (lock.acquired) await lock.release();
+    expect(existsSync(at('l'))).toBe(false);
+    // Taken over by someone else meanwhile: not ours to remove.
+    const again = await acquireLock(at('l'), Deadline.in(1000));
+    writeFileSync(at('l'), '1234\n');
+    if (again.acquired) await again.release();
+    expect(readFileSync(at('l'), 'utf8')).toBe('1234\n');
+  });
+
+  it.each([
+    ['a dead PID', () => `${spawnSync('true').pid}\n`, /PID \d+ is not running/],
+    ['garbage', () => 'hello\n', /is not a decimal process id/],
+    [
+      'a live process that is not a shutdown',
+      () => `${process.pid}\n`,
+      /is not an agentapi-lifecycle shutdown/,
+    ],
+    ['PID 1 (init)', () => '1\n', /1 is not a process we may signal/],
+  ])('a lock holding %s is stale and taken over at once', async (_, content, why) => {
+    writeFileSync(at('l'), content());
+    expect(await lockHolder(at('l'))).toEqual({ live: false, why: expect.stringMatching(why) });
+    const started = Date.now();
+    const lock = await acquireLock(at('l'), Deadline.in(5000));
+    expect(lock.acquired).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(readFileSync(at('l'), 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it('a FIFO or a huge file at the lock path is stale: taken over without reading it', async () => {
+    fifo('l');
+    expect((await acquireLock(at('l'), Deadline.in(5000))).acquired).toBe(true);
+    await rm(at('l'));
+    writeFileSync(at('l'), '');
+    await truncate(at('l'), 2 ** 40);
+    expect((await acquireLock(at('l'), Deadline.in(5000))).acquired).toBe(true);
+  });
+
+  it('a missing directory: no lock, and says why, but the caller may go on', async () => {
+    const lock = await acquireLock(at('missing/l'), Deadline.in(1000));
+    expect(lock).toMatchObject({
+      acquired: true,
+      unlocked: `cannot take the lock ${at('missing/l')} (its directory does not exist)`,
+    });
+    if (lock.acquired) await lock.release();
+  });
+
+  it('a live shutdown of ours is waited for: deferred if it lets go, taken over if it dies', async () => {
+    const holder = fakeShutdown();
+    await running(holder);
+    writeFileSync(at('l'), `${holder.pid}\n`);
+    expect(await lockHolder(at('l'))).toEqual({ live: true, pid: holder.pid });
+    // Holds on past our deadline: we defer, unfinished.
+    let waited: number | undefined;
+    expect(await acquireLock(at('l'), Deadline.in(200), (pid) => (waited = pid))).toEqual({
+      acquired: false,
+      holder: holder.pid,
+      finished: false,
+    });
+    expect(waited).toBe(holder.pid);
+    // Lets go while we wait: it handled it.
+    setTimeout(() => rm(at('l')), 100);
+    expect(await acquireLock(at('l'), Deadline.in(5000))).toEqual({
+      acquired: false,
+      holder: holder.pid,
+      finished: true,
+    });
+    // Dies holding it: we take over.
+    writeFileSync(at('l'), `${holder.pid}\n`);
+    setTimeout(() => holder.kill('SIGKILL'), 100);
+    const lock = await acquireLock(at('l'), Deadline.in(5000));
+    expect(lock.acquired).toBe(true);
+    expect(readFileSync(at('l'), 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it('a shutdown that started after the lock was written is not its writer (a reused PID)', async () => {
+    writeFileSync(at('l'), '');
+    const { utimesSync } = await import('node:fs');
+    const holder = fakeShutdown();
+    await running(holder);
+    writeFileSync(at('l'), `${holder.pid}\n`);
+    utimesSync(at('l'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    expect(await lockHolder(at('l'))).toEqual({
+      live: false,
+      why: `PID ${holder.pid} started after the lock was written`,
+    });
+  });
+});
+
+describe('the state file (state-file.ts)', () => {
+  it('a save replaces the file (new inode, time or size): wasReplaced sees it, waitForReplacement waits for it', async () => {
+    expect(await stampOf(at('s.json'))).toBeUndefined();
+    expect(wasReplaced(undefined, undefined)).toBe(false);
+    writeFileSync(at('s.json'), '{}');
+    const before = await stampOf(at('s.json'));
+    expect(before).toMatchObject({ size: 2 });
+    expect(wasReplaced(undefined, before)).toBe(true);
+    expect(wasReplaced(before, before)).toBe(false);
+    const stamp = before as NonNullable<typeof before>;
+    expect(wasReplaced(stamp, { ...stamp, ino: stamp.ino + 1 })).toBe(true);
+    expect(wasReplaced(stamp, { ...stamp, mtimeMs: stamp.mtimeMs + 1 })).toBe(true);
+    expect(wasReplaced(stamp, { ...stamp, size: 3 })).toBe(true);
+    expect(wasReplaced(stamp, undefined)).toBe(false);
+    expect(await waitForReplacement(at('s.json'), before, Deadline.in(50))).toBeUndefined();
+    setTimeout(() => {
+      writeFileSync(at('s.json.tmp'), '{"a":1}');
+      renameSync(at('s.json.tmp'), at('s.json'));
+    }, 30);
+    expect(await waitForReplacement(at('s.json'), before, Deadline.in(5000))).toMatchObject({ size: 7 });
+  });
+
+  it.each([
+    ['{"version":1,"messages":[{"id":0},{"id":1}],"initial_prompt":""}', { messages: 2, formatVersion: 1 }],
+    ['{"messages":[],"version":1}', { messages: 0, formatVersion: 1 }],
+    ['{"version":2,"messages":[]}', { formatVersion: 2, problem: 'format version is 2, expected 1' }],
+    ['{"messages":[]}', { problem: 'format version is missing, expected 1' }],
+    [
+      '{"version":1,"messages":[',
+      { problem: expect.stringContaining('is not a state file AgentAPI can load (it ends') },
+    ],
+    ['{"version":1}', { problem: expect.stringContaining('(it has no "messages" list)') }],
+  ])('summarizes %s', async (text, expected) => {
+    writeFileSync(at('s.json'), text);
+    expect(await summarizeState(at('s.json'))).toMatchObject({
+      exists: true,
+      size: text.length,
+      ...expected,
+    });
+  });
+
+  it('a missing, FIFO or directory state file is summarized without blocking', async () => {
+    expect(await summarizeState(at('none'))).toEqual({ path: at('none'), exists: false });
+    expect(await summarizeState(fifo('p'))).toMatchObject({
+      exists: true,
+      problem: 'it is a FIFO, not a regular file',
+    });
+  });
+});
+
+describe('the version gate (agentapi-version.ts)', () => {
+  it.each([
+    ['0.12.1', { version: '0.12.1', supportsPersistence: true }],
+    ['0.12.0', { version: '0.12.0', supportsPersistence: true }],
+    ['v0.12.0-rc1', { version: '0.12.0', supportsPersistence: true }],
+    ['0.11.9', { version: '0.11.9', supportsPersistence: false }],
+    ['1.0.0', { version: '1.0.0', supportsPersistence: true }],
+    ['dev', {}],
+    ['x1.2.3', {}],
+  ])('%s', (raw, expected) => {
+    expect(interpretVersion(raw)).toEqual({ raw, ...expected });
+    expect(PERSISTENCE_SINCE).toBe('0.12.0');
+  });
+
+  it('nothing read: nothing known', () => {
+    expect(interpretVersion(undefined)).toEqual({});
+    expect(interpretVersion('')).toEqual({});
+  });
+
+  const script = (body: string) => {
+    const file = at('agentapi');
+    writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    return file;
+  };
+
+  it.each([
+    ['echo "agentapi version 0.12.1"', { raw: '0.12.1', version: '0.12.1', supportsPersistence: true }],
+    ['echo "agentapi version 0.11.2"; echo more', { raw: '0.11.2', supportsPersistence: false }],
+    ['echo "agentapi version dev"', { raw: 'dev' }],
+    [
+      'echo "v20.20.2"',
+      { error: expect.stringContaining('is not AgentAPI: its --version printed "v20.20.2"') },
+    ],
+    ['echo "agentapi 0.12.1"', { error: expect.stringContaining('not "agentapi version …"') }],
+    [`echo "${'z'.repeat(80)}"`, { error: expect.stringContaining(`printed "${'z'.repeat(60)}…"`) }],
+    ['exit 3', { error: expect.stringContaining('--version failed') }],
+    ['sleep 5', { error: expect.stringContaining('--version did not answer within 200ms') }],
+  ])('readVersion of a program that does %j', async (body, expected) => {
+    expect(await readVersion(script(body), 200)).toMatchObject(expected);
+  });
+
+  it('readVersion: a missing or non-executable program is named; the token is never passed on', async () => {
+    expect(await readVersion(at('none'), 1000)).toEqual({ error: `${at('none')} was not found` });
+    writeFileSync(at('plain'), 'x', { mode: 0o644 });
+    if (process.getuid?.() !== 0) {
+      expect(await readVersion(at('plain'), 1000)).toEqual({ error: `${at('plain')} is not executable` });
+    }
+    process.env.CODER_AGENT_TOKEN = 'never-for-children';
+    try {
+      // The shell prints the token instead of the version if it got one.
+      const file = script(['echo "agentapi version $', '{CODER_AGENT_TOKEN:-0.12.1}"'].join(''));
+      expect(await readVersion(file, 1000)).toMatchObject({ raw: '0.12.1' });
+    } finally {
+      delete process.env.CODER_AGENT_TOKEN;
+    }
+  });
+});

@@ -14,6 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { startCoderd } from '../../test/support/coderd.js';
+import { startFleet } from '../../test/support/fleet.js';
 import { cleanEnv, freePort, startSim, TASK_ID, workdir } from '../../test/support/harness.js';
 import { BIN, ROOT, SIM } from '../../test/support/paths.js';
 
@@ -307,16 +308,8 @@ async function fleetBench(): Promise<void> {
     { stored: number; refusals: number; peak: number; lastMs: number; stopped: number }
   > = {};
   for (const kind of ['ours', 'baseline'] as const) {
-    const tasks = Array.from({ length: FLEET }, () => crypto.randomUUID());
-    const coderd = await startCoderd({
-      tasks,
-      mode: { kind: 'capacity', concurrent: CAPACITY, holdMs: 250, refuse: 503, retryAfter: '1' },
-    });
-    const env = { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token };
-    const works = await Promise.all(tasks.map(() => workdir()));
-    const sims = await Promise.all(
-      works.map((work) => startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '10' } })),
-    );
+    const fleet = await startFleet(FLEET, CAPACITY, 10);
+    const { coderd, tasks, works, sims, env } = fleet;
     const started = Date.now();
     await Promise.all(
       tasks.map((task, i) =>
@@ -353,9 +346,7 @@ async function fleetBench(): Promise<void> {
       lastMs: stored.length ? Math.max(...stored.map((r) => r.answeredAt)) - started : Number.NaN,
       stopped,
     };
-    await Promise.all(sims.map((s) => s.stop()));
-    await Promise.all(works.map((w) => w.cleanup()));
-    await coderd.close();
+    await fleet.close();
   }
   results.fleet = { fleet: FLEET, capacity: CAPACITY, holdMs: 250, ...outcome };
   const show = (o: (typeof outcome)[string]) =>

@@ -42,6 +42,7 @@ export class UserError extends Error {
 export function printError(error: UserError, redact: (text: string) => string = (t) => t): void {
   const lines = [`error: ${redact(describe(error))}`, ...(error.details ?? []).map((d) => `  ${redact(d)}`)];
   if (error.exitCode === EXIT.usage) {
+    // Stryker disable next-line ConditionalExpression: an undefined usage is falsy below as well
     const command = error.usage === undefined ? '' : error.usage;
     lines.push(`Run 'agentapi-lifecycle ${command ? `${command} ` : ''}--help' for usage.`);
   }

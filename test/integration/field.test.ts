@@ -34,7 +34,7 @@ import { BIN, SIM } from '../support/paths.js';
 import { shutdownHelpers } from '../support/shutdown.js';
 
 const f = useFixture();
-const { setup, shutdown, report, step, signalsReceived, alive } = shutdownHelpers(f);
+const { setup, shutdown, shutdownArgs, report, step, signalsReceived, alive } = shutdownHelpers(f);
 // What a template passes when Terraform did not render the task id.
 const UNRENDERED = ['$', '{data.coder_task.me.id}'].join('');
 const lockFile = () => `${f.work.pidFile}.shutdown-lock`;
@@ -382,21 +382,10 @@ describe('every body is bounded', () => {
     'a $name coderd error body: read a few KiB, AgentAPI still stopped, little memory',
     async ({ bytes }) => {
       await setup({ coderd: { mode: { kind: 'huge-error', status: 400, bytes } } });
-      const { result, rssMiB } = await measured(
-        [
-          'shutdown',
-          '--task-id',
-          TASK_ID,
-          '--pid-file',
-          f.work.pidFile,
-          '--port',
-          String(f.sim?.port),
-          '--json',
-          '--timeout',
-          '10s',
-        ],
-        { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token },
-      );
+      const { result, rssMiB } = await measured(shutdownArgs('--json', '--timeout', '10s'), {
+        CODER_AGENT_URL: f.coderd?.url,
+        CODER_AGENT_TOKEN: f.coderd?.token,
+      });
       expect(result.code).toBe(0);
       expect(step(report(result), 'snapshot')?.outcome).toBe('rejected');
       expect(report(result).stop).toBe('terminated');
@@ -452,15 +441,7 @@ describe('signals and streams', () => {
     'stderr on a %s: a successful shutdown still exits 0',
     async (where) => {
       await setup();
-      const args = [
-        'shutdown',
-        '--task-id',
-        TASK_ID,
-        '--pid-file',
-        f.work.pidFile,
-        '--port',
-        String(f.sim?.port),
-      ];
+      const args = shutdownArgs();
       const env = cleanEnv({ CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token });
       const code = await new Promise<number | null>((resolve) => {
         const child =

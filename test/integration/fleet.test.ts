@@ -3,22 +3,16 @@
 // Retry-After, as a load balancer in front of a busy coderd does. Every snapshot must land within
 // the budget, and the retries must spread out rather than come back in identical waves.
 
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Coderd, startCoderd } from '../support/coderd.js';
-import { run, type Sim, startSim, type Workdir, workdir } from '../support/harness.js';
+import { type Fleet, startFleet } from '../support/fleet.js';
+import { run } from '../support/harness.js';
 
 const FLEET = 12;
-let sims: Sim[] = [];
-let works: Workdir[] = [];
-let coderd: Coderd | undefined;
+let fleet: Fleet | undefined;
 
 afterEach(async () => {
-  await Promise.all(sims.map((s) => s.stop()));
-  await coderd?.close();
-  await Promise.all(works.map((w) => w.cleanup()));
-  sims = [];
-  works = [];
+  await fleet?.close();
+  fleet = undefined;
 });
 
 function spread(values: number[]): { std: number; range: number } {
@@ -29,14 +23,8 @@ function spread(values: number[]): { std: number; range: number } {
 
 describe('a fleet stopping at once', () => {
   it(`${FLEET} workspaces against a coderd that stores 2 at a time: every snapshot lands, retries spread out`, async () => {
-    const tasks = Array.from({ length: FLEET }, () => randomUUID());
-    coderd = await startCoderd({
-      tasks,
-      mode: { kind: 'capacity', concurrent: 2, holdMs: 250, refuse: 503, retryAfter: '1' },
-    });
-    works = await Promise.all(tasks.map(() => workdir()));
-    sims = await Promise.all(works.map((work) => startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '6' } })));
-    const env = { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token };
+    fleet = await startFleet(FLEET, 2, 6);
+    const { coderd, tasks, works, sims, env } = fleet;
     const started = Date.now();
     const results = await Promise.all(
       tasks.map((task, i) =>

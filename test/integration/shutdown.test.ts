@@ -9,7 +9,7 @@ import { type Report, shutdownHelpers } from '../support/shutdown.js';
 
 const f = useFixture();
 
-const { setup, shutdown, report, step, signalsReceived, alive } = shutdownHelpers(f);
+const { setup, shutdown, shutdownArgs, report, step, signalsReceived, alive } = shutdownHelpers(f);
 
 describe('shutdown: the happy path', () => {
   it('saves, posts the snapshot, stops with SIGTERM, in that order', async () => {
@@ -382,17 +382,7 @@ describe.skipIf(process.getuid?.() !== 0)('shutdown: an AgentAPI of another user
       // A checkout under a private directory (e.g. /root) is out of nobody's reach: nothing to test.
       const reach = await asNobody('sh', '-c', 'test -x "$0" && test -x "$1"', BIN, f.work.dir);
       if (reach.code !== 0) ctx.skip();
-      const result = await asNobody(
-        BIN,
-        'shutdown',
-        '--task-id',
-        TASK_ID,
-        '--pid-file',
-        f.work.pidFile,
-        '--port',
-        String(f.sim?.port),
-        '--json',
-      );
+      const result = await asNobody(BIN, ...shutdownArgs('--json'));
       expect(result.code, result.stderr).toBe(0);
       expect(report(result).steps.map((s) => [s.step, s.status, s.outcome])).toEqual(steps);
       expect(result.stderr).toContain(says);

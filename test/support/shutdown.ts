@@ -40,6 +40,18 @@ export function shutdownHelpers(f: Fixture) {
     });
   }
 
+  /** `shutdown` with this fixture's task, PID file and port: the arguments every test starts from. */
+  const shutdownArgs = (...extra: string[]) => [
+    'shutdown',
+    '--task-id',
+    TASK_ID,
+    '--pid-file',
+    f.work.pidFile,
+    '--port',
+    String(f.sim?.port ?? 1),
+    ...extra,
+  ];
+
   function shutdown(
     args: string[] = [],
     env: Record<string, string | undefined> = {},
@@ -73,5 +85,5 @@ export function shutdownHelpers(f: Fixture) {
       .filter((e) => e.source === 'agentapi' && e.event === 'signal')
       .map((e) => e.signal as string);
 
-  return { setup, shutdown, report, step, signalsReceived, alive: isAlive };
+  return { setup, shutdown, shutdownArgs, report, step, signalsReceived, alive: isAlive };
 }

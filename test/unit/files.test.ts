@@ -406,3 +406,109 @@ describe('the version gate (agentapi-version.ts)', () => {
     }
   });
 });
+
+describe('edges of files, locks and the version probe', () => {
+  it('an open that fails for another reason than "missing" is refused and says why', async () => {
+    writeFileSync(at('file'), 'x');
+    expect(await openRegular(at('file/inside'))).toEqual({
+      state: 'refused',
+      reason: 'cannot read it (its directory does not exist)',
+    });
+  });
+
+  it('a file that is longer than its size said (a /proc file says 0) is refused, not cut', async () => {
+    expect(await readSmallFile('/proc/self/status', 64)).toEqual({
+      state: 'refused',
+      reason: 'it is more than the 64 bytes expected',
+    });
+  });
+
+  it('no file descriptor is left open, whatever the outcome', async () => {
+    const { readdirSync } = await import('node:fs');
+    writeFileSync(at('f'), '1234\n');
+    writeFileSync(at('big'), 'x'.repeat(100));
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 20; i++) {
+      await readSmallFile(at('f'), 64);
+      await readSmallFile(at('big'), 64);
+      await readFileTail(at('big'), 10);
+      await summarizeState(at('f'));
+    }
+    expect(open()).toBe(before);
+  });
+
+  it('a socket is named as one', async () => {
+    const { createServer } = await import('node:net');
+    const { stat } = await import('node:fs/promises');
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(at('sock'), r));
+    try {
+      expect(kindOf(await stat(at('sock')))).toBe('a socket');
+      expect(await openRegular(at('sock'))).toMatchObject({ state: 'refused' });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a directory at the lock path cannot be taken over: no lock, and it says why', async () => {
+    mkdirSync(at('l'));
+    const lock = await acquireLock(at('l'), Deadline.in(1000));
+    expect(lock).toMatchObject({
+      acquired: true,
+      unlocked: expect.stringContaining('a stale lock is there (it is a directory'),
+    });
+  });
+
+  it('releaseSync removes our lock at once (for a process about to exit)', async () => {
+    const lock = await acquireLock(at('l'), Deadline.in(1000));
+    if (lock.acquired) lock.releaseSync();
+    expect(existsSync(at('l'))).toBe(false);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "another user's shutdown is not one of ours: its lock is stale",
+    async () => {
+      chmodSync(dir, 0o755);
+      const holder = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '30'], {
+        stdio: 'ignore',
+      });
+      children.push(holder);
+      // Until setpriv has become nobody and exec'd sleep.
+      for (
+        let i = 0;
+        i < 200 && !/^Uid:\s+65534/m.test(readFileSync(`/proc/${holder.pid}/status`, 'utf8'));
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      writeFileSync(at('l'), `${holder.pid}\n`);
+      expect(await lockHolder(at('l'))).toEqual({
+        live: false,
+        why: `PID ${holder.pid} belongs to another user`,
+      });
+    },
+  );
+
+  const script = (body: string) => {
+    const file = at('agentapi');
+    writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    return file;
+  };
+
+  it.each([
+    ['[ "$1" = --version ] && echo "agentapi version 0.12.1" || echo "no flag given"', { raw: '0.12.1' }],
+    ['echo "  agentapi version 0.12.1  "', { raw: '0.12.1' }],
+    ["printf 'agentapi version 0.12.1\\nagentapi version 9.9.9\\n'", { raw: '0.12.1' }],
+    ['echo "x agentapi version 0.12.1"', { error: expect.stringContaining('is not AgentAPI') }],
+    ['echo "agentapi version 0.12.1 extra"', { error: expect.stringContaining('is not AgentAPI') }],
+    [`echo "${'v'.repeat(60)}"`, { error: expect.stringContaining(`printed "${'v'.repeat(60)}", not`) }],
+  ])('readVersion: %s', async (body, expected) => {
+    expect(await readVersion(script(body), 2000)).toMatchObject(expected);
+  });
+
+  it('readVersion: a file without execute permission is named as such (even for root)', async () => {
+    writeFileSync(at('plain'), '#!/bin/sh\necho agentapi version 1.0.0\n', { mode: 0o644 });
+    expect(await readVersion(at('plain'), 1000)).toEqual({ error: `${at('plain')} is not executable` });
+  });
+});

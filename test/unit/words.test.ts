@@ -14,13 +14,18 @@ import {
 import { Logger, redact } from '../../src/core/log.js';
 import {
   agentApiBaseUrl,
+  agentApiFlags,
   childEnv,
   coderEnv,
   DEFAULTS,
   defaultPidFile,
   durationFlag,
   parseAgentApiUrl,
+  pidFileFlag,
+  runningStateFileFlag,
   snapshotFlags,
+  stateFileFlag,
+  taskIdFlag,
 } from '../../src/core/settings.js';
 
 afterEach(() => {
@@ -291,3 +296,105 @@ describe('settings', () => {
     await expect(parse(flag, '1.5')).rejects.toThrow('is not a whole number of bytes');
   });
 });
+
+describe('more of the same, at the edges', () => {
+  it('anything thrown can be classified or described, even nothing at all', () => {
+    expect(classifyRequestError(undefined)).toEqual({ kind: 'error', detail: 'undefined' });
+    expect(classifyRequestError(null)).toEqual({ kind: 'error', detail: 'null' });
+    expect(classifyRequestError({ name: 'TypeError', message: 'x' })).toEqual({
+      kind: 'unreachable',
+      detail: 'x',
+    });
+    expect(fsReason(undefined)).toBe('undefined');
+  });
+
+  it('readBounded cancels the rest of a body it stops reading', async () => {
+    let cancelled = false;
+    const body = new Response(
+      new ReadableStream({
+        pull(controller) {
+          controller.enqueue(new Uint8Array(1024));
+        },
+        cancel() {
+          cancelled = true;
+        },
+      }),
+    );
+    await readBounded(body, 2048);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cancelled).toBe(true);
+  });
+
+  it('bodySnippet trims, and a body that fails mid-way gives an empty snippet', async () => {
+    expect(await bodySnippet(new Response('   spaced   '))).toBe('spaced');
+    const broken = new Response(
+      new ReadableStream({
+        pull(controller) {
+          controller.error(new Error('connection reset'));
+        },
+      }),
+    );
+    expect(await bodySnippet(broken)).toBe('');
+  });
+
+  it('a Logger without a writer writes to stderr', () => {
+    expect(stderrOf(() => new Logger().warn('to stderr'))).toMatch(/WARN +to stderr\n$/);
+  });
+
+  it('secrets shorter than 4 characters are not hidden (they would blank out ordinary words); 4 are', () => {
+    expect(redact('abc abc', ['abc'])).toBe('abc abc');
+    expect(redact('abcd abcd', ['abcd'])).toBe('*** ***');
+    const lines: string[] = [];
+    new Logger({ write: (l) => lines.push(l), secrets: ['abc', 'wxyz'] }).warn('abc wxyz');
+    expect(lines[0]).toMatch(/WARN +abc \*\*\*\n$/);
+  });
+});
+
+describe('the flags and their variables, as the README lists them', () => {
+  it('--port: -p, AGENTAPI_PORT, 3284, 1 to 65535; --agentapi-url checked and exclusive with --port', async () => {
+    expect(agentApiFlags.port).toMatchObject({
+      char: 'p',
+      env: 'AGENTAPI_PORT',
+      default: 3284,
+      min: 1,
+      max: 65_535,
+    });
+    expect(agentApiFlags['agentapi-url']).toMatchObject({ exclusive: ['port'] });
+    await expect(parse(agentApiFlags['agentapi-url'] as never, 'http://example.com')).rejects.toThrow(
+      'not on this machine',
+    );
+    expect(await parse(agentApiFlags['agentapi-url'] as never, 'http://[::1]:9')).toBe('http://[::1]:9');
+  });
+
+  it('--pid-file: AGENTAPI_PID_FILE, by port; --state-file: AGENTAPI_STATE_FILE, in the home (the running one: no default)', async () => {
+    const pidFile = pidFileFlag as unknown as {
+      env: string;
+      default: (ctx: { flags: Record<string, unknown> }) => Promise<string>;
+      defaultHelp: () => Promise<string>;
+    };
+    expect(pidFile.env).toBe('AGENTAPI_PID_FILE');
+    expect(await pidFile.default({ flags: { port: 3290 } })).toBe('/tmp/agentapi-3290.pid');
+    expect(await pidFile.default({ flags: {} })).toBe('/tmp/agentapi.pid');
+    expect(await pidFile.defaultHelp()).toBe(
+      '/tmp/agentapi.pid (for another --port: /tmp/agentapi-<port>.pid)',
+    );
+    expect(stateFileFlag).toMatchObject({ env: 'AGENTAPI_STATE_FILE', default: DEFAULTS.stateFile });
+    expect(await (stateFileFlag as unknown as { defaultHelp: () => Promise<string> }).defaultHelp()).toBe(
+      '~/.agentapi/state.json',
+    );
+    expect(runningStateFileFlag).toMatchObject({ env: 'AGENTAPI_STATE_FILE' });
+    expect((runningStateFileFlag as { default?: unknown }).default).toBeUndefined();
+    expect(taskIdFlag.description).toContain('UUID');
+    expect(snapshotFlags['max-messages']).toMatchObject({ min: 1, default: 10 });
+  });
+
+  it('a duration flag without a default shows none', () => {
+    const flag = durationFlag({ description: 'x', min: 1, max: 2 }) as unknown as { defaultHelp?: unknown };
+    expect(flag.defaultHelp).toBeUndefined();
+  });
+});
+
+const parse = (
+  flag: { parse: (input: string, ctx: never, opts: never) => Promise<unknown> },
+  input: string,
+) => flag.parse(input, {} as never, {} as never);

@@ -10,6 +10,8 @@ import { lastElements, NotJsonError } from './last-elements.js';
 import type { SnapshotMessage } from './snapshot.js';
 
 export const ROLES = ['user', 'agent'] as const;
+/** The roles as the scanner captures them: raw JSON strings. */
+const QUOTED_ROLES = new Set(ROLES.map((role) => `"${role}"`));
 
 export const MessageSchema = z.object({
   id: z.int(),
@@ -114,7 +116,7 @@ export async function getMessages(
       // A role that is a string but not one coderd knows: left out, not fatal.
       accept: (fields) => {
         const role = fields.get('role');
-        return role === undefined || !role.startsWith('"') || ROLES.some((r) => role === `"${r}"`);
+        return role === undefined || !role.startsWith('"') || QUOTED_ROLES.has(role);
       },
     });
   } catch (error) {

@@ -129,10 +129,20 @@ class Capture {
     return true;
   }
 
-  /** The captured bytes; in tail mode, no more than `limit` of them, starting at a safe place. */
-  bytes(): Buffer {
+  /** The captured bytes as text (in tail mode, as copyTo() copies them). */
+  text(): string {
+    return this.buf.toString('utf8', 0, this.size());
+  }
+
+  /** How many bytes copyTo() copies. */
+  size(): number {
     if (this.tail && this.len > this.limit) this.compact(this.len - this.limit);
-    return this.buf.subarray(0, this.len);
+    return this.len;
+  }
+
+  /** Copies the captured bytes (in tail mode, no more than `limit`, starting at a safe place). */
+  copyTo(target: Buffer): void {
+    this.buf.copy(target, 0, 0, this.size());
   }
 
   /**
@@ -160,6 +170,8 @@ export class LastElementsScanner {
   private readonly fieldKeys: [string, Buffer][];
   private readonly topKeys: [string, Buffer][];
   private readonly arrayKeyBytes: Buffer;
+  /** Each field with the bytes of `"name":` in the element's JSON text. */
+  private readonly fieldCost: [string, number][];
   private readonly top = new Map<string, string>();
   private readonly keyLimit: number;
   private readonly budget: number;
@@ -209,6 +221,7 @@ export class LastElementsScanner {
     this.fieldKeys = keys(options.keep > 0 ? options.fields : []);
     this.topKeys = keys(options.topFields ?? []);
     this.arrayKeyBytes = Buffer.from(this.arrayKey);
+    this.fieldCost = options.fields.map((f) => [f, Buffer.byteLength(JSON.stringify(f)) + 1]);
     this.keyLimit = Math.max(TOP_KEY_LIMIT, ...options.fields.map((f) => Buffer.byteLength(f)));
     this.budget = options.budgetBytes ?? Number.POSITIVE_INFINITY;
     this.keyCapture = new Capture(this.keyLimit, false);
@@ -221,36 +234,30 @@ export class LastElementsScanner {
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let i = 0;
     const n = bytes.length;
-    // Where the next quote and backslash are in this chunk (-1: none left), each found once and
-    // reused until passed: searching afresh after every escape would rescan long strings.
-    let nextQuote = -2;
-    let nextSlash = -2;
     // A value being captured is copied once per chunk, from here to where it ends (or the chunk
     // does), escapes and all: copying run by run between escapes would cost more than scanning.
     let sinkFrom = 0;
     while (i < n) {
       if (this.inString) {
-        if (this.escaped) {
-          this.escaped = false;
-          i++;
-          continue;
-        }
-        // Most bytes are string content: jump to the next quote or backslash.
-        // Stryker disable next-line all: a cache of where the next quote is; searching again finds the same, only slower
-        if (nextQuote !== -1 && nextQuote < i) nextQuote = bytes.indexOf(QUOTE, i);
-        // Stryker disable next-line all: the same cache for backslashes
-        if (nextSlash !== -1 && nextSlash < i) nextSlash = bytes.indexOf(BACKSLASH, i);
-        const stop = nextSlash === -1 || (nextQuote !== -1 && nextQuote < nextSlash) ? nextQuote : nextSlash;
-        if (stop === -1) {
+        // Most bytes are string content: jump from quote to quote (memchr) and tell an escaped
+        // quote by the backslashes before it, so escapes themselves cost nothing.
+        const quote = bytes.indexOf(QUOTE, i);
+        const end = quote === -1 ? n : quote;
+        let run = 0;
+        while (end - run > i && bytes[end - 1 - run] === BACKSLASH) run++;
+        // A run that reaches back to `i` continues one from before it (`escaped`).
+        const odd = (run + (end - run === i && this.escaped ? 1 : 0)) % 2 === 1;
+        if (quote === -1) {
+          this.escaped = odd;
           i = n;
           break;
         }
-        if (bytes[stop] === BACKSLASH) this.escaped = true;
-        else {
-          this.sink?.push(bytes, sinkFrom, stop);
+        this.escaped = false;
+        if (!odd) {
+          this.sink?.push(bytes, sinkFrom, quote);
           this.endString();
         }
-        i = stop + 1;
+        i = quote + 1;
         continue;
       }
       const c = bytes[i];
@@ -360,7 +367,8 @@ export class LastElementsScanner {
     if (sink === this.keyCapture) {
       // Keys are only compared with the few names of interest, never decoded.
       const names = this.depth === 1 ? this.topKeys : this.fieldKeys;
-      this.valueFor = names.find(([, bytes]) => sink.is(bytes))?.[0];
+      this.valueFor = undefined;
+      for (const [name, bytes] of names) if (sink.is(bytes)) this.valueFor = name;
       if (this.depth === 1) this.isArrayKey = sink.is(this.arrayKeyBytes);
       return;
     }
@@ -381,15 +389,14 @@ export class LastElementsScanner {
       this.problem ??= `${field} is longer than ${this.options.fieldBytes ?? 1024} bytes`;
       return;
     }
-    const bytes = sink.bytes();
-    if (sink.cut) this.elementCut = true;
     if (this.depth !== 1 && sink === this.tailCapture) {
       // Copied, not decoded: most elements are passed over, and decoding every big string of a
       // long transcript would cost more than all the scanning.
-      this.tailValue = this.copyToPooled(bytes);
+      this.tailValue = this.copyToPooled(sink);
+      if (sink.cut) this.elementCut = true;
       return;
     }
-    const raw = bytes.toString('utf8');
+    const raw = sink.text();
     (this.depth === 1 ? this.top : this.captured).set(field, isString ? `"${raw}"` : raw);
   }
 
@@ -436,14 +443,15 @@ export class LastElementsScanner {
    * A copy of `bytes` in a buffer of the pool: the tails of dropped elements are reused, so a long
    * transcript does not allocate (and collect) one buffer per message.
    */
-  private copyToPooled(bytes: Buffer): Buffer {
+  private copyToPooled(capture: Capture): Buffer {
+    const length = capture.size();
     let store = this.pool.pop();
-    if (!store || store.buffer.byteLength - store.byteOffset < bytes.length) {
+    if (!store || store.buffer.byteLength - store.byteOffset < length) {
       // Stryker disable next-line MethodExpression,ArithmeticOperator: a minimum size only spares reallocations
-      store = Buffer.allocUnsafeSlow(Math.max(bytes.length, 16 * 1024));
+      store = Buffer.allocUnsafeSlow(Math.max(length, 16 * 1024));
     }
-    const view = Buffer.from(store.buffer, store.byteOffset, bytes.length);
-    bytes.copy(view);
+    const view = Buffer.from(store.buffer, store.byteOffset, length);
+    capture.copyTo(view);
     return view;
   }
 
@@ -451,7 +459,7 @@ export class LastElementsScanner {
   private jsonBytes(element: Pending): number {
     let bytes = 2;
     let present = 0;
-    for (const field of this.options.fields) {
+    for (const [field, keyBytes] of this.fieldCost) {
       const value = element.fields.get(field);
       const length =
         field === this.options.tailField && element.tail
@@ -460,7 +468,7 @@ export class LastElementsScanner {
             ? Buffer.byteLength(value)
             : -1;
       if (length < 0) continue;
-      bytes += Buffer.byteLength(JSON.stringify(field)) + 1 + length;
+      bytes += keyBytes + length;
       present++;
     }
     return bytes + Math.max(0, present - 1);

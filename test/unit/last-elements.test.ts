@@ -68,6 +68,25 @@ describe('LastElementsScanner (properties against JSON.parse)', () => {
   });
 });
 
+describe('LastElementsScanner tells an escaped quote by the backslashes before it', () => {
+  // Runs of backslashes of either parity before a quote, split at every byte: a run that
+  // straddles two chunks must count as one.
+  const contents = [0, 1, 2, 3, 4, 5].flatMap((k) => [
+    `${'\\'.repeat(k)}"`,
+    `a${'\\'.repeat(k)}"b${'\\'.repeat(k)}`,
+  ]);
+  it.each(contents)('%j at every split point', (text) => {
+    const messages = [
+      { id: 1, content: text, role: 'agent', time: 't' },
+      { id: 2, content: `${text}"`, role: 'user', time: 't' },
+    ];
+    const body = JSON.stringify({ messages });
+    for (let at = 1; at < Buffer.byteLength(body); at++) {
+      expect(scan(body, 2, [at, body.length])).toEqual({ total: 2, kept: messages });
+    }
+  });
+});
+
 describe('LastElementsScanner refuses what is not a messages body', () => {
   it.each([
     ['', /no "messages" list/],

@@ -27,7 +27,7 @@ export function interpretVersion(raw: string | undefined): VersionInfo {
 }
 
 /** AgentAPI's own answer to --version (SPEC §2); anything else (node's "v20.20.2") is not AgentAPI. */
-const VERSION_LINE = /^agentapi version (\S+)\s*$/;
+const VERSION_LINE = /^agentapi version (\S+)$/;
 
 /** Runs `<bin> --version` and reads its first line, which must be "agentapi version 0.12.1". */
 export function readVersion(bin: string, timeoutMs: number): Promise<VersionInfo & { error?: string }> {
@@ -47,8 +47,8 @@ export function readVersion(bin: string, timeoutMs: number): Promise<VersionInfo
         resolve({ error: reason });
         return;
       }
-      const first = stdout.trim().split('\n')[0] ?? '';
-      const match = VERSION_LINE.exec(first.trim());
+      const first = (stdout.split('\n')[0] ?? '').trim();
+      const match = VERSION_LINE.exec(first);
       if (!match) {
         const shown = first.length > 60 ? `${first.slice(0, 60)}…` : first;
         resolve({

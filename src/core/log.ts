@@ -13,11 +13,11 @@ export interface LoggerOptions {
 }
 
 export class Logger {
-  private readonly secrets: string[];
+  private readonly secrets: readonly string[];
   private readonly write: (line: string) => void;
 
   constructor(private readonly options: LoggerOptions = {}) {
-    this.secrets = (options.secrets ?? []).filter((s) => s.length >= MIN_PARTIAL);
+    this.secrets = options.secrets ?? [];
     this.write = options.write ?? ((line) => process.stderr.write(line));
   }
 

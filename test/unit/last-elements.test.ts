@@ -176,17 +176,27 @@ describe('LastElementsScanner keeps memory bounded and stays exact where it matt
           fc.record({
             content: fc.string({ maxLength: 40 }),
             role: fc.constantFrom('user', 'agent', 'tool'),
+            // Some elements lack a field: the budget counts only what is written back.
+            timed: fc.boolean(),
           }),
           { maxLength: 30 },
         ),
         fc.integer({ min: 1, max: 10 }),
         fc.integer({ min: 0, max: 400 }),
         (list, keep, budget) => {
-          const messages = list.map((m, id) => ({ id, content: m.content, role: m.role, time: 't' }));
+          const messages = list.map((m, id) => ({
+            id,
+            content: m.content,
+            role: m.role,
+            ...(m.timed ? { time: 't' } : {}),
+          }));
           const text = JSON.stringify({ messages });
           const scanner = new LastElementsScanner({
             keep,
             fields: FIELDS,
+            // The content kept as raw bytes (tail mode, never cut here) is counted like the rest.
+            tailField: 'content',
+            tailBytes: 1000,
             budgetBytes: budget,
             accept: (f) => f.get('role') !== '"tool"',
           });

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "45193ad915aad5ee5df28e7d5a536db0a9f2e9ccecedae8d9ead55f6967445f1"
-      "agentapi-lifecycle-linux-arm64.gz" = "25a5e489142c71e26a3eddaa5274043ca0721fbcc59d7838138de480561a6e66"
-      "agentapi-lifecycle-linux-arm64.xz" = "9fbfbf9c18c61a5e1ded8ea8270daf202239626ddf6bfc01e7694331dd17996e"
-      "agentapi-lifecycle-linux-x64"      = "251d2a7ba40b5463d3fdd0539ac4a41fee4947e15a5f2133ef969eef0b618a29"
-      "agentapi-lifecycle-linux-x64.gz"   = "1a21e681e031fcac7c7c3c9ea3acf7b1f4ae4e3449c7127ae41e1817fe2f51af"
-      "agentapi-lifecycle-linux-x64.xz"   = "4b12a9f1d361e075e35b257675fa009f41131206812cd9f3eb968fc5feeb9f2f"
+      "agentapi-lifecycle-linux-arm64"    = "54d5f93a21ac681eb7b17fd87a90d6450fc5fc907099867a91da279900bf46dd"
+      "agentapi-lifecycle-linux-arm64.gz" = "ecf42d1eff52a933c28c1e30923bc30bfe02b9eb141d46f7a0b35f522c28b577"
+      "agentapi-lifecycle-linux-arm64.xz" = "d917681692a1c66b866277e4fadbae4b2aa7e4ec9b956ebf6135b7f27e35baf1"
+      "agentapi-lifecycle-linux-x64"      = "4e25e6beaba2c5d50a39518b31e2728046e07865669c432bc6d740e58ed1325f"
+      "agentapi-lifecycle-linux-x64.gz"   = "36a44f1355e774abe407eefc0141844d3866456bb268f5c9051a146a7cda2c62"
+      "agentapi-lifecycle-linux-x64.xz"   = "62f7ca5bf7d6b912f386c5bf0637225dad43818aeede2b91fec708a7f2a1a318"
     }
   }
 }

@@ -25,6 +25,7 @@ const QUICK = args.includes('--quick') || SMOKE;
 const BASELINE = `${ROOT}scripts/bench/baseline-shutdown.sh`;
 const FLOOR_SHUTDOWN = `${ROOT}scripts/bench/floor-shutdown.sh`;
 const FLOOR_BIN = `${ROOT}dist/bench/floor`;
+const FETCH_FLOOR_BIN = `${ROOT}dist/bench/floor-fetch`;
 /** `--fleet N --capacity C`: workspaces stopping at once, and how many snapshots coderd stores at a time. */
 const option = (name: string, fallback: number) =>
   args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback;
@@ -89,15 +90,26 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** The start-up floor: a bare console.log, compiled by the same bun with the same flags. */
-async function buildFloor(): Promise<void> {
-  const source = `${ROOT}dist/bench/floor.ts`;
-  writeFileSync(source, "console.log('agentapi-lifecycle 0.0.0 (linux-x64)');\n");
+/**
+ * The floors compiled by the same bun with the same flags: a bare console.log (start-up), and a
+ * bare streamed fetch of a URL to nowhere (what Bun's runtime and fetch alone cost a snapshot).
+ */
+async function buildFloors(): Promise<void> {
+  await buildFloor(FLOOR_BIN, "console.log('agentapi-lifecycle 0.0.0 (linux-x64)');\n");
+  await buildFloor(
+    FETCH_FLOOR_BIN,
+    'const r = await fetch(process.argv[2]); let n = 0; for await (const c of r.body) n += c.length; console.log(n);\n',
+  );
+}
+
+async function buildFloor(outfile: string, code: string): Promise<void> {
+  const source = `${outfile}.ts`;
+  writeFileSync(source, code);
   const result = await Bun.build({
     entrypoints: [source],
     compile: {
       target: 'bun-linux-x64',
-      outfile: FLOOR_BIN,
+      outfile,
       autoloadDotenv: false,
       autoloadBunfig: false,
       autoloadPackageJson: false,
@@ -109,7 +121,7 @@ async function buildFloor(): Promise<void> {
     splitting: true,
     define: { 'process.env.NODE_ENV': '"production"' },
   });
-  if (!result.success) throw new AggregateError(result.logs, 'building the start-up floor failed');
+  if (!result.success) throw new AggregateError(result.logs, `building ${outfile} failed`);
 }
 
 // --- 1. Start-up ---------------------------------------------------------------------------
@@ -219,19 +231,22 @@ async function transcriptBench(megabytes: number, target: boolean): Promise<void
   const count = megabytes >= 1000 ? 1 : reps(3, 1);
   const ours: { ms: number; rssKb: number }[] = [];
   const floor: number[] = [];
+  const bunFetch: { ms: number; rssKb: number }[] = [];
   for (let i = 0; i < count; i++) {
     floor.push((await measured(['curl', '-s', '-o', '/dev/null', url])).ms);
+    bunFetch.push(await measured([FETCH_FLOOR_BIN, url]));
     ours.push(await measured([BIN, 'snapshot', '--port', String(sim.port), '--quiet']));
   }
   await sim.stop();
   await work.cleanup();
   const o = { ms: median(ours.map((r) => r.ms)), rssKb: Math.max(...ours.map((r) => r.rssKb)) };
   const f = median(floor);
-  results[`snapshot_${megabytes}mb`] = { ours: o, floorMs: f, runs: count };
+  const b = { ms: median(bunFetch.map((r) => r.ms)), rssKb: Math.max(...bunFetch.map((r) => r.rssKb)) };
+  results[`snapshot_${megabytes}mb`] = { ours: o, floorMs: f, bunFetch: b, runs: count };
   rows.push({
     what: `snapshot of a ${megabytes >= 1000 ? `${megabytes / 1000} GB` : `${megabytes} MB`} /messages: time, peak RSS`,
     ours: `${ms(o.ms)}, ${mib(o.rssKb)}`,
-    floor: `${ms(f)} (curl -o /dev/null)`,
+    floor: `${ms(f)} (curl -o /dev/null); a bare compiled Bun fetch: ${ms(b.ms)}, ${mib(b.rssKb)}`,
     ratio: times(o.ms / f),
     target: target ? '≤ 1.2×, < 64 MiB' : '',
     met: target ? o.ms / f <= 1.2 && o.rssKb < 64 * 1024 : undefined,
@@ -282,7 +297,9 @@ async function residentBench(): Promise<void> {
   };
   const plain = await measure([]);
   const checkpoints = await measure(['--checkpoint-interval', '1m']);
-  results.resident = { plain, checkpoints };
+  // What any Bun process costs before it loads anything: the supervisor's own floor.
+  const bareKb = (await measured([FLOOR_BIN])).rssKb;
+  results.resident = { plain, checkpoints, bareKb };
   rows.push({
     what: 'resident while AgentAPI runs: `start --detach`',
     ours: `${plain.processes} processes of ours, ${mib(plain.oursKb)}`,
@@ -294,7 +311,7 @@ async function residentBench(): Promise<void> {
   rows.push({
     what: 'resident while AgentAPI runs: `start --detach --checkpoint-interval 1m`',
     ours: `${checkpoints.processes} supervisor, ${mib(checkpoints.oursKb)}`,
-    floor: `AgentAPI alone: ${mib(checkpoints.agentapiKb)}`,
+    floor: `AgentAPI alone: ${mib(checkpoints.agentapiKb)}; a bare compiled Bun program: ${mib(bareKb)}`,
     ratio: `+${mib(checkpoints.oursKb)}`,
     target: '≤ +30 MiB',
     met: checkpoints.oursKb <= 30 * 1024,
@@ -396,7 +413,7 @@ if (!existsSync(BIN) || !existsSync(SIM)) {
   execFileSync(process.execPath, ['scripts/build.ts'], { cwd: ROOT, stdio: 'inherit' });
 }
 mkdirSync(`${ROOT}dist/bench`, { recursive: true });
-await buildFloor();
+await buildFloors();
 
 // `--only fleet` (or startup, shutdown, snapshot, resident, size) runs one part.
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;

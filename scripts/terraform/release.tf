@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "54d5f93a21ac681eb7b17fd87a90d6450fc5fc907099867a91da279900bf46dd"
-      "agentapi-lifecycle-linux-arm64.gz" = "ecf42d1eff52a933c28c1e30923bc30bfe02b9eb141d46f7a0b35f522c28b577"
-      "agentapi-lifecycle-linux-arm64.xz" = "d917681692a1c66b866277e4fadbae4b2aa7e4ec9b956ebf6135b7f27e35baf1"
-      "agentapi-lifecycle-linux-x64"      = "4e25e6beaba2c5d50a39518b31e2728046e07865669c432bc6d740e58ed1325f"
-      "agentapi-lifecycle-linux-x64.gz"   = "36a44f1355e774abe407eefc0141844d3866456bb268f5c9051a146a7cda2c62"
-      "agentapi-lifecycle-linux-x64.xz"   = "62f7ca5bf7d6b912f386c5bf0637225dad43818aeede2b91fec708a7f2a1a318"
+      "agentapi-lifecycle-linux-arm64"    = "5f1dd208b8b55056d4b547df41586d9841b969dae36993cc953d88cfc6697c44"
+      "agentapi-lifecycle-linux-arm64.gz" = "735bbeb7df7b22533bd37b4275437e5e6d47936a3b111770311f6f9808b3688b"
+      "agentapi-lifecycle-linux-arm64.xz" = "679800a6510c37ee9be3f669b04e7f486b3ba1eb83a40f46a65ead5e22748a43"
+      "agentapi-lifecycle-linux-x64"      = "e3bcadb8247f52707eb22d4ad76916d6d6ced4171042057a5d41e6879067dd53"
+      "agentapi-lifecycle-linux-x64.gz"   = "f5075a97b17b726d8f7ce2f63051201de60f611a2e4d8696deac6cd16c15d132"
+      "agentapi-lifecycle-linux-x64.xz"   = "277bbefbc4793e1cfb4ed1f098621851915373d534d0ec0dfddea40d5a13195b"
     }
   }
 }

@@ -2,16 +2,14 @@ import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
 import {
-  agentApiBaseUrl,
   agentApiFlags,
-  coderEnv,
-  DEFAULTS,
   durationFlag,
   pidFileFlag,
   runningStateFileFlag,
   snapshotFlags,
   taskIdFlag,
-} from '../core/settings.js';
+} from '../core/flags.js';
+import { agentApiBaseUrl, coderEnv, DEFAULTS } from '../core/settings.js';
 import type { ShutdownReport } from '../core/shutdown.js';
 
 export default class Shutdown extends BaseCommand<typeof Shutdown> {

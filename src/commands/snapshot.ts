@@ -4,15 +4,9 @@ import type { PostOutcome } from '../core/coderd-client.js';
 import { Deadline } from '../core/deadline.js';
 import { formatDuration } from '../core/duration.js';
 import { describe, EXIT, UserError } from '../core/errors.js';
+import { agentApiFlags, durationFlag, snapshotFlags, taskIdFlag } from '../core/flags.js';
 import type { Collected } from '../core/log-snapshot.js';
-import {
-  agentApiBaseUrl,
-  agentApiFlags,
-  coderEnv,
-  durationFlag,
-  snapshotFlags,
-  taskIdFlag,
-} from '../core/settings.js';
+import { agentApiBaseUrl, coderEnv } from '../core/settings.js';
 
 export interface SnapshotReport {
   ok: boolean;

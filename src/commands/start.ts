@@ -1,16 +1,16 @@
 import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
-import type { StartReport } from '../core/run-start.js';
 import {
   agentApiFlags,
   durationFlag,
-  ENV,
   pidFileFlag,
   snapshotFlags,
   stateFileFlag,
   taskIdFlag,
-} from '../core/settings.js';
+} from '../core/flags.js';
+import type { StartReport } from '../core/run-start.js';
+import { ENV } from '../core/settings.js';
 
 export type { StartReport };
 

@@ -1,13 +1,7 @@
 import { BaseCommand } from '../core/base-command.js';
 import { EXIT, UserError } from '../core/errors.js';
-import {
-  agentApiFlags,
-  coderEnv,
-  durationFlag,
-  pidFileFlag,
-  runningStateFileFlag,
-  taskIdFlag,
-} from '../core/settings.js';
+import { agentApiFlags, durationFlag, pidFileFlag, runningStateFileFlag, taskIdFlag } from '../core/flags.js';
+import { coderEnv } from '../core/settings.js';
 import type { StatusReport } from '../core/status.js';
 
 export default class Status extends BaseCommand<typeof Status> {

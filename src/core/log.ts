@@ -37,6 +37,11 @@ export class Logger {
     this.log('error', message);
   }
 
+  /** How much it shows, for a process that logs on our behalf (the checkpoint supervisor). */
+  get level(): { verbose: boolean; quiet: boolean } {
+    return { verbose: this.options.verbose === true, quiet: this.options.quiet === true };
+  }
+
   /** A copy that also hides `secret`. */
   withSecret(secret: string | undefined): Logger {
     if (!secret) return this;

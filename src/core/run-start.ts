@@ -26,6 +26,7 @@ import {
   tail,
   waitUntilReady,
 } from './supervise.js';
+import type { SupervisorOptions } from './supervisor-entry.js';
 
 export interface StartOptions {
   agentapiBin: string;
@@ -151,6 +152,27 @@ function checkpointsFor(
   });
 }
 
+/** What the checkpoint supervisor needs of `start`'s options. */
+function supervisorOptions(o: StartOptions): SupervisorOptions {
+  return {
+    agentapiBin: o.agentapiBin,
+    port: o.port,
+    type: o.type,
+    pidFile: o.pidFile,
+    stateFile: o.stateFile,
+    statePersistence: o.statePersistence,
+    serverArgs: [...o.serverArgs],
+    agent: [...o.agent],
+    readyTimeoutMs: o.readyTimeoutMs,
+    checkpointIntervalMs: o.checkpointIntervalMs as number,
+    taskId: o.taskId,
+    maxMessages: o.maxMessages,
+    maxBytes: o.maxBytes,
+    passAgentToken: o.passAgentToken === true,
+    ...o.logger.level,
+  };
+}
+
 /**
  * In the background, returning once AgentAPI is ready. Without checkpoints AgentAPI runs on its
  * own (nothing of ours stays resident); with them, a supervisor (this command again, without
@@ -170,7 +192,7 @@ async function detach(
   };
   const supervised = o.checkpointIntervalMs !== undefined;
   const spawned = supervised
-    ? await spawnSupervisor(logFile).catch(logError)
+    ? await spawnSupervisor(supervisorOptions(o), logFile).catch(logError)
     : await spawnDetached(o.agentapiBin, args, env, logFile).catch(logError);
   if (spawned instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${spawned.message}`);
   const { child, log } = spawned;

@@ -11,12 +11,12 @@ import { readPidFile } from './pid-file.js';
 import { identifyAgentApi } from './proc.js';
 import { agentApiBaseUrl } from './settings.js';
 import { send, waitForExit } from './signals.js';
+import { SUPERVISOR_ARG } from './supervisor-arg.js';
+import type { SupervisorOptions } from './supervisor-entry.js';
 
 /** Ready means /status answered 200 this many times in a row. */
 const READY_STREAK = 3;
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
-/** Flags of `start` that the detached supervisor must not see again. */
-const PARENT_ONLY = ['--detach', '-d', '--json'];
 
 export interface Exit {
   code: number | null;
@@ -85,22 +85,25 @@ export async function spawnDetached(
 }
 
 /**
- * Re-runs this same `start` command line without --detach as a detached supervisor whose
- * output goes to `logFile`, so checkpoints keep running after `start --detach` returns.
+ * Starts the checkpoint supervisor (this binary, `__supervise`) detached, its output going to
+ * `logFile`, and hands it `options` on stdin: it runs AgentAPI and the checkpoints after
+ * `start --detach` returns, without parsing a command line (or loading what parses one) again.
  */
-export async function spawnSupervisor(logFile: string): Promise<{ child: ChildProcess; log: LogTarget }> {
+export async function spawnSupervisor(
+  options: SupervisorOptions,
+  logFile: string,
+): Promise<{ child: ChildProcess; log: LogTarget }> {
   const log = await openForAppend(logFile);
   const offset = (await log.stat()).size;
   // Compiled, argv[1] is the binary's own virtual path; under bun or node it is the script.
   const self = process.argv[1]?.startsWith('/$bunfs/') ? [] : [process.argv[1]];
-  const argv = process.argv.slice(2);
-  const end = argv.indexOf('--');
-  // Up to the agent command, which stays untouched.
-  const own = argv.slice(0, end).filter((a) => !PARENT_ONLY.includes(a));
-  const child = spawn(process.execPath, [...self, ...own, ...argv.slice(end)], {
-    stdio: ['ignore', log.fd, log.fd],
+  const child = spawn(process.execPath, [...self, SUPERVISOR_ARG], {
+    stdio: ['pipe', log.fd, log.fd],
     detached: true,
   });
+  // An early exit closes the pipe; the readiness wait reports that exit, not this error.
+  child.stdin?.on('error', () => {});
+  child.stdin?.end(JSON.stringify(options));
   await log.close();
   child.unref();
   return { child, log: { file: logFile, offset } };

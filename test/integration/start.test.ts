@@ -327,6 +327,40 @@ describe('start --checkpoint-interval', () => {
   });
 });
 
+describe('the checkpoint supervisor', () => {
+  it('gets its options from start, not a command line: combined short flags, the token only in its environment', async () => {
+    coderd = await startCoderd({ tasks: [TASK_ID] });
+    // -dv: --detach and --verbose in one; the supervisor must neither detach again nor go quiet.
+    const result = await run(
+      [...baseArgs(['-dv', '--checkpoint-interval', '1s', '--task-id', TASK_ID]), '--', 'claude'],
+      { env: env({ CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token }) },
+    );
+    const supervisor = Number(/checkpoint supervisor (\d+)/.exec(result.stderr)?.[1]);
+    killLater(supervisor);
+    killLater(Number(result.stdout.trim()));
+    expect(result.code, result.stderr).toBe(0);
+    const argv = readFileSync(`/proc/${supervisor}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    expect(argv.slice(1)).toEqual(['__supervise']);
+    await waitFor(() => (coderd?.received.length ?? 0) >= 1);
+    const log = readFileSync(join(dirname(work.stateFile), 'agentapi.log'), 'utf8');
+    expect(log).toMatch(/DEBUG/);
+    expect(log).not.toContain(coderd.token);
+  });
+
+  it.each([
+    ['nothing', ''],
+    ['not JSON', 'port=1'],
+    ['other JSON', '{"port":"x"}'],
+  ])('run by hand with %s on stdin, says what it is and exits 2', async (_name, input) => {
+    const result = await run(['__supervise'], { input });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^error: __supervise is start's checkpoint supervisor .*; run 'agentapi-lifecycle start --detach --checkpoint-interval/,
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe('start: bad input gets one clear line', () => {
   let blocker: Server | undefined;
   afterEach(() => blocker?.close());

@@ -35,6 +35,8 @@ export interface RunOptions {
   /** Kill the command if it runs longer than this (a test failure, not a normal outcome). */
   killAfterMs?: number;
   onSpawn?: (child: ChildProcess) => void;
+  /** Written to its stdin, which is then closed (at once without it). */
+  input?: string;
 }
 
 export function run(args: string[], options: RunOptions = {}): Promise<RunResult> {
@@ -47,8 +49,11 @@ export function runFile(file: string, args: string[], options: RunOptions = {}):
     const child = spawn(file, args, {
       env: cleanEnv(options.env),
       cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: 'pipe',
     });
+    // A command that exits without reading its stdin closes the pipe: not a test failure.
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {

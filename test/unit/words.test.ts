@@ -5,6 +5,15 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { describe as describeError, EXIT, fsReason, printError, UserError } from '../../src/core/errors.js';
 import {
+  agentApiFlags,
+  durationFlag,
+  pidFileFlag,
+  runningStateFileFlag,
+  snapshotFlags,
+  stateFileFlag,
+  taskIdFlag,
+} from '../../src/core/flags.js';
+import {
   bodySnippet,
   classifyRequestError,
   ERROR_BODY_BYTES,
@@ -14,18 +23,11 @@ import {
 import { Logger, redact } from '../../src/core/log.js';
 import {
   agentApiBaseUrl,
-  agentApiFlags,
   childEnv,
   coderEnv,
   DEFAULTS,
   defaultPidFile,
-  durationFlag,
   parseAgentApiUrl,
-  pidFileFlag,
-  runningStateFileFlag,
-  snapshotFlags,
-  stateFileFlag,
-  taskIdFlag,
 } from '../../src/core/settings.js';
 
 afterEach(() => {

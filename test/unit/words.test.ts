@@ -214,6 +214,15 @@ describe('the token is never printed (log.ts)', () => {
     expect(levels(new Logger({ write, quiet: true }))).toEqual(['WARN', 'ERROR']);
   });
 
+  it('level says how much it shows, for the supervisor to log the same (secrets and all kept apart)', () => {
+    expect(new Logger().level).toEqual({ verbose: false, quiet: false });
+    expect(new Logger({ verbose: true }).withSecret('a-secret').level).toEqual({
+      verbose: true,
+      quiet: false,
+    });
+    expect(new Logger({ quiet: true }).level).toEqual({ verbose: false, quiet: true });
+  });
+
   it('withSecret adds a secret (and keeps the options); an empty one adds nothing', () => {
     const lines: string[] = [];
     const base = new Logger({ write: (l) => lines.push(l), quiet: true });

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "5f1dd208b8b55056d4b547df41586d9841b969dae36993cc953d88cfc6697c44"
-      "agentapi-lifecycle-linux-arm64.gz" = "735bbeb7df7b22533bd37b4275437e5e6d47936a3b111770311f6f9808b3688b"
-      "agentapi-lifecycle-linux-arm64.xz" = "679800a6510c37ee9be3f669b04e7f486b3ba1eb83a40f46a65ead5e22748a43"
-      "agentapi-lifecycle-linux-x64"      = "e3bcadb8247f52707eb22d4ad76916d6d6ced4171042057a5d41e6879067dd53"
-      "agentapi-lifecycle-linux-x64.gz"   = "f5075a97b17b726d8f7ce2f63051201de60f611a2e4d8696deac6cd16c15d132"
-      "agentapi-lifecycle-linux-x64.xz"   = "277bbefbc4793e1cfb4ed1f098621851915373d534d0ec0dfddea40d5a13195b"
+      "agentapi-lifecycle-linux-arm64"    = "542e982288715cc5300d8f9b98bfb8c584c68fd119ad5b1f542765b33285e26d"
+      "agentapi-lifecycle-linux-arm64.gz" = "c0950f3d95a11eaacbf02dcad05f0104a930cf2a04b5b64fd5fa60b697d20101"
+      "agentapi-lifecycle-linux-arm64.xz" = "d521d68f7dfcbe782dbd950cfe267e5970f5c09839c3f698d406035625fe6f80"
+      "agentapi-lifecycle-linux-x64"      = "c768ecfdb1e27ccfe8ba21de5f5c289e3605acd024b6929def32151464b0d189"
+      "agentapi-lifecycle-linux-x64.gz"   = "0fad33a9ffb9e2637a90496858825ee6b27d2eb68da7a93522f08d08f5087684"
+      "agentapi-lifecycle-linux-x64.xz"   = "b93eb40c52a637dcdd3471882e9d533c231d794e4b4062fa63d74a2b79594098"
     }
   }
 }

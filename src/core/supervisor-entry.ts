@@ -54,6 +54,8 @@ async function readOptions(): Promise<SupervisorOptions> {
       `${SUPERVISOR_ARG} is start's checkpoint supervisor and reads its options from start (${why}); run 'agentapi-lifecycle start --detach --checkpoint-interval <interval> -- <agent command>'`,
       EXIT.usage,
     );
+  // Typed by hand at a terminal: say so now rather than wait for an end of input.
+  if (process.stdin.isTTY) throw refuse('stdin is a terminal');
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {

@@ -10,13 +10,14 @@ import {
   type RunResult,
   readEvents,
   run,
+  runFile,
   startBystander,
   TASK_ID,
   type Workdir,
   waitFor,
   workdir,
 } from '../support/harness.js';
-import { OLD_SIM, SIM } from '../support/paths.js';
+import { BIN, OLD_SIM, SIM } from '../support/paths.js';
 
 let work: Workdir;
 let port: number;
@@ -358,6 +359,18 @@ describe('the checkpoint supervisor', () => {
       /^error: __supervise is start's checkpoint supervisor .*; run 'agentapi-lifecycle start --detach --checkpoint-interval/,
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('run by hand at a terminal, answers at once instead of waiting for input', async () => {
+    // script(1) (bsdutils, essential in Debian) gives it a pseudo-terminal as stdin.
+    const result = await runFile('script', ['-qec', `${BIN} __supervise`, '/dev/null'], {
+      killAfterMs: 10_000,
+    });
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(2);
+    expect(result.stdout).toMatch(
+      /error: __supervise is start's checkpoint supervisor .*\(stdin is a terminal\)/,
+    );
   });
 });
 

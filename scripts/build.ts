@@ -17,6 +17,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { BunPlugin } from 'bun';
+import { RENDERING_ENV } from '../src/help-text.js';
 
 export const TARGETS = ['linux-x64', 'linux-arm64'] as const;
 const ROOT = resolve(import.meta.dir, '..');
@@ -89,12 +90,32 @@ async function sha256(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * Every help page as oclif renders it when stdout is not a terminal (src/help-text.ts), rendered
+ * by scripts/render-help.ts in a process of its own: oclif reads the width and colour from its
+ * stdout and environment when it loads, so it gets a pipe and none of the variables that change
+ * them.
+ */
+async function renderHelp(): Promise<string> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !RENDERING_ENV.test(name)));
+  const child = Bun.spawn([process.execPath, join(ROOT, 'scripts/render-help.ts')], {
+    cwd: ROOT,
+    env: { ...env, NODE_ENV: 'production' },
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
+  const [text, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+  if (code !== 0) throw new Error(`scripts/render-help.ts exited ${code}`);
+  return text;
+}
+
 await mkdir(join(out, 'sim', 'old'), { recursive: true });
+const helpPages = await renderHelp();
 const binaries: string[] = [];
 for (const target of targets) {
   const file = join(out, `agentapi-lifecycle-${target}`);
   await rm(file, { force: true });
-  await compile('src/main.ts', file, target);
+  await compile('src/main.ts', file, target, { PRERENDERED_HELP: helpPages });
   binaries.push(file);
   console.log(`built ${relative(ROOT, file)}`);
 }

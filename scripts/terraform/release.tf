@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "542e982288715cc5300d8f9b98bfb8c584c68fd119ad5b1f542765b33285e26d"
-      "agentapi-lifecycle-linux-arm64.gz" = "c0950f3d95a11eaacbf02dcad05f0104a930cf2a04b5b64fd5fa60b697d20101"
-      "agentapi-lifecycle-linux-arm64.xz" = "d521d68f7dfcbe782dbd950cfe267e5970f5c09839c3f698d406035625fe6f80"
-      "agentapi-lifecycle-linux-x64"      = "c768ecfdb1e27ccfe8ba21de5f5c289e3605acd024b6929def32151464b0d189"
-      "agentapi-lifecycle-linux-x64.gz"   = "0fad33a9ffb9e2637a90496858825ee6b27d2eb68da7a93522f08d08f5087684"
-      "agentapi-lifecycle-linux-x64.xz"   = "b93eb40c52a637dcdd3471882e9d533c231d794e4b4062fa63d74a2b79594098"
+      "agentapi-lifecycle-linux-arm64"    = "2b18f36fa40a29f5fc138395ae6c56dd60ce0b08f161d686eec77b255921dfe4"
+      "agentapi-lifecycle-linux-arm64.gz" = "77e4226ae9b53272e412bea217785b13252900835a3406632eb2269a97c81820"
+      "agentapi-lifecycle-linux-arm64.xz" = "3267a8e89230b049a6a369046ecceb345a2437d2c66ab4976f3203bf0a0304a2"
+      "agentapi-lifecycle-linux-x64"      = "18a623145a844718de9484e5642563491841d05ff7912a1bc6b58659ea2087cf"
+      "agentapi-lifecycle-linux-x64.gz"   = "a5ad3bca47861cdf1b07363466d6270dc8580a0ffbb60a5a7b70b277b8be5ade"
+      "agentapi-lifecycle-linux-x64.xz"   = "c7503f82df89bfb1ccb5c886f0dcb79bfece7b0859d23c0d0782dd448d472d39"
     }
   }
 }

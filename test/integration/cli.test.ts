@@ -31,6 +31,30 @@ describe('help, however it is asked for', () => {
     expect(a.stdout).toContain('USAGE');
   });
 
+  // Help for a pipe comes from pages oclif rendered at build time (src/help-text.ts); with
+  // OCLIF_COLUMNS set, oclif renders it now. Both must print the same bytes.
+  it.each([
+    [[]],
+    [['--help']],
+    [['help']],
+    [['-h']],
+    [['help', 'start']],
+    [['shutdown', '--help']],
+    [['snapshot', '-h']],
+    [['status', '--help']],
+    [['start', '-h']],
+  ])('%j: the page compiled in is what oclif renders now, byte for byte', async (argv) => {
+    const plain = { OCLIF_COLUMNS: undefined, FORCE_COLOR: undefined, DEBUG: undefined };
+    const [built, rendered] = await Promise.all([
+      run(argv, { env: plain }),
+      run(argv, { env: { ...plain, OCLIF_COLUMNS: '80' } }),
+    ]);
+    expect(built).toMatchObject({ code: 0, stderr: '' });
+    expect(rendered).toMatchObject({ code: 0, stderr: '' });
+    expect(built.stdout).toContain('USAGE');
+    expect(built.stdout).toBe(rendered.stdout);
+  });
+
   it('the root help shows the same version line as --version', async () => {
     const [help, version] = await Promise.all([run(['--help']), run(['--version'])]);
     expect(help.stdout).toContain(`VERSION\n  ${version.stdout.trim()}\n`);

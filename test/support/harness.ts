@@ -25,7 +25,11 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^(AGENTAPI_|CODER_|HTTPS?_PROXY|NO_PROXY|HOME$)/i.test(k)) env[k] = v;
   }
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  // undefined unsets a variable the developer's environment would pass on.
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   return env;
 }
 

@@ -10,6 +10,7 @@ import { Logger } from '../../src/core/log.js';
 import { PID_MAX, parsePid, readPidFile } from '../../src/core/pid-file.js';
 import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/proc.js';
 import { agentApiBaseUrl } from '../../src/core/settings.js';
+import { prerenderedHelp } from '../../src/help-text.js';
 
 describe('parsePid', () => {
   it.each([
@@ -307,5 +308,59 @@ describe('Logger', () => {
     expect(lines.join('')).not.toContain('s3cr3t-token-value');
     expect(lines.join('')).toContain('***');
     expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT.*Z ERROR /);
+  });
+});
+
+describe('prerenderedHelp: which command lines the build-time help pages answer', () => {
+  const pages = { '': 'root page', shutdown: 'shutdown page', status: 'status page' };
+  const pipe = { isTTY: () => false, env: {} };
+
+  it.each([
+    [[], 'root page'],
+    [['--help'], 'root page'],
+    [['-h'], 'root page'],
+    [['help'], 'root page'],
+    [['help', 'shutdown'], 'shutdown page'],
+    [['shutdown', '--help'], 'shutdown page'],
+    [['status', '-h'], 'status page'],
+  ])('%j: %s', (argv, page) => {
+    expect(prerenderedHelp(argv, pages, pipe)).toBe(page);
+  });
+
+  it.each([
+    [['shutdown']],
+    [['--version']],
+    [['help', 'nope']],
+    [['nope', '--help']],
+    [['help', '--help']],
+    [['-h', '--help']],
+    [['shutdown', '--help', '--json']],
+    [['shutdown', '--json', '--help']],
+    [['help', 'shutdown', 'status']],
+    [['toString', '--help']],
+  ])('%j is left to oclif', (argv) => {
+    expect(prerenderedHelp(argv, pages, pipe)).toBeUndefined();
+  });
+
+  it('is left to oclif at a terminal, with a setting that changes the rendering, or without pages', () => {
+    expect(prerenderedHelp(['--help'], pages, { isTTY: () => true, env: {} })).toBeUndefined();
+    for (const name of ['OCLIF_COLUMNS', 'OCLIF_DEBUG', 'FORCE_COLOR', 'DEBUG'])
+      expect(
+        prerenderedHelp(['--help'], pages, { isTTY: () => false, env: { [name]: '' } }),
+        name,
+      ).toBeUndefined();
+    expect(
+      prerenderedHelp(['--help'], pages, { isTTY: () => false, env: { COLUMNS: '120', NO_COLOR: '1' } }),
+    ).toBe('root page');
+    expect(prerenderedHelp(['--help'], undefined, pipe)).toBeUndefined();
+  });
+
+  it('asks whether stdout is a terminal only for a help request', () => {
+    let asked = 0;
+    const output = { isTTY: () => ++asked > 0 && false, env: {} };
+    prerenderedHelp(['shutdown'], pages, output);
+    expect(asked).toBe(0);
+    prerenderedHelp(['shutdown', '-h'], pages, output);
+    expect(asked).toBe(1);
   });
 });

@@ -38,3 +38,17 @@ function helpRequest(argv: readonly string[]): string | undefined {
   if (argv.length === 2 && isHelpFlag(argv[1]) && !argv[0].startsWith('-')) return argv[0];
   return undefined;
 }
+
+/**
+ * Whether stdout is a terminal, from the tty binding Bun keeps for Node compatibility: node:tty
+ * takes ~4 ms to load and process.stdout ~10 ms, more than printing a page. If a Bun release drops
+ * the binding, the answer is "a terminal", which only means oclif renders the page.
+ */
+export function stdoutIsTerminal(): boolean {
+  try {
+    const binding = (process as unknown as { binding(name: string): { isTTY(fd: number): boolean } }).binding;
+    return binding('tty_wrap').isTTY(1);
+  } catch {
+    return true;
+  }
+}

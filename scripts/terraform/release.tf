@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "2b18f36fa40a29f5fc138395ae6c56dd60ce0b08f161d686eec77b255921dfe4"
-      "agentapi-lifecycle-linux-arm64.gz" = "77e4226ae9b53272e412bea217785b13252900835a3406632eb2269a97c81820"
-      "agentapi-lifecycle-linux-arm64.xz" = "3267a8e89230b049a6a369046ecceb345a2437d2c66ab4976f3203bf0a0304a2"
-      "agentapi-lifecycle-linux-x64"      = "18a623145a844718de9484e5642563491841d05ff7912a1bc6b58659ea2087cf"
-      "agentapi-lifecycle-linux-x64.gz"   = "a5ad3bca47861cdf1b07363466d6270dc8580a0ffbb60a5a7b70b277b8be5ade"
-      "agentapi-lifecycle-linux-x64.xz"   = "c7503f82df89bfb1ccb5c886f0dcb79bfece7b0859d23c0d0782dd448d472d39"
+      "agentapi-lifecycle-linux-arm64"    = "0088e94d26f6061e538f6307850556f6c81f833e06f039929ebf9e32a5ba5eb0"
+      "agentapi-lifecycle-linux-arm64.gz" = "8620f1041b68a3a6cb728a4ffa3456aeaa9802a7b60019950700d52b543a2331"
+      "agentapi-lifecycle-linux-arm64.xz" = "5c05b6e66c1230eaab04769787c8980846c52511989dd15543a9de7e3e6a65ce"
+      "agentapi-lifecycle-linux-x64"      = "9a319248642e1ff6a91b28ca436d92d92642958e1fab473e25df25058d97ff4b"
+      "agentapi-lifecycle-linux-x64.gz"   = "be5b331ea88f7c65bef9dd656a8ad25f92632d2dea4347db33a1960d37ea90f0"
+      "agentapi-lifecycle-linux-x64.xz"   = "ddbf86c44b54e777573bcd81ddba523b05c1676dae544ccc759d88661b6e1914"
     }
   }
 }

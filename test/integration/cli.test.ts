@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { startCoderd } from '../support/coderd.js';
 import { useFixture } from '../support/fixture.js';
-import { run, startSim, TASK_ID } from '../support/harness.js';
+import { run, runFile, startSim, TASK_ID } from '../support/harness.js';
+import { BIN } from '../support/paths.js';
 
 const f = useFixture();
 
@@ -53,6 +54,20 @@ describe('help, however it is asked for', () => {
     expect(rendered).toMatchObject({ code: 0, stderr: '' });
     expect(built.stdout).toContain('USAGE');
     expect(built.stdout).toBe(rendered.stdout);
+  });
+
+  it('at a terminal, oclif renders help to its width (the pages compiled in are for 80 columns)', async () => {
+    // script(1) (bsdutils) gives the binary a pseudo-terminal, 130 columns wide, as stdout.
+    const terminal = await runFile('script', ['-qec', `stty cols 130; ${BIN} start --help`, '/dev/null'], {
+      env: { OCLIF_COLUMNS: undefined, FORCE_COLOR: undefined, DEBUG: undefined },
+      killAfterMs: 15_000,
+    });
+    const piped = await run(['start', '--help']);
+    const widest = (text: string) => Math.max(...text.split(/\r?\n/).map((line) => line.length));
+    expect(terminal.code).toBe(0);
+    expect(terminal.stdout).toContain('USAGE');
+    expect(widest(terminal.stdout)).toBeGreaterThan(100);
+    expect(widest(piped.stdout)).toBeLessThanOrEqual(90);
   });
 
   it('the root help shows the same version line as --version', async () => {

@@ -6,8 +6,8 @@
 import { format } from 'node:util';
 import { Config } from '@oclif/core/config';
 import { Help } from '@oclif/core/help';
-import { loadOptions } from '../src/cli.js';
 import { COMMANDS } from '../src/commands/index.js';
+import { loadOptions } from '../src/help.js';
 import { type HelpPages, VERSION_MARK } from '../src/help-text.js';
 
 /** oclif's Help, writing into a string what it would hand to console.log. */

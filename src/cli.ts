@@ -1,20 +1,11 @@
-// Runs oclif from statically imported commands, with the configuration built in memory.
-// A `bun build --compile` binary has no package.json on disk and cannot import command files
-// by path, so the root plugin is handed its commands directly (TOOLCHAIN.md). This touches
-// oclif's private `commandCache`; test/integration/binary.test.ts guards it across upgrades.
-//
-// Before oclif sees the command line, the mistakes people make most get a plain answer in the
-// one error style every failure uses (errors.ts): `help <command>`, an unknown command (with the
-// closest one suggested), an argument where a command takes none.
+// The command line, for everything but `--version`, help for a pipe and the supervisor (main.ts):
+// the mistakes people make most get a plain answer in the one error style every failure uses
+// (errors.ts) before anything else (`help <command>`, an unknown command with the closest one
+// suggested, an argument where a command takes none); help goes to oclif's help (help.ts), loaded
+// only then; a command is parsed by oclif's parser and run (core/base-command.ts).
 
-// oclif's entry points one by one, not its index: the index loads every part of oclif (spinners,
-// themes, the Node version check), which costs a few milliseconds on every run.
-import { Config, Plugin } from '@oclif/core/config';
-import type { LoadOptions, PJSON } from '@oclif/core/interfaces';
-import { name, oclif, version } from '../package.json' with { type: 'json' };
 import { COMMANDS } from './commands/index.js';
 import { EXIT, printError, UserError } from './core/errors.js';
-import { versionLine } from './version.js';
 
 type CommandId = keyof typeof COMMANDS;
 
@@ -36,24 +27,6 @@ export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): v
  */
 export function ignoreBrokenOutput(): void {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-}
-
-export async function loadOptions(root = '/'): Promise<LoadOptions> {
-  const manifest = {
-    name,
-    version,
-    oclif: { ...oclif, commands: { strategy: 'explicit', target: './commands', identifier: 'COMMANDS' } },
-  } as unknown as PJSON;
-  const plugin = new Plugin({ root, pjson: manifest, isRoot: true, ignoreManifest: true });
-  (plugin as unknown as { commandCache: typeof COMMANDS }).commandCache = COMMANDS;
-  await plugin.load();
-  return {
-    root,
-    pjson: manifest,
-    plugins: new Map([[name, plugin]]),
-    userPlugins: false,
-    devPlugins: false,
-  } as LoadOptions;
 }
 
 /** The closest command name, if it is close enough to be what was meant (edit distance ≤ 2). */
@@ -120,27 +93,22 @@ export async function main(argv: string[]): Promise<void> {
   exemptLoopbackFromProxy();
   try {
     const args = normalizeArgv(argv);
-    const config = await Config.load(await loadOptions());
-    // oclif's version line names Bun's Node-compatibility level, which says nothing useful here.
-    config.userAgent = versionLine();
     if (wantsHelp(args)) {
-      // oclif's help machinery is loaded for help only: a command's run never pays for it.
-      const { Help } = await import('@oclif/core/help');
-      await new Help(config).showHelp(args);
+      const { showHelp } = await import('./help.js');
+      await showHelp(args);
       return;
     }
     const [id, ...rest] = args;
-    await config.runCommand(id, rest);
+    if (!Object.hasOwn(COMMANDS, id))
+      throw new UserError(`command ${id} not found`, EXIT.usage, { usage: '' });
+    await new COMMANDS[id as CommandId](rest, id).execute();
   } catch (error) {
     const exit = (error as { oclif?: { exit?: number } }).oclif?.exit;
     if (error instanceof UserError) {
       printError(error);
       process.exitCode = error.exitCode;
-    } else if (exit !== undefined && (error as { code?: string }).code === 'EEXIT') {
-      // A command that already reported its failure.
-      process.exitCode = exit;
     } else if (exit !== undefined) {
-      // oclif's own usage errors (outside a command's flag parsing).
+      // oclif's help refusing what it was asked (`help nope`).
       printError(new UserError((error as Error).message, EXIT.usage, { usage: '' }));
       process.exitCode = EXIT.usage;
     } else {

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "0088e94d26f6061e538f6307850556f6c81f833e06f039929ebf9e32a5ba5eb0"
-      "agentapi-lifecycle-linux-arm64.gz" = "8620f1041b68a3a6cb728a4ffa3456aeaa9802a7b60019950700d52b543a2331"
-      "agentapi-lifecycle-linux-arm64.xz" = "5c05b6e66c1230eaab04769787c8980846c52511989dd15543a9de7e3e6a65ce"
-      "agentapi-lifecycle-linux-x64"      = "9a319248642e1ff6a91b28ca436d92d92642958e1fab473e25df25058d97ff4b"
-      "agentapi-lifecycle-linux-x64.gz"   = "be5b331ea88f7c65bef9dd656a8ad25f92632d2dea4347db33a1960d37ea90f0"
-      "agentapi-lifecycle-linux-x64.xz"   = "ddbf86c44b54e777573bcd81ddba523b05c1676dae544ccc759d88661b6e1914"
+      "agentapi-lifecycle-linux-arm64"    = "a80a1796a607a7a54ce54738cb69f3714d77237354bef08029ab9e14b2ff7e4e"
+      "agentapi-lifecycle-linux-arm64.gz" = "5d6854f5846346a42aee7249e1d19d70fccca4246e741e9f172e25afedc0a5a4"
+      "agentapi-lifecycle-linux-arm64.xz" = "b187206d3c85a8c436b57802bd5475217e6ac63f16b3e67eda5a40c94ad70dc2"
+      "agentapi-lifecycle-linux-x64"      = "bddac94397fe03aa655a19112ec7256c62b70f22a3ce10510d743781441091a5"
+      "agentapi-lifecycle-linux-x64.gz"   = "f1cedc89b547253d019c7df78861e2948bbd7d5452e94b876bcc80eab42811f9"
+      "agentapi-lifecycle-linux-x64.xz"   = "e8de9ca106d5755e22cf520acf2b3da2f28f10edb4f5df6ac9649aef834613f4"
     }
   }
 }

@@ -90,7 +90,7 @@ export default class Start extends BaseCommand<typeof Start> {
   };
 
   /** An unknown flag before any `--` is most likely the agent's own: say where it belongs. */
-  async init(): Promise<void> {
+  protected async init(): Promise<void> {
     try {
       await super.init();
     } catch (error) {

@@ -5,6 +5,8 @@
 // colour setting in the environment, any other argument) oclif renders it as before.
 // test/integration/cli.test.ts checks that both ways print the same bytes.
 
+import { isTerminal } from './core/terminal.js';
+
 /** Help pages by command id ('' for the root), as oclif printed them at build time. */
 export type HelpPages = Readonly<Record<string, string>>;
 
@@ -39,16 +41,7 @@ function helpRequest(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
-/**
- * Whether stdout is a terminal, from the tty binding Bun keeps for Node compatibility: node:tty
- * takes ~4 ms to load and process.stdout ~10 ms, more than printing a page. If a Bun release drops
- * the binding, the answer is "a terminal", which only means oclif renders the page.
- */
+/** Whether stdout is a terminal; when that cannot be told cheaply, "yes", so that oclif renders. */
 export function stdoutIsTerminal(): boolean {
-  try {
-    const binding = (process as unknown as { binding(name: string): { isTTY(fd: number): boolean } }).binding;
-    return binding('tty_wrap').isTTY(1);
-  } catch {
-    return true;
-  }
+  return isTerminal(1) ?? true;
 }

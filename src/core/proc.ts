@@ -10,6 +10,8 @@ export interface ProcInfo {
   argv: string[];
   /** One-letter state from /proc/<pid>/stat: R, S, D, Z (zombie), ... */
   state: string;
+  /** The parent's PID, from /proc/<pid>/stat. */
+  ppid: number;
   /** When the process started, epoch milliseconds (to about 10 ms). */
   startedAtMs: number;
   /** Real and effective user ids, from /proc/<pid>/status. */
@@ -41,7 +43,7 @@ export async function readProc(pid: number): Promise<ProcInfo | undefined> {
     const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
     if (!uids) return undefined;
     const uid = { real: Number(uids[1]), effective: Number(uids[2]) };
-    return { pid, argv, state: fields[0], startedAtMs, uid };
+    return { pid, argv, state: fields[0], ppid: Number(fields[1]), startedAtMs, uid };
   } catch {
     return undefined;
   }

@@ -2,27 +2,25 @@
 // running AgentAPI first with --replace), then AgentAPI in the foreground under our supervision,
 // detached on its own, or detached under a checkpoint supervisor.
 
-import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type Checkpointer, startCheckpoints } from './checkpoint.js';
+import { checkpoint } from './checkpoint.js';
+import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
 import { Deadline } from './deadline.js';
 import { formatDuration } from './duration.js';
 import { describe, EXIT, UserError } from './errors.js';
+import { type Child, exitCodeOf, spawnForeground, supervise } from './foreground.js';
 import type { Logger } from './log.js';
-import { postTarget } from './log-snapshot.js';
+import { type PostTarget, postTarget } from './log-snapshot.js';
 import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS } from './settings.js';
 import { runShutdown } from './shutdown.js';
 import { checkAgentApiVersion, checkPidFile, checkPortFree, prepareStateDir, serverArgs } from './start.js';
 import {
   childrenOf,
-  exitCodeOf,
   identifiedPid,
   spawnDetached,
-  spawnForeground,
   spawnSupervisor,
   stopGroup,
-  supervise,
   tail,
   waitUntilReady,
 } from './supervise.js';
@@ -121,7 +119,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   if (o.detach) return detach(o, report, args, env);
 
   logger.info(`starting ${o.agentapiBin} ${args.join(' ')}`);
-  const child = await spawnForeground(o.agentapiBin, args, env);
+  const child = spawnForeground(o.agentapiBin, args, env);
   if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
   report.pid = child.pid;
   const checkpoints = checkpointsFor(o, child, persistence, baseUrl);
@@ -133,50 +131,64 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
 
 function checkpointsFor(
   o: StartOptions,
-  child: ChildProcess,
+  child: Child,
   persistence: boolean,
   baseUrl: string,
 ): Checkpointer | undefined {
-  if (!o.checkpointIntervalMs) return undefined;
-  const target = postTarget(o.taskId, coderEnv());
-  if ('missing' in target) o.logger.info(`checkpoints will only save state: ${target.missing}`);
-  o.logger.info(`checkpoints every ${formatDuration(o.checkpointIntervalMs)}`);
+  const intervalMs = o.checkpointIntervalMs;
+  if (!intervalMs) return undefined;
+  const target = checkpointTarget(o, intervalMs);
   return startCheckpoints({
-    intervalMs: o.checkpointIntervalMs,
-    agentApiUrl: baseUrl,
-    savePid: persistence ? child.pid : undefined,
-    target: 'missing' in target ? undefined : target,
-    maxMessages: o.maxMessages,
-    maxBytes: o.maxBytes,
-    logger: o.logger,
+    intervalMs,
+    run: (last) =>
+      checkpoint(
+        {
+          agentApiUrl: baseUrl,
+          savePid: persistence ? child.pid : undefined,
+          target,
+          maxMessages: o.maxMessages,
+          maxBytes: o.maxBytes,
+          logger: o.logger,
+        },
+        last,
+        Deadline.in(checkpointBudgetMs(intervalMs)),
+      ),
   });
 }
 
-/** What the checkpoint supervisor needs of `start`'s options. */
-function supervisorOptions(o: StartOptions): SupervisorOptions {
+/** Where checkpoints post snapshots, if they can (else they only save state: says why). */
+function checkpointTarget(o: StartOptions, intervalMs: number): PostTarget | undefined {
+  const target = postTarget(o.taskId, coderEnv());
+  if ('missing' in target) o.logger.info(`checkpoints will only save state: ${target.missing}`);
+  o.logger.info(`checkpoints every ${formatDuration(intervalMs)}`);
+  return 'missing' in target ? undefined : target;
+}
+
+/** What the checkpoint supervisor needs: AgentAPI's command line and what each checkpoint needs. */
+function supervisorOptions(
+  o: StartOptions,
+  intervalMs: number,
+  args: string[],
+  persistence: boolean,
+): SupervisorOptions {
   return {
     agentapiBin: o.agentapiBin,
-    port: o.port,
-    type: o.type,
-    pidFile: o.pidFile,
-    stateFile: o.stateFile,
-    statePersistence: o.statePersistence,
-    serverArgs: [...o.serverArgs],
-    agent: [...o.agent],
-    readyTimeoutMs: o.readyTimeoutMs,
-    checkpointIntervalMs: o.checkpointIntervalMs as number,
-    taskId: o.taskId,
+    args,
+    passAgentToken: o.passAgentToken === true,
+    intervalMs,
+    agentApiUrl: agentApiBaseUrl(o.port),
+    statePersistence: persistence,
+    taskId: checkpointTarget(o, intervalMs) ? o.taskId : undefined,
     maxMessages: o.maxMessages,
     maxBytes: o.maxBytes,
-    passAgentToken: o.passAgentToken === true,
     ...o.logger.level,
   };
 }
 
 /**
  * In the background, returning once AgentAPI is ready. Without checkpoints AgentAPI runs on its
- * own (nothing of ours stays resident); with them, a supervisor (this command again, without
- * --detach) runs AgentAPI and the checkpoints.
+ * own (nothing of ours stays resident); with them, the checkpoint supervisor (supervisor-entry.ts)
+ * runs AgentAPI and the checkpoints.
  */
 async function detach(
   o: StartOptions,
@@ -190,9 +202,12 @@ async function detach(
   const logError = (error: unknown): never => {
     throw new UserError(`--log-file ${describe(error)}`);
   };
-  const supervised = o.checkpointIntervalMs !== undefined;
+  const intervalMs = o.checkpointIntervalMs;
+  const supervised = intervalMs !== undefined;
   const spawned = supervised
-    ? await spawnSupervisor(supervisorOptions(o), logFile).catch(logError)
+    ? await spawnSupervisor(supervisorOptions(o, intervalMs, args, report.statePersistence), logFile).catch(
+        logError,
+      )
     : await spawnDetached(o.agentapiBin, args, env, logFile).catch(logError);
   if (spawned instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${spawned.message}`);
   const { child, log } = spawned;

@@ -1,58 +1,22 @@
-// Running AgentAPI under `start`: in the foreground (forward signals, wait, pass on the exit code:
-// tini's recipe), detached on its own (no process of ours stays behind), or detached under a
-// supervisor that runs the checkpoints.
+// Running AgentAPI detached from `start`: on its own (no process of ours stays behind), or under
+// the checkpoint supervisor; waiting for it to be ready, and cleaning up when it is not. (In the
+// foreground: foreground.ts.)
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { getStatus } from './agentapi-client.js';
 import { Deadline, pollUntil } from './deadline.js';
+import type { Exit } from './foreground.js';
+import { internalCommand, SUPERVISOR_ARG } from './internal-commands.js';
 import { openForAppend, readFileTail } from './local-file.js';
 import { readPidFile } from './pid-file.js';
 import { identifyAgentApi } from './proc.js';
 import { agentApiBaseUrl } from './settings.js';
 import { send, waitForExit } from './signals.js';
-import { SUPERVISOR_ARG } from './supervisor-arg.js';
 import type { SupervisorOptions } from './supervisor-entry.js';
 
 /** Ready means /status answered 200 this many times in a row. */
 const READY_STREAK = 3;
-const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** Spawns `file args` in its own process group, or says why it could not. */
-export async function spawnForeground(
-  file: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<ChildProcess | Error> {
-  // Its own process group: a terminal's Ctrl-C reaches AgentAPI once, through us. A second
-  // signal would make AgentAPI exit without saving.
-  const child = spawn(file, args, { stdio: 'inherit', detached: true, env });
-  return started(child);
-}
-
-/** Forwards signals to the child until it exits (tini: forward, wait). */
-export function supervise(child: ChildProcess): Promise<Exit> {
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const signal of FORWARDED) process.on(signal, forward);
-  return new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      for (const s of FORWARDED) process.off(s, forward);
-      resolve({ code, signal });
-    });
-  });
-}
-
-/** A shell's convention: the exit code, else 128 + the signal's number. */
-export function exitCodeOf(exit: Exit): number {
-  if (exit.code !== null) return exit.code;
-  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return 128 + ((exit.signal && numbers[exit.signal]) || 1);
-}
 
 /** Where this run's output starts in the (appended) log file, and the open file to write to. */
 export interface LogTarget {
@@ -95,9 +59,8 @@ export async function spawnSupervisor(
 ): Promise<{ child: ChildProcess; log: LogTarget }> {
   const log = await openForAppend(logFile);
   const offset = (await log.stat()).size;
-  // Compiled, argv[1] is the binary's own virtual path; under bun or node it is the script.
-  const self = process.argv[1]?.startsWith('/$bunfs/') ? [] : [process.argv[1]];
-  const child = spawn(process.execPath, [...self, SUPERVISOR_ARG], {
+  const [file, args] = internalCommand(SUPERVISOR_ARG);
+  const child = spawn(file, args, {
     stdio: ['pipe', log.fd, log.fd],
     detached: true,
   });
@@ -109,6 +72,7 @@ export async function spawnSupervisor(
   return { child, log: { file: logFile, offset } };
 }
 
+/** The child once it runs, or the reason it could not start. */
 async function started(child: ChildProcess): Promise<ChildProcess | Error> {
   const failed = await new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));

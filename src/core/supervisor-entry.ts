@@ -1,46 +1,74 @@
-// The detached checkpoint supervisor's own entry point. It stays resident for the whole task, so
-// it loads no command-line machinery (oclif): `start` has parsed and checked every option already
-// and hands them over on stdin, and this runs the same foreground sequence with them.
+// `__supervise`: the detached checkpoint supervisor. It stays resident for the whole task, so it
+// holds as little as it can: `start` has checked every option and worked out AgentAPI's command
+// line already and hands them over on stdin; this runs AgentAPI in the foreground (tini's way:
+// foreground.ts) and, on the checkpoint timer, runs each checkpoint as a process of its own
+// (`__checkpoint`), so the HTTP clients, schemas and scanner are never loaded here.
 
 import * as z from 'zod/mini';
-import { EXIT, printError, UserError } from './errors.js';
-import { Logger, redact } from './log.js';
-import { runStart, type StartOptions } from './run-start.js';
-import { coderEnv } from './settings.js';
-import { SUPERVISOR_ARG } from './supervisor-arg.js';
+import type { CheckpointInput } from './checkpoint-entry.js';
+import { checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
+import { describe, printError, UserError } from './errors.js';
+import { exitCodeOf, spawnForeground, supervise } from './foreground.js';
+import { CHECKPOINT_ARG, internalCommand, SUPERVISOR_ARG } from './internal-commands.js';
+import { readStdinOptions, stderrLogger } from './internal-io.js';
+import type { Logger } from './log.js';
+import { redact } from './log.js';
+import { childEnv, coderEnv } from './settings.js';
 
-/** What `start` hands over: its options but the ones only the parent uses. */
+/** What `start` hands over: AgentAPI's command line, and what each checkpoint needs. */
 export const supervisorOptions = z.object({
   agentapiBin: z.string(),
-  port: z.number(),
-  type: z.optional(z.string()),
-  pidFile: z.string(),
-  stateFile: z.string(),
+  /** `agentapi server …`'s arguments, as start worked them out. */
+  args: z.array(z.string()).check(z.minLength(1)),
+  passAgentToken: z.boolean(),
+  intervalMs: z.number(),
+  agentApiUrl: z.string(),
+  /** AgentAPI saves its state on SIGUSR1. */
   statePersistence: z.boolean(),
-  serverArgs: z.array(z.string()),
-  agent: z.array(z.string()).check(z.minLength(1)),
-  readyTimeoutMs: z.number(),
-  checkpointIntervalMs: z.number(),
+  /** Only when snapshots can be posted (start said why not otherwise). */
   taskId: z.optional(z.string()),
   maxMessages: z.number(),
   maxBytes: z.number(),
-  passAgentToken: z.boolean(),
   verbose: z.boolean(),
   quiet: z.boolean(),
 });
 export type SupervisorOptions = z.infer<typeof supervisorOptions>;
 
-/** Far more than any command line; a bound all the same. */
-const MAX_INPUT_BYTES = 1 << 20;
+/** The most a checkpoint process may print: one fingerprint. */
+const MAX_OUTPUT_CHARS = 4096;
 
 export async function runSupervisor(): Promise<void> {
   const token = coderEnv().token;
   try {
-    const { verbose, quiet, ...options } = await readOptions();
-    const logger = new Logger({ verbose, quiet }).withSecret(token);
-    const start: StartOptions = { ...options, detach: false, replace: false, logger };
-    const report = await runStart(start);
-    process.exitCode = report.exitCode ?? EXIT.ok;
+    const o = await readStdinOptions(SUPERVISOR_ARG, "start's checkpoint supervisor", supervisorOptions);
+    const logger = stderrLogger(o, token);
+    // The agent token is for coderd: neither AgentAPI nor the agent sees it unless asked.
+    const env = o.passAgentToken ? process.env : childEnv();
+    logger.info(`starting ${o.agentapiBin} ${o.args.join(' ')}`);
+    const child = spawnForeground(o.agentapiBin, o.args, env);
+    if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
+    const checkpoints = startCheckpoints({
+      intervalMs: o.intervalMs,
+      run: (last) =>
+        checkpointInChild(
+          {
+            agentApiUrl: o.agentApiUrl,
+            savePid: o.statePersistence ? child.pid : undefined,
+            taskId: o.taskId,
+            maxMessages: o.maxMessages,
+            maxBytes: o.maxBytes,
+            budgetMs: checkpointBudgetMs(o.intervalMs),
+            last,
+            verbose: o.verbose,
+            quiet: o.quiet,
+          },
+          logger,
+        ),
+    });
+    const exit = await supervise(child);
+    checkpoints.stop();
+    logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
+    process.exitCode = exitCodeOf(exit);
   } catch (error) {
     if (!(error instanceof UserError)) throw error;
     printError(error, (text) => redact(text, [token ?? '']));
@@ -48,31 +76,35 @@ export async function runSupervisor(): Promise<void> {
   }
 }
 
-async function readOptions(): Promise<SupervisorOptions> {
-  const refuse = (why: string) =>
-    new UserError(
-      `${SUPERVISOR_ARG} is start's checkpoint supervisor and reads its options from start (${why}); run 'agentapi-lifecycle start --detach --checkpoint-interval <interval> -- <agent command>'`,
-      EXIT.usage,
-    );
-  // Typed by hand at a terminal: say so now rather than wait for an end of input.
-  if (process.stdin.isTTY) throw refuse('stdin is a terminal');
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > MAX_INPUT_BYTES) throw refuse('more than 1 MiB on stdin');
-    chunks.push(chunk);
-  }
-  let json: unknown;
+/**
+ * One checkpoint as a process of its own (this binary, `__checkpoint`), its log lines going where
+ * ours go; resolves to the fingerprint it prints, or `input.last` if it failed.
+ */
+async function checkpointInChild(input: CheckpointInput, logger: Logger): Promise<string | undefined> {
+  const [file, args] = internalCommand(CHECKPOINT_ARG);
+  let timer: NodeJS.Timeout | undefined;
   try {
-    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw refuse('stdin is not JSON');
+    const child = Bun.spawn([file, ...args], {
+      stdin: new TextEncoder().encode(JSON.stringify(input)),
+      stdout: 'pipe',
+      stderr: 'inherit',
+    });
+    // Its own deadline ends it; this one, a little later, is for a checkpoint that hangs all the same.
+    timer = setTimeout(() => child.kill('SIGKILL'), input.budgetMs + 5000);
+    let output = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      if (output.length < MAX_OUTPUT_CHARS) output += decoder.decode(chunk, { stream: true });
+    }
+    await child.exited;
+    if (child.exitCode !== 0)
+      throw new Error(child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`);
+    const { fingerprint } = JSON.parse(output) as { fingerprint?: unknown };
+    return typeof fingerprint === 'string' ? fingerprint : undefined;
+  } catch (error) {
+    logger.warn(`checkpoint process failed: ${describe(error)}`);
+    return input.last;
+  } finally {
+    clearTimeout(timer);
   }
-  const parsed = supervisorOptions.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw refuse(`stdin is not its options (${issue?.path.join('.') || 'the whole'}: ${issue?.message})`);
-  }
-  return parsed.data;
 }

@@ -136,7 +136,8 @@ describe('local files: typed, bounded, never trusted blindly', () => {
 
   it('deferring to a live shutdown says so at WARN, and --strict makes it exit 1', async () => {
     await setup({ coderd: { mode: { kind: 'hang' } } });
-    const first = shutdown(['--timeout', '4s']);
+    // The first holds the lock well past the second's whole budget, however loaded the machine.
+    const first = shutdown(['--timeout', '8s']);
     await waitFor(() => existsSync(lockFile()));
     const second = await shutdown(['--strict', '--timeout', '2s']);
     expect(second.code, second.stderr).toBe(1);

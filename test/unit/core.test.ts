@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,17 @@ describe('identifyAgentApi', () => {
     const me = await readProc(process.pid);
     expect(me?.startedAtMs).toBeLessThanOrEqual(Date.now());
     expect(me?.startedAtMs).toBeGreaterThan(Date.now() - process.uptime() * 1000 - 2000);
+  });
+
+  it("reads its parent from /proc: its own, and a child's", async () => {
+    expect((await readProc(process.pid))?.ppid).toBe(process.ppid);
+    const child = spawn('sleep', ['5'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => child.once('spawn', resolve));
+      expect((await readProc(child.pid as number))?.ppid).toBe(process.pid);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
 
@@ -181,6 +193,7 @@ describe('configuredStateFile (reads the real /proc)', () => {
     pid,
     argv: ['agentapi', 'server', ...args, '--', 'claude'],
     state: 'S',
+    ppid: 1,
     startedAtMs: 0,
     uid: { real: 0, effective: 0 },
   });

@@ -5,7 +5,7 @@
 // only then; a command is parsed by oclif's parser and run (core/base-command.ts).
 
 import { COMMANDS } from './commands/index.js';
-import { EXIT, printError, UserError } from './core/errors.js';
+import { EXIT, printError, UserError } from './core/utils/errors.js';
 
 type CommandId = keyof typeof COMMANDS;
 

@@ -5,7 +5,7 @@
 // colour setting in the environment, any other argument) oclif renders it as before.
 // test/integration/cli.test.ts checks that both ways print the same bytes.
 
-import { isTerminal } from './core/terminal.js';
+import { isTerminal } from './core/process/terminal.js';
 
 /** Help pages by command id ('' for the root), as oclif printed them at build time. */
 export type HelpPages = Readonly<Record<string, string>>;

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "a80a1796a607a7a54ce54738cb69f3714d77237354bef08029ab9e14b2ff7e4e"
-      "agentapi-lifecycle-linux-arm64.gz" = "5d6854f5846346a42aee7249e1d19d70fccca4246e741e9f172e25afedc0a5a4"
-      "agentapi-lifecycle-linux-arm64.xz" = "b187206d3c85a8c436b57802bd5475217e6ac63f16b3e67eda5a40c94ad70dc2"
-      "agentapi-lifecycle-linux-x64"      = "bddac94397fe03aa655a19112ec7256c62b70f22a3ce10510d743781441091a5"
-      "agentapi-lifecycle-linux-x64.gz"   = "f1cedc89b547253d019c7df78861e2948bbd7d5452e94b876bcc80eab42811f9"
-      "agentapi-lifecycle-linux-x64.xz"   = "e8de9ca106d5755e22cf520acf2b3da2f28f10edb4f5df6ac9649aef834613f4"
+      "agentapi-lifecycle-linux-arm64"    = "5bf451bba8c36fb6cec8d3d346374aaba61b640bc13d8a60dac68bf4942a3319"
+      "agentapi-lifecycle-linux-arm64.gz" = "3c1d1fca11bf1fa9b252f9f16b65873e4ccde64bbe782e939293f9990b219d1b"
+      "agentapi-lifecycle-linux-arm64.xz" = "63cd10fc58db46a477bdb258a323bd6177a9a07543b874fb1266400b127e9478"
+      "agentapi-lifecycle-linux-x64"      = "f46e8ca0f2c7779e1f6023dd16a6727adff6cf4084c82967abefd05ab7a4b58f"
+      "agentapi-lifecycle-linux-x64.gz"   = "0da8dc732d11606252a7513b60ac462f516ce380bc7fa4b439e4e585bf677b86"
+      "agentapi-lifecycle-linux-x64.xz"   = "6bc459a6a64f82bef8498241045ab62d3cb070e30e29e595bebd1bd39f472782"
     }
   }
 }

@@ -1,6 +1,5 @@
 import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
-import { EXIT, UserError } from '../core/errors.js';
 import {
   agentApiFlags,
   durationFlag,
@@ -11,6 +10,7 @@ import {
 } from '../core/flags.js';
 import { agentApiBaseUrl, coderEnv, DEFAULTS } from '../core/settings.js';
 import type { ShutdownReport } from '../core/shutdown.js';
+import { EXIT, UserError } from '../core/utils/errors.js';
 
 export default class Shutdown extends BaseCommand<typeof Shutdown> {
   static summary =

@@ -1,12 +1,12 @@
 import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
-import type { PostOutcome } from '../core/coderd-client.js';
-import { Deadline } from '../core/deadline.js';
-import { formatDuration } from '../core/duration.js';
-import { describe, EXIT, UserError } from '../core/errors.js';
+import type { PostOutcome } from '../core/coderd/coderd-client.js';
+import type { Collected } from '../core/coderd/log-snapshot.js';
 import { agentApiFlags, durationFlag, snapshotFlags, taskIdFlag } from '../core/flags.js';
-import type { Collected } from '../core/log-snapshot.js';
 import { agentApiBaseUrl, coderEnv } from '../core/settings.js';
+import { Deadline } from '../core/utils/deadline.js';
+import { formatDuration } from '../core/utils/duration.js';
+import { describe, EXIT, UserError } from '../core/utils/errors.js';
 
 export interface SnapshotReport {
   ok: boolean;
@@ -61,7 +61,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     const { flags } = this;
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
     const { checkTaskId, collectSnapshot, describeCollected, postTarget, sendSnapshot } = await import(
-      '../core/log-snapshot.js'
+      '../core/coderd/log-snapshot.js'
     );
     const taskId = checkTaskId(flags['task-id']);
     if (flags.post && !taskId) {

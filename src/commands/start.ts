@@ -1,6 +1,5 @@
 import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
-import { EXIT, UserError } from '../core/errors.js';
 import {
   agentApiFlags,
   durationFlag,
@@ -11,6 +10,7 @@ import {
 } from '../core/flags.js';
 import type { StartReport } from '../core/run-start.js';
 import { ENV } from '../core/settings.js';
+import { EXIT, UserError } from '../core/utils/errors.js';
 
 export type { StartReport };
 
@@ -107,7 +107,7 @@ export default class Start extends BaseCommand<typeof Start> {
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
     const [{ runStart }, { taskIdProblem }] = await Promise.all([
       import('../core/run-start.js'),
-      import('../core/log-snapshot.js'),
+      import('../core/coderd/log-snapshot.js'),
     ]);
     // A bad task id must not keep the agent from starting: checkpoints then only save state.
     const badTaskId = taskIdProblem(flags['task-id']);

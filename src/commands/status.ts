@@ -1,8 +1,8 @@
 import { BaseCommand } from '../core/base-command.js';
-import { EXIT, UserError } from '../core/errors.js';
 import { agentApiFlags, durationFlag, pidFileFlag, runningStateFileFlag, taskIdFlag } from '../core/flags.js';
 import { coderEnv } from '../core/settings.js';
 import type { StatusReport } from '../core/status.js';
+import { EXIT, UserError } from '../core/utils/errors.js';
 
 export default class Status extends BaseCommand<typeof Status> {
   static summary = 'Show whether AgentAPI is healthy and everything shutdown depends on.';

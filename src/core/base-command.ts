@@ -10,9 +10,9 @@
 import * as Flags from '@oclif/core/flags';
 import type { ArgInput, FlagInput, InferredFlags } from '@oclif/core/interfaces';
 import { parse } from '@oclif/core/parser';
-import { describe, EXIT, printError, UserError } from './errors.js';
-import { Logger, redact } from './log.js';
 import { coderEnv } from './settings.js';
+import { describe, EXIT, printError, UserError } from './utils/errors.js';
+import { Logger, redact } from './utils/log.js';
 
 export const BASE_FLAGS = {
   verbose: Flags.boolean({ char: 'v', description: 'Log debug details on stderr', helpGroup: 'GLOBAL' }),

@@ -5,11 +5,11 @@
 // checkpoint-entry.ts, so that the resident supervisor never loads any of this.)
 
 import { createHash } from 'node:crypto';
-import type { Deadline } from './deadline.js';
-import { describe } from './errors.js';
-import type { Logger } from './log.js';
-import { collectSnapshot, type PostTarget, sendSnapshot } from './log-snapshot.js';
-import { send } from './signals.js';
+import { collectSnapshot, type PostTarget, sendSnapshot } from './coderd/log-snapshot.js';
+import { send } from './process/signals.js';
+import type { Deadline } from './utils/deadline.js';
+import { describe } from './utils/errors.js';
+import type { Logger } from './utils/log.js';
 
 export interface CheckpointOptions {
   agentApiUrl: string;

@@ -3,9 +3,9 @@
 
 import * as Flags from '@oclif/core/flags';
 import type { OptionFlag } from '@oclif/core/interfaces';
-import { formatUnit, parseDuration } from './duration.js';
+import { EMPTY_BODY } from './coderd/snapshot.js';
 import { DEFAULTS, defaultPidFile, ENV, parseAgentApiUrl } from './settings.js';
-import { EMPTY_BODY } from './snapshot.js';
+import { formatUnit, parseDuration } from './utils/duration.js';
 
 export interface DurationFlagOptions {
   description: string;

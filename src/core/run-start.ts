@@ -6,15 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { checkpoint } from './checkpoint.js';
 import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
-import { Deadline } from './deadline.js';
-import { formatDuration } from './duration.js';
-import { describe, EXIT, UserError } from './errors.js';
-import { type Child, exitCodeOf, spawnForeground, supervise } from './foreground.js';
-import type { Logger } from './log.js';
-import { type PostTarget, postTarget } from './log-snapshot.js';
-import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS } from './settings.js';
-import { runShutdown } from './shutdown.js';
-import { checkAgentApiVersion, checkPidFile, checkPortFree, prepareStateDir, serverArgs } from './start.js';
+import { type PostTarget, postTarget } from './coderd/log-snapshot.js';
+import { type Child, exitCodeOf, spawnForeground, supervise } from './process/foreground.js';
 import {
   childrenOf,
   identifiedPid,
@@ -23,8 +16,15 @@ import {
   stopGroup,
   tail,
   waitUntilReady,
-} from './supervise.js';
-import type { SupervisorOptions } from './supervisor-entry.js';
+} from './process/supervise.js';
+import type { SupervisorOptions } from './process/supervisor-entry.js';
+import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS } from './settings.js';
+import { runShutdown } from './shutdown.js';
+import { checkAgentApiVersion, checkPidFile, checkPortFree, prepareStateDir, serverArgs } from './start.js';
+import { Deadline } from './utils/deadline.js';
+import { formatDuration } from './utils/duration.js';
+import { describe, EXIT, UserError } from './utils/errors.js';
+import type { Logger } from './utils/log.js';
 
 export interface StartOptions {
   agentapiBin: string;

@@ -4,30 +4,30 @@
 // always keeps enough of it for SIGTERM, the grace period and SIGKILL.
 
 import { resolve } from 'node:path';
-import { getMessages } from './agentapi-client.js';
+import { getMessages } from './agentapi/agentapi-client.js';
 import {
   configuredStateFile,
   type Located,
   type LocateResult,
   locateAgentApi,
   persistenceSupport,
-} from './agentapi-process.js';
-import { Deadline } from './deadline.js';
-import { formatDuration } from './duration.js';
-import { describe } from './errors.js';
-import { acquireLock } from './lock.js';
-import type { Logger } from './log.js';
+} from './agentapi/agentapi-process.js';
+import { type FileStamp, stampOf, waitForReplacement } from './agentapi/state-file.js';
 import {
   collectSnapshot,
   describeCollected,
   postTarget,
   sendSnapshot,
   taskIdProblem,
-} from './log-snapshot.js';
-import { isSameProcess } from './proc.js';
+} from './coderd/log-snapshot.js';
+import { acquireLock } from './process/lock.js';
+import { isSameProcess } from './process/proc.js';
+import { type StopOutcome, send, stopProcess } from './process/signals.js';
 import { type CoderEnv, DEFAULTS } from './settings.js';
-import { type StopOutcome, send, stopProcess } from './signals.js';
-import { type FileStamp, stampOf, waitForReplacement } from './state-file.js';
+import { Deadline } from './utils/deadline.js';
+import { formatDuration } from './utils/duration.js';
+import { describe } from './utils/errors.js';
+import type { Logger } from './utils/log.js';
 
 export interface ShutdownOptions {
   taskId?: string;

@@ -5,11 +5,11 @@ import { constants } from 'node:fs';
 import { access, mkdir, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
-import { readVersion, type VersionInfo } from './agentapi-version.js';
-import { fsReason, UserError } from './errors.js';
-import type { Logger } from './log.js';
-import { readPidFile } from './pid-file.js';
-import { identifyAgentApi } from './proc.js';
+import { readVersion, type VersionInfo } from './agentapi/agentapi-version.js';
+import { readPidFile } from './agentapi/pid-file.js';
+import { identifyAgentApi } from './process/proc.js';
+import { fsReason, UserError } from './utils/errors.js';
+import type { Logger } from './utils/log.js';
 
 export interface ServerArgsOptions {
   port: number;

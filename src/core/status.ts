@@ -3,21 +3,21 @@
 
 import { resolve } from 'node:path';
 import ky from 'ky';
-import { getMessages, getStatus } from './agentapi-client.js';
+import { getMessages, getStatus } from './agentapi/agentapi-client.js';
 import {
   type ConfiguredStateFile,
   configuredStateFile,
   persistenceSupport,
   runningVersion,
   scanForAgentApi,
-} from './agentapi-process.js';
-import { TaskIdSchema } from './coderd-client.js';
-import { describe } from './errors.js';
-import { classifyRequestError, readBounded, shorten } from './http.js';
-import { readPidFile } from './pid-file.js';
-import { identifyAgentApi } from './proc.js';
+} from './agentapi/agentapi-process.js';
+import { readPidFile } from './agentapi/pid-file.js';
+import { type StateSummary, summarizeState } from './agentapi/state-file.js';
+import { TaskIdSchema } from './coderd/coderd-client.js';
+import { identifyAgentApi } from './process/proc.js';
 import { agentApiBaseUrl, type CoderEnv, DEFAULTS } from './settings.js';
-import { type StateSummary, summarizeState } from './state-file.js';
+import { describe } from './utils/errors.js';
+import { classifyRequestError, readBounded, shorten } from './utils/http.js';
 
 export interface StatusReport {
   healthy: boolean;

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -12,6 +12,7 @@ import {
   run,
   runFile,
   startBystander,
+  startSim,
   TASK_ID,
   type Workdir,
   waitFor,
@@ -349,28 +350,64 @@ describe('the checkpoint supervisor', () => {
   });
 
   it.each([
-    ['nothing', ''],
-    ['not JSON', 'port=1'],
-    ['other JSON', '{"port":"x"}'],
-  ])('run by hand with %s on stdin, says what it is and exits 2', async (_name, input) => {
-    const result = await run(['__supervise'], { input });
+    ['__supervise', "start's checkpoint supervisor", 'nothing', ''],
+    ['__supervise', "start's checkpoint supervisor", 'not JSON', 'port=1'],
+    ['__supervise', "start's checkpoint supervisor", 'other JSON', '{"port":"x"}'],
+    ['__checkpoint', "one checkpoint of start's supervisor", 'nothing', ''],
+    ['__checkpoint', "one checkpoint of start's supervisor", 'other JSON', '{"agentApiUrl":1}'],
+  ])('%s run by hand (%s) with %s on stdin says what it is and exits 2', async (arg, what, _name, input) => {
+    const result = await run([arg], { input });
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(
-      /^error: __supervise is start's checkpoint supervisor .*; run 'agentapi-lifecycle start --detach --checkpoint-interval/,
-    );
+    expect(result.stderr.startsWith(`error: ${arg} is ${what} `), result.stderr).toBe(true);
+    expect(result.stderr).toContain("; run 'agentapi-lifecycle start --detach --checkpoint-interval");
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('run by hand at a terminal, answers at once instead of waiting for input', async () => {
+  it.each([
+    ['__supervise', "start's checkpoint supervisor"],
+    ['__checkpoint', "one checkpoint of start's supervisor"],
+  ])('%s run by hand at a terminal answers at once instead of waiting for input', async (arg, what) => {
     // script(1) (bsdutils, essential in Debian) gives it a pseudo-terminal as stdin.
-    const result = await runFile('script', ['-qec', `${BIN} __supervise`, '/dev/null'], {
+    const result = await runFile('script', ['-qec', `${BIN} ${arg}`, '/dev/null'], {
       killAfterMs: 10_000,
     });
     expect(result.signal).toBeNull();
     expect(result.code).toBe(2);
-    expect(result.stdout).toMatch(
-      /error: __supervise is start's checkpoint supervisor .*\(stdin is a terminal\)/,
-    );
+    expect(result.stdout).toContain(`error: ${arg} is ${what} `);
+    expect(result.stdout).toContain('(stdin is a terminal)');
+  });
+
+  // A checkpoint asks AgentAPI to save by SIGUSR1 to the PID its supervisor handed over; it checks
+  // that the PID is still a child of that supervisor (its own parent) first, so a PID reused by
+  // another process in the meantime is never signalled. Here the test plays the supervisor.
+  it.each([
+    ['a child of its supervisor is asked to save', false, true],
+    ["a process that is not its supervisor's child is left alone", true, false],
+  ])('%s', async (_name, orphan, signalled) => {
+    const sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
+    cleanup.push(() => sim.child.kill('SIGKILL'));
+    // A stand-in for AgentAPI's PID: sleep dies of SIGUSR1, so whether it was signalled shows.
+    const target = orphan
+      ? Number(execFileSync('sh', ['-c', 'sleep 30 >/dev/null 2>&1 & echo $!']).toString().trim())
+      : (startBystander().pid as number);
+    cleanup.push(() => {
+      if (alive(target)) process.kill(target, 'SIGKILL');
+    });
+    const input = {
+      agentApiUrl: sim.url,
+      savePid: target,
+      maxMessages: 10,
+      maxBytes: 65_536,
+      budgetMs: 5000,
+      verbose: true,
+      quiet: false,
+    };
+    const result = await run(['__checkpoint'], { input: JSON.stringify(input) });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    await waitFor(() => alive(target) !== signalled, 5000);
+    expect(alive(target)).toBe(!signalled);
+    expect(result.stderr.includes('asked AgentAPI to save state')).toBe(signalled);
   });
 });
 

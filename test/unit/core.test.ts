@@ -3,14 +3,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configuredStateFile } from '../../src/core/agentapi-process.js';
-import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd-client.js';
-import { Deadline, pollUntil } from '../../src/core/deadline.js';
-import { formatDuration, formatUnit, parseDuration } from '../../src/core/duration.js';
-import { Logger } from '../../src/core/log.js';
-import { PID_MAX, parsePid, readPidFile } from '../../src/core/pid-file.js';
-import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/proc.js';
+import { configuredStateFile } from '../../src/core/agentapi/agentapi-process.js';
+import { PID_MAX, parsePid, readPidFile } from '../../src/core/agentapi/pid-file.js';
+import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd/coderd-client.js';
+import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/process/proc.js';
 import { agentApiBaseUrl } from '../../src/core/settings.js';
+import { Deadline, pollUntil } from '../../src/core/utils/deadline.js';
+import { formatDuration, formatUnit, parseDuration } from '../../src/core/utils/duration.js';
+import { Logger } from '../../src/core/utils/log.js';
 import { prerenderedHelp } from '../../src/help-text.js';
 
 describe('parsePid', () => {

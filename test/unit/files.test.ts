@@ -17,18 +17,27 @@ import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { interpretVersion, PERSISTENCE_SINCE, readVersion } from '../../src/core/agentapi-version.js';
-import { Deadline } from '../../src/core/deadline.js';
+import {
+  interpretVersion,
+  PERSISTENCE_SINCE,
+  readVersion,
+} from '../../src/core/agentapi/agentapi-version.js';
+import { parsePid, readPidFile } from '../../src/core/agentapi/pid-file.js';
+import {
+  stampOf,
+  summarizeState,
+  waitForReplacement,
+  wasReplaced,
+} from '../../src/core/agentapi/state-file.js';
+import { acquireLock, lockHolder } from '../../src/core/process/lock.js';
+import { Deadline } from '../../src/core/utils/deadline.js';
 import {
   kindOf,
   openForAppend,
   openRegular,
   readFileTail,
   readSmallFile,
-} from '../../src/core/local-file.js';
-import { acquireLock, lockHolder } from '../../src/core/lock.js';
-import { parsePid, readPidFile } from '../../src/core/pid-file.js';
-import { stampOf, summarizeState, waitForReplacement, wasReplaced } from '../../src/core/state-file.js';
+} from '../../src/core/utils/local-file.js';
 
 let dir: string;
 const children: ChildProcess[] = [];

@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LastElementsScanner, NotJsonError, type ScanOptions } from '../../src/core/last-elements.js';
+import {
+  LastElementsScanner,
+  NotJsonError,
+  type ScanOptions,
+} from '../../src/core/agentapi/last-elements.js';
 
 const FIELDS = ['id', 'content', 'role', 'time'];
 

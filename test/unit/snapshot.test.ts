@@ -8,7 +8,7 @@ import {
   SnapshotTooSmallError,
   TRUNCATION_MARKER,
   tailStart,
-} from '../../src/core/snapshot.js';
+} from '../../src/core/coderd/snapshot.js';
 import { conversation } from '../support/transcript.js';
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');

@@ -3,7 +3,6 @@
 
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { describe as describeError, EXIT, fsReason, printError, UserError } from '../../src/core/errors.js';
 import {
   agentApiFlags,
   durationFlag,
@@ -14,14 +13,6 @@ import {
   taskIdFlag,
 } from '../../src/core/flags.js';
 import {
-  bodySnippet,
-  classifyRequestError,
-  ERROR_BODY_BYTES,
-  readBounded,
-  shorten,
-} from '../../src/core/http.js';
-import { Logger, redact } from '../../src/core/log.js';
-import {
   agentApiBaseUrl,
   childEnv,
   coderEnv,
@@ -29,6 +20,21 @@ import {
   defaultPidFile,
   parseAgentApiUrl,
 } from '../../src/core/settings.js';
+import {
+  describe as describeError,
+  EXIT,
+  fsReason,
+  printError,
+  UserError,
+} from '../../src/core/utils/errors.js';
+import {
+  bodySnippet,
+  classifyRequestError,
+  ERROR_BODY_BYTES,
+  readBounded,
+  shorten,
+} from '../../src/core/utils/http.js';
+import { Logger, redact } from '../../src/core/utils/log.js';
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -3,15 +3,15 @@
 // and exits, so the fetch, the scanner and the coderd client never stay resident.
 
 import * as z from 'zod/mini';
-import { checkpoint } from './checkpoint.js';
-import { Deadline } from './deadline.js';
-import { printError, UserError } from './errors.js';
+import { checkpoint } from '../checkpoint.js';
+import { postTarget } from '../coderd/log-snapshot.js';
+import { coderEnv } from '../settings.js';
+import { Deadline } from '../utils/deadline.js';
+import { printError, UserError } from '../utils/errors.js';
+import { redact } from '../utils/log.js';
 import { CHECKPOINT_ARG } from './internal-commands.js';
 import { readStdinOptions, stderrLogger } from './internal-io.js';
-import { redact } from './log.js';
-import { postTarget } from './log-snapshot.js';
 import { isRunning, readProc } from './proc.js';
-import { coderEnv } from './settings.js';
 
 export const checkpointInput = z.object({
   agentApiUrl: z.string(),

@@ -4,14 +4,14 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { getStatus } from './agentapi-client.js';
-import { Deadline, pollUntil } from './deadline.js';
+import { getStatus } from '../agentapi/agentapi-client.js';
+import { readPidFile } from '../agentapi/pid-file.js';
+import { agentApiBaseUrl } from '../settings.js';
+import { Deadline, pollUntil } from '../utils/deadline.js';
+import { openForAppend, readFileTail } from '../utils/local-file.js';
 import type { Exit } from './foreground.js';
 import { internalCommand, SUPERVISOR_ARG } from './internal-commands.js';
-import { openForAppend, readFileTail } from './local-file.js';
-import { readPidFile } from './pid-file.js';
 import { identifyAgentApi } from './proc.js';
-import { agentApiBaseUrl } from './settings.js';
 import { send, waitForExit } from './signals.js';
 import type { SupervisorOptions } from './supervisor-entry.js';
 

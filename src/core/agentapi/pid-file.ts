@@ -2,7 +2,7 @@
 // a decimal integer above 1. 0, 1 and negatives mean "every process" or init to kill(2), so a
 // file holding them is invalid, never obeyed.
 
-import { readSmallFile } from './local-file.js';
+import { readSmallFile } from '../utils/local-file.js';
 
 /** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
 export const PID_MAX = 4_194_304;

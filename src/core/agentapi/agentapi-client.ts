@@ -4,10 +4,10 @@
 import ky, { HTTPError } from 'ky';
 // zod/mini: the same schemas for a fraction of zod's start-up cost (this runs in every command).
 import * as z from 'zod/mini';
-import { formatDuration } from './duration.js';
-import { bodySnippet, classifyRequestError, readBounded, shorten } from './http.js';
+import type { SnapshotMessage } from '../coderd/snapshot.js';
+import { formatDuration } from '../utils/duration.js';
+import { bodySnippet, classifyRequestError, readBounded, shorten } from '../utils/http.js';
 import { lastElements, NotJsonError } from './last-elements.js';
-import type { SnapshotMessage } from './snapshot.js';
 
 export const ROLES = ['user', 'agent'] as const;
 /** The roles as the scanner captures them: raw JSON strings. */

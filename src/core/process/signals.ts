@@ -1,6 +1,6 @@
 // Send, wait, escalate: tini's recipe. Callers identify the process first (proc.ts).
 
-import { type Deadline, pollUntil } from './deadline.js';
+import { type Deadline, pollUntil } from '../utils/deadline.js';
 import { isRunning, readProc } from './proc.js';
 
 export type SendResult = 'sent' | 'gone' | 'denied';

@@ -9,10 +9,10 @@
 import { unlinkSync } from 'node:fs';
 import { open, readlink, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type Deadline, pollUntil } from './deadline.js';
-import { fsReason } from './errors.js';
-import { readSmallFile } from './local-file.js';
-import { parsePid } from './pid-file.js';
+import { parsePid } from '../agentapi/pid-file.js';
+import { type Deadline, pollUntil } from '../utils/deadline.js';
+import { fsReason } from '../utils/errors.js';
+import { readSmallFile } from '../utils/local-file.js';
 import { isOurs, isRunning, readProc } from './proc.js';
 
 export type LockResult =

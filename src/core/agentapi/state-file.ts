@@ -2,10 +2,10 @@
 // AgentAPI writes <file>.tmp and renames it over <file>, so a save changes the inode.
 
 import { stat } from 'node:fs/promises';
-import { type Deadline, pollUntil } from './deadline.js';
-import { fsReason } from './errors.js';
+import { type Deadline, pollUntil } from '../utils/deadline.js';
+import { fsReason } from '../utils/errors.js';
+import { openRegular } from '../utils/local-file.js';
 import { lastElements, NotJsonError } from './last-elements.js';
-import { openRegular } from './local-file.js';
 
 export interface FileStamp {
   ino: number;

@@ -5,8 +5,8 @@
 
 import { writeSync } from 'node:fs';
 import type * as z from 'zod/mini';
-import { EXIT, UserError } from './errors.js';
-import { Logger } from './log.js';
+import { EXIT, UserError } from '../utils/errors.js';
+import { Logger } from '../utils/log.js';
 import { isTerminal } from './terminal.js';
 
 /** Far more than any command line; a bound all the same. */

@@ -1,13 +1,13 @@
 // The log-snapshot workflow shared by `snapshot`, `shutdown` and `start` checkpoints:
 // fetch the last messages from AgentAPI, fit them to the budget, post them to coderd.
 
-import { getMessages } from './agentapi-client.js';
+import { getMessages } from '../agentapi/agentapi-client.js';
+import { type CoderEnv, DEFAULTS, ENV } from '../settings.js';
+import type { Deadline } from '../utils/deadline.js';
+import { formatDuration } from '../utils/duration.js';
+import { EXIT, UserError } from '../utils/errors.js';
+import type { Logger } from '../utils/log.js';
 import { type PostOutcome, postSnapshot, TaskIdSchema } from './coderd-client.js';
-import type { Deadline } from './deadline.js';
-import { formatDuration } from './duration.js';
-import { EXIT, UserError } from './errors.js';
-import type { Logger } from './log.js';
-import { type CoderEnv, DEFAULTS, ENV } from './settings.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
 
 export interface CollectOptions {

@@ -5,15 +5,15 @@
 // (`__checkpoint`), so the HTTP clients, schemas and scanner are never loaded here.
 
 import * as z from 'zod/mini';
+import { checkpointBudgetMs, startCheckpoints } from '../checkpoint-timer.js';
+import { childEnv, coderEnv } from '../settings.js';
+import { describe, printError, UserError } from '../utils/errors.js';
+import type { Logger } from '../utils/log.js';
+import { redact } from '../utils/log.js';
 import type { CheckpointInput } from './checkpoint-entry.js';
-import { checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
-import { describe, printError, UserError } from './errors.js';
 import { exitCodeOf, spawnForeground, supervise } from './foreground.js';
 import { CHECKPOINT_ARG, internalCommand, SUPERVISOR_ARG } from './internal-commands.js';
 import { readStdinOptions, stderrLogger } from './internal-io.js';
-import type { Logger } from './log.js';
-import { redact } from './log.js';
-import { childEnv, coderEnv } from './settings.js';
 
 /** What `start` hands over: AgentAPI's command line, and what each checkpoint needs. */
 export const supervisorOptions = z.object({

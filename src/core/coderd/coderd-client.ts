@@ -9,10 +9,10 @@
 
 import ky from 'ky';
 import * as z from 'zod/mini';
-import type { Deadline } from './deadline.js';
-import { formatDuration } from './duration.js';
-import { bodySnippet, classifyRequestError, shorten } from './http.js';
-import { redact } from './log.js';
+import type { Deadline } from '../utils/deadline.js';
+import { formatDuration } from '../utils/duration.js';
+import { bodySnippet, classifyRequestError, shorten } from '../utils/http.js';
+import { redact } from '../utils/log.js';
 
 export const TaskIdSchema = z.guid();
 

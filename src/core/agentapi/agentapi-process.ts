@@ -2,8 +2,6 @@
 
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
-import { PERSISTENCE_SINCE, readVersion, type VersionInfo } from './agentapi-version.js';
-import { type PidFile, readPidFile } from './pid-file.js';
 import {
   identifyAgentApi,
   isOurs,
@@ -11,8 +9,10 @@ import {
   looksLikeAgentApiServer,
   type ProcInfo,
   readProc,
-} from './proc.js';
-import { DEFAULTS } from './settings.js';
+} from '../process/proc.js';
+import { DEFAULTS } from '../settings.js';
+import { PERSISTENCE_SINCE, readVersion, type VersionInfo } from './agentapi-version.js';
+import { type PidFile, readPidFile } from './pid-file.js';
 
 export interface Located {
   pid: number;

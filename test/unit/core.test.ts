@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { configuredStateFile } from '../../src/core/agentapi/agentapi-process.js';
 import { PID_MAX, parsePid, readPidFile } from '../../src/core/agentapi/pid-file.js';
+import { checkpointBudgetMs, startCheckpoints } from '../../src/core/checkpoint-timer.js';
 import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd/coderd-client.js';
 import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/process/proc.js';
 import { agentApiBaseUrl } from '../../src/core/settings.js';
@@ -375,5 +376,60 @@ describe('prerenderedHelp: which command lines the build-time help pages answer'
     expect(asked).toBe(0);
     prerenderedHelp(['shutdown', '-h'], pages, output);
     expect(asked).toBe(1);
+  });
+});
+
+describe('startCheckpoints: when checkpoints happen', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('runs one at a time, each period jittered within ±25%, passing each fingerprint to the next', async () => {
+    vi.useFakeTimers();
+    const seen: (string | undefined)[] = [];
+    const starts: number[] = [];
+    let running = 0;
+    let overlapped = false;
+    const randoms = [0, 1, 0.5];
+    const timer = startCheckpoints({
+      intervalMs: 1000,
+      random: () => randoms.shift() ?? 0.5,
+      run: async (last) => {
+        starts.push(Date.now());
+        seen.push(last);
+        overlapped ||= ++running > 1;
+        await new Promise((resolve) => setTimeout(resolve, 3000)); // longer than a period
+        running--;
+        return `f${seen.length}`;
+      },
+    });
+    const t0 = Date.now();
+    await vi.advanceTimersByTimeAsync(750 + 3000 + 1250 + 3000 + 1000);
+    timer.stop();
+    expect(starts.map((t) => t - t0)).toEqual([750, 750 + 3000 + 1250, 750 + 3000 + 1250 + 3000 + 1000]);
+    expect(seen).toEqual([undefined, 'f1', 'f2']);
+    expect(overlapped).toBe(false);
+  });
+
+  it('starts nothing after stop, even when stopped during a checkpoint', async () => {
+    vi.useFakeTimers();
+    let runs = 0;
+    const timer = startCheckpoints({
+      intervalMs: 1000,
+      random: () => 0.5,
+      run: async () => {
+        runs++;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return 'f';
+      },
+    });
+    await vi.advanceTimersByTimeAsync(1200);
+    timer.stop();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(runs).toBe(1);
+  });
+
+  it('gives each checkpoint its interval as budget, within 1 to 30 seconds', () => {
+    expect([500, 1000, 20_000, 120_000].map(checkpointBudgetMs)).toEqual([1000, 1000, 20_000, 30_000]);
   });
 });

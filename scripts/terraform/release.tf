@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "5bf451bba8c36fb6cec8d3d346374aaba61b640bc13d8a60dac68bf4942a3319"
-      "agentapi-lifecycle-linux-arm64.gz" = "3c1d1fca11bf1fa9b252f9f16b65873e4ccde64bbe782e939293f9990b219d1b"
-      "agentapi-lifecycle-linux-arm64.xz" = "63cd10fc58db46a477bdb258a323bd6177a9a07543b874fb1266400b127e9478"
-      "agentapi-lifecycle-linux-x64"      = "f46e8ca0f2c7779e1f6023dd16a6727adff6cf4084c82967abefd05ab7a4b58f"
-      "agentapi-lifecycle-linux-x64.gz"   = "0da8dc732d11606252a7513b60ac462f516ce380bc7fa4b439e4e585bf677b86"
-      "agentapi-lifecycle-linux-x64.xz"   = "6bc459a6a64f82bef8498241045ab62d3cb070e30e29e595bebd1bd39f472782"
+      "agentapi-lifecycle-linux-arm64"    = "6081259409d1af2d35fe38ffa5154a6165ebaada619469b922ea23103e6b0417"
+      "agentapi-lifecycle-linux-arm64.gz" = "540d6acbfe419f5f8aff7c033c42d67a4f7fff221505c8d9ccc107cc8b984a85"
+      "agentapi-lifecycle-linux-arm64.xz" = "cc500198abfd5a79d7f9c0dc8e72328a4582ff1c5b878119e6087a09ce0de00b"
+      "agentapi-lifecycle-linux-x64"      = "af0da601e7ca38bdb01a3d2a58fdcf898f0bb64b3138856a4d36d5d19383cbfc"
+      "agentapi-lifecycle-linux-x64.gz"   = "e72de656bf3e636ccbb1baa6c717b0c0a56ead23ca667e4fd641e7a39c6171ec"
+      "agentapi-lifecycle-linux-x64.xz"   = "0977840284de98c6b7efdd5fa29a567db9dcabd62efce6fa2c0e4007cddf478b"
     }
   }
 }

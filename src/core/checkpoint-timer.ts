@@ -3,14 +3,20 @@
 // fingerprint of the last one, so that nothing is saved or posted twice.
 
 export interface Checkpointer {
-  /** No checkpoint starts after this, even if one is running now. */
+  /**
+   * No checkpoint starts after this, and one running now is aborted: what it fetched predates the
+   * stop, and its snapshot must not land after the one shutdown posts.
+   */
   stop(): void;
 }
 
 export interface CheckpointTimerOptions {
   intervalMs: number;
-  /** One checkpoint, given the last one's fingerprint; resolves to the new one. Never rejects. */
-  run(last: string | undefined): Promise<string | undefined>;
+  /**
+   * One checkpoint, given the last one's fingerprint and a signal that aborts it at stop();
+   * resolves to the new fingerprint. Never rejects.
+   */
+  run(last: string | undefined, stopped: AbortSignal): Promise<string | undefined>;
   /** Randomness for the jitter; tests may fix it. */
   random?: () => number;
 }
@@ -22,16 +28,16 @@ export function checkpointBudgetMs(intervalMs: number): number {
 
 export function startCheckpoints(o: CheckpointTimerOptions): Checkpointer {
   let last: string | undefined;
-  let stopped = false;
+  const stopped = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   // The next checkpoint is scheduled once this one ends, so two never overlap. Each period is
   // jittered by up to a quarter, so a fleet started together does not post in lockstep all day.
   const random = o.random ?? Math.random;
   const schedule = () => {
-    if (stopped) return;
+    if (stopped.signal.aborted) return;
     timer = setTimeout(
       async () => {
-        last = await o.run(last);
+        last = await o.run(last, stopped.signal);
         schedule();
       },
       o.intervalMs * (0.75 + 0.5 * random()),
@@ -41,7 +47,7 @@ export function startCheckpoints(o: CheckpointTimerOptions): Checkpointer {
   schedule();
   return {
     stop: () => {
-      stopped = true;
+      stopped.abort();
       clearTimeout(timer);
     },
   };

@@ -64,7 +64,11 @@ export async function checkpoint(
     if (done.length) o.logger.info(`checkpoint: ${done.join('; ')}`);
     return ok ? fingerprint : last;
   } catch (error) {
-    o.logger.warn(`checkpoint failed: ${describe(error)}`);
+    // Aborted by the deadline's parent: AgentAPI stopped (checkpoint-timer.ts), nothing to report.
+    const reason = deadline.signal.reason as { name?: string } | undefined;
+    if (deadline.signal.aborted && reason?.name !== 'TimeoutError')
+      o.logger.debug('checkpoint: stopped with AgentAPI');
+    else o.logger.warn(`checkpoint failed: ${describe(error)}`);
     return last;
   }
 }

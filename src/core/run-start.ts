@@ -140,7 +140,7 @@ function checkpointsFor(
   const target = checkpointTarget(o, intervalMs);
   return startCheckpoints({
     intervalMs,
-    run: (last) =>
+    run: (last, stopped) =>
       checkpoint(
         {
           agentApiUrl: baseUrl,
@@ -151,7 +151,7 @@ function checkpointsFor(
           logger: o.logger,
         },
         last,
-        Deadline.in(checkpointBudgetMs(intervalMs)),
+        Deadline.in(checkpointBudgetMs(intervalMs), stopped),
       ),
   });
 }

@@ -411,15 +411,17 @@ describe('startCheckpoints: when checkpoints happen', () => {
     expect(overlapped).toBe(false);
   });
 
-  it('starts nothing after stop, even when stopped during a checkpoint', async () => {
+  it('stop aborts the checkpoint in progress and starts no other', async () => {
     vi.useFakeTimers();
     let runs = 0;
+    let aborted: boolean | undefined;
     const timer = startCheckpoints({
       intervalMs: 1000,
       random: () => 0.5,
-      run: async () => {
+      run: async (_last, stopped) => {
         runs++;
         await new Promise((resolve) => setTimeout(resolve, 500));
+        aborted = stopped.aborted;
         return 'f';
       },
     });
@@ -427,6 +429,7 @@ describe('startCheckpoints: when checkpoints happen', () => {
     timer.stop();
     await vi.advanceTimersByTimeAsync(10_000);
     expect(runs).toBe(1);
+    expect(aborted).toBe(true);
   });
 
   it('gives each checkpoint its interval as budget, within 1 to 30 seconds', () => {

@@ -49,7 +49,7 @@ export async function runSupervisor(): Promise<void> {
     if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
     const checkpoints = startCheckpoints({
       intervalMs: o.intervalMs,
-      run: (last) =>
+      run: (last, stopped) =>
         checkpointInChild(
           {
             agentApiUrl: o.agentApiUrl,
@@ -63,6 +63,7 @@ export async function runSupervisor(): Promise<void> {
             quiet: o.quiet,
           },
           logger,
+          stopped,
         ),
     });
     const exit = await supervise(child);
@@ -80,7 +81,11 @@ export async function runSupervisor(): Promise<void> {
  * One checkpoint as a process of its own (this binary, `__checkpoint`), its log lines going where
  * ours go; resolves to the fingerprint it prints, or `input.last` if it failed.
  */
-async function checkpointInChild(input: CheckpointInput, logger: Logger): Promise<string | undefined> {
+async function checkpointInChild(
+  input: CheckpointInput,
+  logger: Logger,
+  stopped: AbortSignal,
+): Promise<string | undefined> {
   const [file, args] = internalCommand(CHECKPOINT_ARG);
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -91,6 +96,10 @@ async function checkpointInChild(input: CheckpointInput, logger: Logger): Promis
     });
     // Its own deadline ends it; this one, a little later, is for a checkpoint that hangs all the same.
     timer = setTimeout(() => child.kill('SIGKILL'), input.budgetMs + 5000);
+    // AgentAPI stopped: what this checkpoint fetched is older than what shutdown posts.
+    const abort = () => child.kill('SIGTERM');
+    stopped.addEventListener('abort', abort, { once: true });
+    child.exited.then(() => stopped.removeEventListener('abort', abort));
     let output = '';
     const decoder = new TextDecoder();
     for await (const chunk of child.stdout) {
@@ -102,7 +111,8 @@ async function checkpointInChild(input: CheckpointInput, logger: Logger): Promis
     const { fingerprint } = JSON.parse(output) as { fingerprint?: unknown };
     return typeof fingerprint === 'string' ? fingerprint : undefined;
   } catch (error) {
-    logger.warn(`checkpoint process failed: ${describe(error)}`);
+    if (stopped.aborted) logger.debug('checkpoint: stopped with AgentAPI');
+    else logger.warn(`checkpoint process failed: ${describe(error)}`);
     return input.last;
   } finally {
     clearTimeout(timer);

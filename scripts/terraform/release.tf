@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "6081259409d1af2d35fe38ffa5154a6165ebaada619469b922ea23103e6b0417"
-      "agentapi-lifecycle-linux-arm64.gz" = "540d6acbfe419f5f8aff7c033c42d67a4f7fff221505c8d9ccc107cc8b984a85"
-      "agentapi-lifecycle-linux-arm64.xz" = "cc500198abfd5a79d7f9c0dc8e72328a4582ff1c5b878119e6087a09ce0de00b"
-      "agentapi-lifecycle-linux-x64"      = "af0da601e7ca38bdb01a3d2a58fdcf898f0bb64b3138856a4d36d5d19383cbfc"
-      "agentapi-lifecycle-linux-x64.gz"   = "e72de656bf3e636ccbb1baa6c717b0c0a56ead23ca667e4fd641e7a39c6171ec"
-      "agentapi-lifecycle-linux-x64.xz"   = "0977840284de98c6b7efdd5fa29a567db9dcabd62efce6fa2c0e4007cddf478b"
+      "agentapi-lifecycle-linux-arm64"    = "f28edfdbbd9c77e57e3d48226383b20a0003ea3edfe9b16c7ab0efab8f5d6a23"
+      "agentapi-lifecycle-linux-arm64.gz" = "59e848e089b29a3dc80f6947ae5331e930da63bb061835dba63ff7056dfd970a"
+      "agentapi-lifecycle-linux-arm64.xz" = "6d011d941a0ac0de50f9c844301a6f6a22c6f4044e0ca742c1e251ef6a4a0754"
+      "agentapi-lifecycle-linux-x64"      = "d3094bae2900a991f89d1ff96aa7375a2e6eaad06a41dc4ca7ac282a6ec55363"
+      "agentapi-lifecycle-linux-x64.gz"   = "582060e6c46d8b112869380f0d3291d343bb72f34baab7149355cbdde0aed827"
+      "agentapi-lifecycle-linux-x64.xz"   = "78f6a87d980aa012e7861e91d003e8e571b67d9b60ad7280facd1d2fdff1a7f6"
     }
   }
 }

@@ -7,10 +7,8 @@ import { checkpoint } from '../checkpoint.js';
 import { postTarget } from '../coderd/log-snapshot.js';
 import { coderEnv } from '../settings.js';
 import { Deadline } from '../utils/deadline.js';
-import { printError, UserError } from '../utils/errors.js';
-import { redact } from '../utils/log.js';
 import { CHECKPOINT_ARG } from './internal-commands.js';
-import { readStdinOptions, stderrLogger } from './internal-io.js';
+import { readStdinOptions, reportFailure, stderrLogger } from './internal-io.js';
 import { isRunning, readProc } from './proc.js';
 
 export const checkpointInput = z.object({
@@ -52,9 +50,7 @@ export async function runCheckpoint(): Promise<void> {
     );
     console.log(JSON.stringify({ fingerprint: fingerprint ?? null }));
   } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    printError(error, (text) => redact(text, [token ?? '']));
-    process.exitCode = error.exitCode;
+    reportFailure(error, token);
   }
 }
 

@@ -5,8 +5,8 @@
 
 import { writeSync } from 'node:fs';
 import type * as z from 'zod/mini';
-import { EXIT, UserError } from '../utils/errors.js';
-import { Logger } from '../utils/log.js';
+import { EXIT, printError, UserError } from '../utils/errors.js';
+import { Logger, redact } from '../utils/log.js';
 import { isTerminal } from './terminal.js';
 
 /** Far more than any command line; a bound all the same. */
@@ -58,4 +58,11 @@ export function stderrLogger(
       } catch {}
     },
   }).withSecret(secret);
+}
+
+/** An expected failure in the one error style, the token hidden, as the exit code; a bug is thrown. */
+export function reportFailure(error: unknown, token: string | undefined): void {
+  if (!(error instanceof UserError)) throw error;
+  printError(error, (text) => redact(text, [token ?? '']));
+  process.exitCode = error.exitCode;
 }

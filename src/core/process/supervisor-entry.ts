@@ -7,13 +7,12 @@
 import * as z from 'zod/mini';
 import { checkpointBudgetMs, startCheckpoints } from '../checkpoint-timer.js';
 import { childEnv, coderEnv } from '../settings.js';
-import { describe, printError, UserError } from '../utils/errors.js';
+import { describe, UserError } from '../utils/errors.js';
 import type { Logger } from '../utils/log.js';
-import { redact } from '../utils/log.js';
 import type { CheckpointInput } from './checkpoint-entry.js';
 import { exitCodeOf, spawnForeground, supervise } from './foreground.js';
 import { CHECKPOINT_ARG, internalCommand, SUPERVISOR_ARG } from './internal-commands.js';
-import { readStdinOptions, stderrLogger } from './internal-io.js';
+import { readStdinOptions, reportFailure, stderrLogger } from './internal-io.js';
 
 /** What `start` hands over: AgentAPI's command line, and what each checkpoint needs. */
 export const supervisorOptions = z.object({
@@ -71,9 +70,7 @@ export async function runSupervisor(): Promise<void> {
     logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
     process.exitCode = exitCodeOf(exit);
   } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    printError(error, (text) => redact(text, [token ?? '']));
-    process.exitCode = error.exitCode;
+    reportFailure(error, token);
   }
 }
 
@@ -87,19 +84,17 @@ async function checkpointInChild(
   stopped: AbortSignal,
 ): Promise<string | undefined> {
   const [file, args] = internalCommand(CHECKPOINT_ARG);
-  let timer: NodeJS.Timeout | undefined;
   try {
     const child = Bun.spawn([file, ...args], {
       stdin: new TextEncoder().encode(JSON.stringify(input)),
       stdout: 'pipe',
       stderr: 'inherit',
+      // Killed when AgentAPI stops (what it fetched is older than what shutdown posts), or when it
+      // hangs past its own deadline all the same.
+      signal: stopped,
+      timeout: input.budgetMs + 5000,
+      killSignal: 'SIGKILL',
     });
-    // Its own deadline ends it; this one, a little later, is for a checkpoint that hangs all the same.
-    timer = setTimeout(() => child.kill('SIGKILL'), input.budgetMs + 5000);
-    // AgentAPI stopped: what this checkpoint fetched is older than what shutdown posts.
-    const abort = () => child.kill('SIGTERM');
-    stopped.addEventListener('abort', abort, { once: true });
-    child.exited.then(() => stopped.removeEventListener('abort', abort));
     let output = '';
     const decoder = new TextDecoder();
     for await (const chunk of child.stdout) {
@@ -114,7 +109,5 @@ async function checkpointInChild(
     if (stopped.aborted) logger.debug('checkpoint: stopped with AgentAPI');
     else logger.warn(`checkpoint process failed: ${describe(error)}`);
     return input.last;
-  } finally {
-    clearTimeout(timer);
   }
 }

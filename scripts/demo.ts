@@ -1,5 +1,6 @@
-// `npm run demo`: the main job, end to end, on loopback, with the AgentAPI simulator standing in
-// for AgentAPI and a coderd stand-in for Coder. Cleans up after itself, even when interrupted.
+// `npm run demo`: the main job, end to end, on loopback, with the real AgentAPI (when `npm run
+// peers` has installed it) running a scripted chat agent, else the AgentAPI simulator, and a
+// coderd stand-in for Coder. Says which. Cleans up after itself, even when interrupted.
 // Run with bun (a devDependency): `bun scripts/demo.ts`.
 
 import { spawn } from 'node:child_process';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { startCoderd } from '../test/support/coderd.js';
 import { freePort, TASK_ID } from '../test/support/harness.js';
 import { BIN, ROOT, SIM } from '../test/support/paths.js';
+import { peer } from '../test/support/peers.js';
+import { CHAT_AGENT, say as sayToAgentApi } from '../test/support/real-agentapi.js';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
@@ -72,18 +75,16 @@ const coderd = await startCoderd({ tasks: [TASK_ID] });
 const files = ['--port', String(port), '--pid-file', join(dir, 'agentapi.pid')];
 const state = join(dir, 'home', '.agentapi', 'state.json');
 const coderEnv = { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token };
+const real = peer('agentapi');
 const start = [
   'start',
   '--detach',
   '--agentapi-bin',
-  SIM,
+  real.installed ? real.path : SIM,
   ...files,
   '--state-file',
   state,
-  '--type',
-  'claude',
-  '--',
-  'claude',
+  ...(real.installed ? ['--type', 'custom', '--', CHAT_AGENT] : ['--type', 'claude', '--', 'claude']),
 ];
 
 let cleaned = false;
@@ -101,12 +102,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/** A message through AgentAPI's own POST /message; the real one is waited for until it answers. */
 async function say(content: string): Promise<void> {
-  await fetch(`http://127.0.0.1:${port}/message`, {
-    method: 'POST',
-    body: JSON.stringify({ content, type: 'user' }),
-  });
   process.stdout.write(`  you: ${content}\n`);
+  const base = `http://127.0.0.1:${port}`;
+  if (real.installed) {
+    const reply = (await sayToAgentApi(base, content)).at(-1)?.content.trim();
+    process.stdout.write(`  agent: ${reply}\n`);
+    return;
+  }
+  await fetch(`${base}/message`, { method: 'POST', body: JSON.stringify({ content, type: 'user' }) });
 }
 
 /**
@@ -132,7 +137,11 @@ let failed = false;
 try {
   step(`A coderd stand-in listens at ${coderd.url}; task ${TASK_ID}`);
 
-  step('Start AgentAPI with state persistence (the simulator plays AgentAPI)');
+  step(
+    real.installed
+      ? `Start AgentAPI with state persistence (${real.title}, running a scripted chat agent)`
+      : `Start AgentAPI with state persistence (the simulator plays AgentAPI: ${real.missing})`,
+  );
   if ((await sh(BIN, start)).code !== 0) throw new Error('start failed');
 
   step('Have a short conversation');

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "f28edfdbbd9c77e57e3d48226383b20a0003ea3edfe9b16c7ab0efab8f5d6a23"
-      "agentapi-lifecycle-linux-arm64.gz" = "59e848e089b29a3dc80f6947ae5331e930da63bb061835dba63ff7056dfd970a"
-      "agentapi-lifecycle-linux-arm64.xz" = "6d011d941a0ac0de50f9c844301a6f6a22c6f4044e0ca742c1e251ef6a4a0754"
-      "agentapi-lifecycle-linux-x64"      = "d3094bae2900a991f89d1ff96aa7375a2e6eaad06a41dc4ca7ac282a6ec55363"
-      "agentapi-lifecycle-linux-x64.gz"   = "582060e6c46d8b112869380f0d3291d343bb72f34baab7149355cbdde0aed827"
-      "agentapi-lifecycle-linux-x64.xz"   = "78f6a87d980aa012e7861e91d003e8e571b67d9b60ad7280facd1d2fdff1a7f6"
+      "agentapi-lifecycle-linux-arm64"    = "91eba9ad63dc9f860e6feb33d25adb901708cdeb6d695af6dca8a72d6411c8f7"
+      "agentapi-lifecycle-linux-arm64.gz" = "12cd3107f0f82de94c8af8c4e101b7eb2c3907a4319e446c83becb7f38df7626"
+      "agentapi-lifecycle-linux-arm64.xz" = "415c6251ebd377d23eb07fa7c2a6c6092815e69ab59e5455d82ed083a1ca80a8"
+      "agentapi-lifecycle-linux-x64"      = "cd17b7cf4b38c64fab3d0137095e5bf76499560b7a11e52bdb0b6cf9203632dd"
+      "agentapi-lifecycle-linux-x64.gz"   = "cb89a2d1def2c9868664ad9f626e10e1c5cc0e328dcb10fbd903c3d3106cc625"
+      "agentapi-lifecycle-linux-x64.xz"   = "e81e6999fd951240c53060840c80dccaa938e02e5b42378d228e5b51e99dcd2d"
     }
   }
 }

@@ -12,7 +12,7 @@ import {
   locateAgentApi,
   persistenceSupport,
 } from './agentapi/agentapi-process.js';
-import { type FileStamp, stampOf, waitForReplacement } from './agentapi/state-file.js';
+import { type FileStamp, heldBy, stampOf, waitForReplacement } from './agentapi/state-file.js';
 import {
   collectSnapshot,
   describeCollected,
@@ -88,6 +88,8 @@ export interface ShutdownReport {
 
 /** Time SIGKILL gets to take effect. */
 const KILL_WAIT_MS = 1000;
+/** A save that may or may not be needed (heldBy: "maybe") is waited for this long. */
+const AMBIGUOUS_SAVE_WAIT_MS = 200;
 
 export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   const started = Date.now();
@@ -172,10 +174,12 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
       : Promise.resolve(record('save', save.status, save.outcome, save.detail, t));
     const snapshotDone = snapshotStep(o, beforeStop, report, record, save.pending !== undefined, (seen) => {
       // AgentAPI skips a save when nothing changed: with no messages there is nothing to save,
-      // and a file newer than the newest message is current.
+      // and a file newer than the newest message is current. Within a tick of the file's coarse
+      // clock it may be either: a replacement still counts if it comes soon.
       const before = save.pending?.before;
-      const current = before && seen.newestMs !== undefined && seen.newestMs <= before.mtimeMs;
-      if (seen.total === 0 || current) upToDate.abort();
+      const held = before && seen.newestMs !== undefined ? heldBy(before, seen.newestMs) : 'no';
+      if (seen.total === 0 || held === 'yes') upToDate.abort();
+      else if (held === 'maybe') setTimeout(() => upToDate.abort(), AMBIGUOUS_SAVE_WAIT_MS).unref();
     });
     await Promise.all([saveDone, snapshotDone]);
 

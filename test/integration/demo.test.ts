@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cleanEnv, type RunResult, runFile } from '../support/harness.js';
 import { ROOT } from '../support/paths.js';
+import { peer, peersCache, peersRequired } from '../support/peers.js';
 
 const BUN = `${ROOT}node_modules/.bin/bun`;
 
@@ -30,23 +31,38 @@ function demoDir(output: string): string {
   return /(\/tmp\/agentapi-lifecycle-demo-\w+)/.exec(output)?.[1] ?? 'no-dir-found';
 }
 
+const real = peer('agentapi');
+
 describe('npm run demo', () => {
-  it('runs the whole cycle, shows the restored conversation, and cleans up', async () => {
-    const result = await runFile(BUN, ['scripts/demo.ts'], { cwd: ROOT, killAfterMs: 60_000 });
-    expect(result.code, result.stdout).toBe(0);
-    expect(result.stdout).toContain('AgentAPI: healthy');
-    expect(result.stdout).toMatch(/save: confirmed/);
-    expect(result.stdout).toMatch(/snapshot: stored/);
-    expect(result.stdout).toMatch(/stop: terminated/);
-    expect(result.stdout).toMatch(/restored \d+ messages, including "Now write a test for it"/);
-    expect(result.stdout).toContain('Demo complete.');
-    expect(agentApisUsing(demoDir(result.stdout))).toEqual([]);
-  });
+  it.each([
+    ['the real AgentAPI when it is installed', peersCache()],
+    ['the simulator otherwise', '/nonexistent'],
+  ])(
+    'runs the whole cycle with %s, says which, shows the restored conversation, and cleans up',
+    async (_, cache) => {
+      const result = await runFile(BUN, ['scripts/demo.ts'], {
+        cwd: ROOT,
+        killAfterMs: 60_000,
+        env: { AGENTAPI_LIFECYCLE_PEERS: cache },
+      });
+      expect(result.code, result.stdout).toBe(0);
+      if (cache === '/nonexistent') expect(result.stdout).toContain('the simulator plays AgentAPI');
+      else if (real.installed || peersRequired)
+        expect(result.stdout).toContain(`(${real.title}, running a scripted chat agent)`);
+      expect(result.stdout).toContain('AgentAPI: healthy');
+      expect(result.stdout).toMatch(/save: confirmed/);
+      expect(result.stdout).toMatch(/snapshot: stored/);
+      expect(result.stdout).toMatch(/stop: terminated/);
+      expect(result.stdout).toMatch(/restored \d+ messages, including "Now write a test for it"/);
+      expect(result.stdout).toContain('Demo complete.');
+      expect(agentApisUsing(demoDir(result.stdout))).toEqual([]);
+    },
+  );
 
   it('cleans up when interrupted', async () => {
     const child = spawn(BUN, ['scripts/demo.ts'], {
       cwd: ROOT,
-      env: cleanEnv(),
+      env: cleanEnv({ AGENTAPI_LIFECYCLE_PEERS: peersCache() }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

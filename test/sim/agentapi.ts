@@ -177,9 +177,11 @@ if (opts.pidFile) {
   try {
     existing = readFileSync(opts.pidFile, 'utf8').trim();
   } catch {}
+  // As AgentAPI: any live PID refuses the start (1 too: init is alive); 0, negatives, garbage
+  // and dead PIDs are overwritten.
   const other = Number(existing);
-  if (/^\d+$/.test(existing) && other > 1 && other !== process.pid && pidAlive(other)) {
-    fail(`another agentapi server is running with PID ${other} (pid file ${opts.pidFile})`);
+  if (/^\d+$/.test(existing) && other >= 1 && other !== process.pid && pidAlive(other)) {
+    fail(`another instance is already running with PID ${other} (PID file: ${opts.pidFile})`);
   }
   mkdirSync(dirname(opts.pidFile), { recursive: true, mode: 0o700 });
   writeFileSync(opts.pidFile, `${process.pid}\n`, { mode: 0o600 });
@@ -240,10 +242,11 @@ function saveState(reason: string): void {
     initial_prompt: initialPrompt,
     initial_prompt_sent: initialPrompt !== '',
   };
-  mkdirSync(dirname(opts.stateFile), { recursive: true });
+  mkdirSync(dirname(opts.stateFile), { recursive: true, mode: 0o700 });
   const tmp = `${opts.stateFile}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
-  writeSync(fd, JSON.stringify(state, null, ' '));
+  // Go's json.Encoder: compact, one line, a newline at the end.
+  writeSync(fd, `${JSON.stringify(state)}\n`);
   fsyncSync(fd);
   closeSync(fd);
   renameSync(tmp, opts.stateFile);
@@ -272,6 +275,22 @@ function addExchange(content: string): void {
 // --- HTTP ---------------------------------------------------------------------------------
 const ALLOWED_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end(text);
+}
+
+/** huma's error body, as AgentAPI answers a refused message. */
+function sendError(res: ServerResponse, status: number, title: string, message: string): void {
+  send(res, status, {
+    $schema: `http://localhost:${opts.port}/schemas/ErrorModel.json`,
+    title,
+    status,
+    detail: 'unexpected error occurred',
+    errors: [{ message }],
+  });
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': data.length });
@@ -289,12 +308,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const path = (req.url ?? '/').split('?')[0];
   event('request', { method: req.method, path });
   if (opts.allowedHosts !== '*' && !ALLOWED_HOSTS.has(host))
-    return send(res, 400, { title: 'Bad Request', status: 400, detail: 'Invalid host header.' });
+    return sendText(res, 400, 'Invalid host header. Allowed hosts: localhost, 127.0.0.1, ::1\n');
   if (req.method === 'GET' && path === '/status') {
     return send(res, 200, {
       $schema: `http://localhost:${opts.port}/schemas/StatusResponseBody.json`,
-      agent_type: opts.type,
       status: env.AGENTAPI_SIM_STATUS ?? 'stable',
+      agent_type: opts.type,
       transport: 'pty',
     });
   }
@@ -311,12 +330,23 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (req.method === 'POST' && path === '/message') {
     const body = JSON.parse(await readBody(req)) as { content?: string; type?: string };
-    if (typeof body.content !== 'string')
-      return send(res, 422, { title: 'Unprocessable Entity', status: 422 });
-    addExchange(body.content);
-    return send(res, 200, { ok: true });
+    if (typeof body.content !== 'string' || !['user', 'raw'].includes(body.type ?? ''))
+      return send(res, 422, { title: 'Unprocessable Entity', status: 422, detail: 'validation failed' });
+    const content = body.content.trim();
+    if (content === '')
+      return sendError(
+        res,
+        500,
+        'Internal Server Error',
+        'failed to send message: message must not be empty',
+      );
+    addExchange(content);
+    return send(res, 200, {
+      $schema: `http://localhost:${opts.port}/schemas/MessageResponseBody.json`,
+      ok: true,
+    });
   }
-  send(res, 404, { title: 'Not Found', status: 404 });
+  sendText(res, 404, '404 page not found\n');
 }
 
 /**
@@ -387,10 +417,10 @@ function shutdown(signal: string): void {
   event('signal', { signal });
   if (env.AGENTAPI_SIM_IGNORE_SIGTERM === '1' && signal === 'SIGTERM') return;
   if (stopping) {
-    // A second signal kills it without saving, as in AgentAPI.
-    event('exit', { code: 1, signal });
-    removePidFile();
-    process.exit(1);
+    // A second signal kills it without saving, as in AgentAPI (its handler is gone by then, so the
+    // signal's default action ends it and the PID file stays behind).
+    event('exit', { code: null, signal });
+    dieBy(signal);
   }
   stopping = true;
   saveState(signal);
@@ -401,13 +431,21 @@ function shutdown(signal: string): void {
   process.exit(0);
 }
 
+/** Dies by `signal`'s default action, as a process without a handler for it does. */
+function dieBy(signal: string): never {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal as NodeJS.Signals);
+  // The signal is delivered at once; this only satisfies the type checker.
+  return process.exit(128);
+}
+
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
 process.on('SIGUSR1', () => {
   event('signal', { signal: 'SIGUSR1' });
   if (isOld) {
     // An AgentAPI before 0.12.0 has no handler: SIGUSR1's default action kills it.
-    event('exit', { code: 138, signal: 'SIGUSR1' });
-    process.exit(138);
+    event('exit', { code: null, signal: 'SIGUSR1' });
+    dieBy('SIGUSR1');
   }
   saveState('SIGUSR1');
 });

@@ -24,6 +24,8 @@ import {
 } from '../../src/core/agentapi/agentapi-version.js';
 import { parsePid, readPidFile } from '../../src/core/agentapi/pid-file.js';
 import {
+  COARSE_CLOCK_MS,
+  heldBy,
   stampOf,
   summarizeState,
   waitForReplacement,
@@ -328,6 +330,18 @@ describe('the state file (state-file.ts)', () => {
       renameSync(at('s.json.tmp'), at('s.json'));
     }, 30);
     expect(await waitForReplacement(at('s.json'), before, Deadline.in(5000))).toMatchObject({ size: 7 });
+  });
+
+  it.each([
+    ['written after the newest message', -5, 'yes'],
+    ['written at the same millisecond', 0, 'yes'],
+    ['stamped a little before it (the coarse clock lags)', 3, 'maybe'],
+    ['stamped exactly one coarse tick before it', COARSE_CLOCK_MS, 'maybe'],
+    ['older than one tick', COARSE_CLOCK_MS + 0.5, 'no'],
+    ['much older', 60_000, 'no'],
+  ])('heldBy: a state file %s', (_, newestAfterFileMs, expected) => {
+    const stamp = { ino: 1, size: 10, mtimeMs: 1_700_000_000_000.25 };
+    expect(heldBy(stamp, stamp.mtimeMs + newestAfterFileMs)).toBe(expected);
   });
 
   it.each([

@@ -28,6 +28,23 @@ export function wasReplaced(before: FileStamp | undefined, after: FileStamp | un
   return after.ino !== before.ino || after.mtimeMs !== before.mtimeMs || after.size !== before.size;
 }
 
+/**
+ * A file's times come from the kernel's coarse clock, which lags by up to one tick (1–10 ms; seen
+ * here: a state file stamped 3 ms before AgentAPI logged the save), while AgentAPI stamps its
+ * messages with a fine one. So a file saved just after the newest message can look older than it.
+ */
+export const COARSE_CLOCK_MS = 10;
+
+/**
+ * Does a state file stamped `stamp` hold the conversation whose newest message is from
+ * `newestMs`? "yes": written after it; "maybe": within one coarse-clock tick of it (a save right
+ * after the message, or a message right after the save); "no": older.
+ */
+export function heldBy(stamp: FileStamp, newestMs: number): 'yes' | 'maybe' | 'no' {
+  if (newestMs <= stamp.mtimeMs) return 'yes';
+  return newestMs <= stamp.mtimeMs + COARSE_CLOCK_MS ? 'maybe' : 'no';
+}
+
 /** The new stamp once `path` differs from `before`, or undefined at the deadline. */
 export function waitForReplacement(
   path: string,

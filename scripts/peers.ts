@@ -55,9 +55,9 @@ function build(name: PeerName): void {
       env: { ...process.env, GOBIN: join(partial, 'bin'), GOFLAGS: '-mod=readonly' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
-    if (name === 'terraform-provider-coder') {
+    if (spec.provider) {
       // The engine finds it as a filesystem mirror: no registry, no network.
-      const inMirror = providerMirrorPath().replace(final, partial);
+      const inMirror = join(partial, 'mirror', providerMirrorPath(name));
       mkdirSync(dirname(inMirror), { recursive: true });
       copyFileSync(join(partial, 'bin', spec.executable), inMirror);
     }

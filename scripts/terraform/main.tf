@@ -21,9 +21,10 @@ variable "name" {
   type        = string
   description = "This instance's name: its `coder exp sync` units, app slug and default PID and state files derive from it. Give a second instance in one workspace another name (and port)."
   default     = "agentapi"
+  # It is also the app's default slug, which the coder provider takes only as a hostname label.
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,31}$", var.name))
-    error_message = "name must be 1 to 32 lowercase letters, digits or dashes, starting with a letter or digit."
+    condition     = can(regex("^[a-z0-9](-?[a-z0-9])*$", var.name)) && length(var.name) <= 32
+    error_message = "name must be 1 to 32 lowercase letters and digits, with single dashes between them (it is also the app's slug)."
   }
 }
 
@@ -215,12 +216,20 @@ variable "web_app_slug" {
   type        = string
   description = "The app's slug. Empty: the instance name."
   default     = ""
+  validation {
+    condition     = var.web_app_slug == "" || can(regex("^[a-z0-9](-?[a-z0-9])*$", var.web_app_slug))
+    error_message = "web_app_slug must be empty or lowercase letters and digits with single dashes between them (a hostname label, as coder_app requires)."
+  }
 }
 
 variable "web_app_display_name" {
   type        = string
   description = "The app's name in the dashboard."
   default     = "AI Agent"
+  validation {
+    condition     = length(var.web_app_display_name) >= 1 && length(var.web_app_display_name) <= 64
+    error_message = "web_app_display_name must be 1 to 64 characters (coder_app's limit)."
+  }
 }
 
 variable "web_app_icon" {

@@ -1,6 +1,6 @@
 // The whole workspace lifecycle, the way a Coder agent runs a template that uses nothing but this
-// module and coder_ai_task: every script the module renders, rendered as Terraform would; all
-// run_on_start scripts at once, later the run_on_stop script; `coder exp sync` from a stand-in
+// module and coder_ai_task: every script as OpenTofu with the coder provider applies it (read from
+// the state); all run_on_start scripts at once, later the run_on_stop script; `coder exp sync` from a stand-in
 // with the agent's semantics (test/support/coder-cli.sh); the release (and AgentAPI's release)
 // served from dist/ over HTTP; the AgentAPI simulator as AgentAPI; the coderd stand-in as coderd.
 
@@ -20,8 +20,16 @@ import {
   workdir,
 } from '../support/harness.js';
 import { ROOT, SIM } from '../support/paths.js';
+import { peersRequired } from '../support/peers.js';
 import { type ReleaseServer, serveRelease } from '../support/release-server.js';
-import { type ModuleInputs, type Rendered, renderModule } from '../support/terraform.js';
+import { applyModule, engineMissing, type ModuleInputs, type Rendered } from '../support/tofu.js';
+
+const engineNote = engineMissing ? ` (skipped: ${engineMissing})` : '';
+if (engineMissing && peersRequired) {
+  it('the engine the template is applied with is installed', () => {
+    throw new Error(`${engineMissing}; CI=true runs every real-peer test`);
+  });
+}
 
 const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 const ASSET = process.arch === 'arm64' ? 'agentapi-linux-arm64' : 'agentapi-linux-amd64';
@@ -63,7 +71,7 @@ async function workspace(inputs: ModuleInputs = {}, { sync = true } = {}): Promi
   mkdirSync(bin, { recursive: true });
   if (!existsSync(join(bin, 'coder'))) symlinkSync(`${ROOT}test/support/coder-cli.sh`, join(bin, 'coder'));
   const port = (inputs.agentapi_port as number | undefined) ?? (await freePort());
-  const scripts = await renderModule(
+  const scripts = await applyModule(
     {
       release_base_url: server.base,
       agentapi_release_base_url: server.agentapiBase,
@@ -161,143 +169,150 @@ const syncEvents = (ws: Workspace) =>
     .split('\n')
     .map((line) => line.split(' ').slice(1).join(' '));
 
-describe('a template with this module and coder_ai_task, through start, stop and start again', () => {
-  it('installs (pinned hash), starts AgentAPI with persistence, saves, snapshots and stops it, then restores the conversation without a second download', async () => {
-    const ws = await workspace();
-    const started = await ws.start();
-    for (const r of started) expect(r.code, r.stderr).toBe(0);
-    // Ordered by `coder exp sync`: the start script waited for the install to complete.
-    const events = syncEvents(ws);
-    const [install, start] = ws.scripts.units;
-    expect(events.indexOf(`completed ${install}`)).toBeGreaterThan(-1);
-    expect(events.indexOf(`started ${start}`)).toBeGreaterThan(events.indexOf(`completed ${install}`));
-    expect(events).toContain(`completed ${start}`);
-    // Downloads: our .xz (or .gz) and AgentAPI, each verified.
-    expect(server.requests.filter((r) => !r.endsWith('SHA256SUMS'))).toHaveLength(2);
-    // AgentAPI answers where the app's healthcheck looks, also behind Coder's proxy (any Host).
-    expect((await fetch(`${ws.url}/status`, { headers: { Host: 'coder.example.com' } })).status).toBe(200);
-    const pid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    expect(argv).toEqual(
-      expect.arrayContaining([
-        'server',
-        '--type',
-        'claude',
-        '--state-file',
-        join(ws.home, '.agentapi/state.json'),
-        '--load-state',
-        '--save-state',
-        '--pid-file',
-        ws.scripts.pidFile,
-        '--',
-        'claude',
-        '--continue',
-      ]),
-    );
-    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('CODER_AGENT_TOKEN');
-
-    await say(ws.url, 'first step');
-    await say(ws.url, 'second step');
-    const before = await messages(ws.url);
-    expect(before).toHaveLength(6);
-
-    const stopped = await ws.stop();
-    expect(stopped.code, stopped.stderr).toBe(0);
-    expect(alive(pid)).toBe(false);
-    expect(existsSync(ws.scripts.pidFile)).toBe(false);
-    expect(JSON.parse(readFileSync(join(ws.home, '.agentapi/state.json'), 'utf8')).messages).toHaveLength(6);
-    expect(coderd.stored.get(TASK_ID)?.messages.map((m) => m.content)).toEqual(before.map((m) => m.content));
-
-    // The workspace starts again: a fresh sync state (the agent is new), the same home volume.
-    rmSync(ws.env.CODER_SYNC_DIR, { recursive: true });
-    server.requests.length = 0;
-    const again = await ws.start();
-    for (const r of again) expect(r.code, r.stderr).toBe(0);
-    expect(server.requests).toEqual([]);
-    expect((await messages(ws.url)).map((m) => m.content)).toEqual(before.map((m) => m.content));
-    expect(readEvents(work.eventsFile).filter((e) => e.event === 'loaded')).toHaveLength(1);
-    expect((await ws.stop()).code).toBe(0);
-  });
-
-  it.each([
-    { name: 'the agent script first', first: 'start' as const, sync: true },
-    { name: 'the agent script first, on a Coder without exp sync', first: 'start' as const, sync: false },
-    { name: 'both at once, on a Coder without exp sync', first: undefined, sync: false },
-  ])('start order does not matter: $name', async ({ first, sync }) => {
-    const ws = await workspace({}, { sync });
-    const results = await ws.start(first);
-    for (const r of results) expect(r.code, r.stderr).toBe(0);
-    if (!sync)
-      expect(results.map((r) => r.stderr).join('')).toContain(
-        'coder exp sync is not available here; waiting up to 600 s',
+describe.skipIf(!!engineMissing)(
+  `a template with this module and coder_ai_task, through start, stop and start again${engineNote}`,
+  () => {
+    it('installs (pinned hash), starts AgentAPI with persistence, saves, snapshots and stops it, then restores the conversation without a second download', async () => {
+      const ws = await workspace();
+      const started = await ws.start();
+      for (const r of started) expect(r.code, r.stderr).toBe(0);
+      // Ordered by `coder exp sync`: the start script waited for the install to complete.
+      const events = syncEvents(ws);
+      const [install, start] = ws.scripts.units;
+      expect(events.indexOf(`completed ${install}`)).toBeGreaterThan(-1);
+      expect(events.indexOf(`started ${start}`)).toBeGreaterThan(events.indexOf(`completed ${install}`));
+      expect(events).toContain(`completed ${start}`);
+      // Downloads: our .xz (or .gz) and AgentAPI, each verified.
+      expect(server.requests.filter((r) => !r.endsWith('SHA256SUMS'))).toHaveLength(2);
+      // AgentAPI answers where the app's healthcheck looks, also behind Coder's proxy (any Host).
+      expect((await fetch(`${ws.url}/status`, { headers: { Host: 'coder.example.com' } })).status).toBe(200);
+      const pid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      expect(argv).toEqual(
+        expect.arrayContaining([
+          'server',
+          '--type',
+          'claude',
+          '--state-file',
+          join(ws.home, '.agentapi/state.json'),
+          '--load-state',
+          '--save-state',
+          '--pid-file',
+          ws.scripts.pidFile,
+          '--',
+          'claude',
+          '--continue',
+        ]),
       );
-    expect((await fetch(`${ws.url}/status`)).status).toBe(200);
-    expect((await ws.stop()).code).toBe(0);
-  });
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('CODER_AGENT_TOKEN');
 
-  it('a failed install makes the start script say so at once, not hang', async () => {
-    server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.xz`);
-    server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.gz`);
-    server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}`);
-    const ws = await workspace();
-    const [install, start] = await Promise.all([
-      runSh(join(work.dir, 'agentapi-install.sh'), ws.env),
-      runSh(join(work.dir, 'agentapi-start.sh'), ws.env),
-    ]);
-    expect(install.code).toBe(1);
-    expect(start.code).toBe(1);
-    expect(start.stderr).toContain('the install script failed; see its log');
-  });
+      await say(ws.url, 'first step');
+      await say(ws.url, 'second step');
+      const before = await messages(ws.url);
+      expect(before).toHaveLength(6);
 
-  it('two instances in one workspace share nothing but the binary', async () => {
-    const first = await workspace({ name: 'agentapi' });
-    const second = await workspace({ name: 'reviewer', web_app_slug: 'reviewer' });
-    expect(second.scripts.stateFile).toBe('$HOME/.agentapi/reviewer/state.json');
-    expect(new Set([...first.scripts.units, ...second.scripts.units]).size).toBe(4);
-    const results = await Promise.all([first.start(), second.start()]);
-    for (const r of results.flat()) expect(r.code, r.stderr).toBe(0);
-    await say(first.url, 'only in the first');
-    expect((await messages(second.url)).map((m) => m.content)).not.toContain('only in the first');
-    expect((await first.stop()).code).toBe(0);
-    expect((await fetch(`${second.url}/status`)).status).toBe(200);
-    expect((await second.stop()).code).toBe(0);
-    expect(existsSync(join(first.home, '.agentapi/state.json'))).toBe(true);
-    expect(existsSync(join(second.home, '.agentapi/reviewer/state.json'))).toBe(true);
-    expect(first.scripts.binary).toBe(second.scripts.binary);
-  });
+      const stopped = await ws.stop();
+      expect(stopped.code, stopped.stderr).toBe(0);
+      expect(alive(pid)).toBe(false);
+      expect(existsSync(ws.scripts.pidFile)).toBe(false);
+      expect(JSON.parse(readFileSync(join(ws.home, '.agentapi/state.json'), 'utf8')).messages).toHaveLength(
+        6,
+      );
+      expect(coderd.stored.get(TASK_ID)?.messages.map((m) => m.content)).toEqual(
+        before.map((m) => m.content),
+      );
 
-  it('a missing binary at stop time never fails the stop', async () => {
-    const ws = await workspace();
-    const stopped = await ws.stop();
-    expect(stopped.code).toBe(0);
-    expect(stopped.stderr).toContain('agentapi-lifecycle is not installed at');
-  });
+      // The workspace starts again: a fresh sync state (the agent is new), the same home volume.
+      rmSync(ws.env.CODER_SYNC_DIR, { recursive: true });
+      server.requests.length = 0;
+      const again = await ws.start();
+      for (const r of again) expect(r.code, r.stderr).toBe(0);
+      expect(server.requests).toEqual([]);
+      expect((await messages(ws.url)).map((m) => m.content)).toEqual(before.map((m) => m.content));
+      expect(readEvents(work.eventsFile).filter((e) => e.event === 'loaded')).toHaveLength(1);
+      expect((await ws.stop()).code).toBe(0);
+    });
 
-  it.skipIf(!hasShellcheck)('every script the module renders is clean under shellcheck', async () => {
-    for (const inputs of [
-      {},
-      {
-        agentapi_args: ['--term-width=120', 'a b'],
-        workdir: '/srv/project',
-        subdomain: false,
-        checkpoint_interval: 60,
-        enable_state_persistence: false,
-      },
-      { agent_command: '', stop_agentapi: false },
-    ]) {
-      const ws = await workspace(inputs);
-      for (const text of [ws.scripts.install, ws.scripts.start, ws.scripts.shutdown]) {
-        if (!text) continue;
-        const file = join(work.dir, 'check.sh');
-        writeFileSync(file, text);
-        const check = spawnSync('shellcheck', ['-s', 'sh', file]);
-        expect(check.stdout.toString()).toBe('');
+    it.each([
+      { name: 'the agent script first', first: 'start' as const, sync: true },
+      { name: 'the agent script first, on a Coder without exp sync', first: 'start' as const, sync: false },
+      { name: 'both at once, on a Coder without exp sync', first: undefined, sync: false },
+    ])('start order does not matter: $name', async ({ first, sync }) => {
+      const ws = await workspace({}, { sync });
+      const results = await ws.start(first);
+      for (const r of results) expect(r.code, r.stderr).toBe(0);
+      if (!sync)
+        expect(results.map((r) => r.stderr).join('')).toContain(
+          'coder exp sync is not available here; waiting up to 600 s',
+        );
+      expect((await fetch(`${ws.url}/status`)).status).toBe(200);
+      expect((await ws.stop()).code).toBe(0);
+    });
+
+    it('a failed install makes the start script say so at once, not hang', async () => {
+      server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.xz`);
+      server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.gz`);
+      server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}`);
+      const ws = await workspace();
+      const [install, start] = await Promise.all([
+        runSh(join(work.dir, 'agentapi-install.sh'), ws.env),
+        runSh(join(work.dir, 'agentapi-start.sh'), ws.env),
+      ]);
+      expect(install.code).toBe(1);
+      expect(start.code).toBe(1);
+      expect(start.stderr).toContain('the install script failed; see its log');
+    });
+
+    it('two instances in one workspace share nothing but the binary', async () => {
+      const first = await workspace({ name: 'agentapi' });
+      const second = await workspace({ name: 'reviewer', web_app_slug: 'reviewer' });
+      expect(second.scripts.stateFile).toBe('$HOME/.agentapi/reviewer/state.json');
+      expect(new Set([...first.scripts.units, ...second.scripts.units]).size).toBe(4);
+      const results = await Promise.all([first.start(), second.start()]);
+      for (const r of results.flat()) expect(r.code, r.stderr).toBe(0);
+      await say(first.url, 'only in the first');
+      expect((await messages(second.url)).map((m) => m.content)).not.toContain('only in the first');
+      expect((await first.stop()).code).toBe(0);
+      expect((await fetch(`${second.url}/status`)).status).toBe(200);
+      expect((await second.stop()).code).toBe(0);
+      expect(existsSync(join(first.home, '.agentapi/state.json'))).toBe(true);
+      expect(existsSync(join(second.home, '.agentapi/reviewer/state.json'))).toBe(true);
+      expect(first.scripts.binary).toBe(second.scripts.binary);
+    });
+
+    it('a missing binary at stop time never fails the stop', async () => {
+      const ws = await workspace();
+      const stopped = await ws.stop();
+      expect(stopped.code).toBe(0);
+      expect(stopped.stderr).toContain('agentapi-lifecycle is not installed at');
+    });
+
+    it.skipIf(!hasShellcheck)('every script the module renders is clean under shellcheck', async () => {
+      for (const inputs of [
+        {},
+        {
+          agentapi_args: ['--term-width=120', 'a b'],
+          workdir: '/srv/project',
+          subdomain: false,
+          checkpoint_interval: 60,
+          enable_state_persistence: false,
+        },
+        { agent_command: '', stop_agentapi: false },
+      ]) {
+        const ws = await workspace(inputs);
+        for (const text of [ws.scripts.install, ws.scripts.start, ws.scripts.shutdown]) {
+          if (!text) continue;
+          const file = join(work.dir, 'check.sh');
+          writeFileSync(file, text);
+          const check = spawnSync('shellcheck', ['-s', 'sh', file]);
+          expect(check.stdout.toString()).toBe('');
+        }
       }
-    }
-  });
-});
+    });
+  },
+);
 
-describe('companion mode: next to the registry agentapi module', () => {
+describe.skipIf(!!engineMissing)(`companion mode: next to the registry agentapi module${engineNote}`, () => {
   it("our stop script (stop_agentapi = false) confirms the save and posts; the registry's stop script stops AgentAPI; one SIGTERM", async () => {
     // The registry module starts AgentAPI (here: the simulator, its PID and state files in its module folder).
     const ws = await workspace({

@@ -21,15 +21,16 @@ import { startCoderd } from '../support/coderd.js';
 import { useFixture } from '../support/fixture.js';
 import { type RunResult, runFile, startSim, TASK_ID, type Workdir, workdir } from '../support/harness.js';
 import { BIN, ROOT, SIM } from '../support/paths.js';
+import { peersRequired } from '../support/peers.js';
 import { AGENTAPI_TAG, type ReleaseServer, serveRelease, VERSION } from '../support/release-server.js';
 import {
+  applyModule,
+  engineMissing,
   type Hcl,
+  MODULE_DIR,
   type ModuleInputs,
   parseModule,
-  renderModule,
-  templatefileArgs,
-  templateNames,
-} from '../support/terraform.js';
+} from '../support/tofu.js';
 
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'x64';
 const ARTIFACT = `agentapi-lifecycle-linux-${ARCH}`;
@@ -52,159 +53,33 @@ beforeAll(async () => {
 /** An HCL expression as hcl2json writes it: `${…}` (a plain string here, not a JS template). */
 const hcl = (expression: string) => `\${${expression}}`;
 
-describe('main.tf and release.tf, read by a real HCL parser', () => {
-  const variable = (name: string) => (module.variable[name] ?? release.variable[name])?.[0];
-
-  it.each([
-    ['agent_id', undefined],
-    ['name', 'agentapi'],
-    ['release_version', VERSION],
-    ['release_base_url', `${pjson.repository.url}/releases/download`],
-    ['release_sha256', {}],
-    ['trust_release_server_checksums', false],
-    ['install_dir', '$HOME/.cache/agentapi-lifecycle'],
-    ['agentapi_port', 3284],
-    ['enable_state_persistence', true],
-    ['state_file_path', ''],
-    ['pid_file_path', ''],
-    ['task_log_snapshot', true],
-    ['max_messages', 10],
-    ['shutdown_timeout', 30],
-    ['stop_agentapi', true],
-    ['checkpoint_interval', 0],
-    ['agent_command', ''],
-    ['agent_type', ''],
-    ['workdir', ''],
-    ['agentapi_args', []],
-    ['start_timeout', 120],
-    ['install_agentapi', true],
-    ['agentapi_version', AGENTAPI_TAG],
-    ['agentapi_sha256', {}],
-    ['agentapi_release_base_url', 'https://github.com/coder/agentapi/releases/download'],
-    ['web_app', true],
-    ['web_app_slug', ''],
-    ['web_app_display_name', 'AI Agent'],
-    ['web_app_icon', '/icon/terminal.svg'],
-    ['subdomain', true],
-    ['install_wait_timeout', 600],
-  ])('variable %s defaults to %j, with a description', (name, value) => {
-    expect(variable(name)).toBeDefined();
-    expect(variable(name).default).toEqual(value);
-    expect(variable(name).description).toBeTruthy();
+/** Tests that render the module need the engine: skipped by name without it, failed in CI. */
+const withEngine = engineMissing === undefined;
+const engineNote = engineMissing ? ` (skipped: ${engineMissing})` : '';
+if (engineMissing && peersRequired) {
+  it('the engine the module tests render with is installed', () => {
+    throw new Error(`${engineMissing}; CI=true runs every real-peer test`);
   });
+}
 
-  it('declares no variable the tests above do not know', () => {
-    expect(Object.keys({ ...module.variable, ...release.variable })).toHaveLength(31);
-  });
+// What the engine does not check: what a template author reads about each variable.
+describe('main.tf and release.tf, as a template author reads them', () => {
+  const variables = () => ({ ...module.variable, ...release.variable }) as Hcl;
 
-  it('validates what Terraform can', () => {
-    for (const name of [
-      'name',
-      'release_sha256',
-      'agentapi_port',
-      'max_messages',
-      'shutdown_timeout',
-      'checkpoint_interval',
-      'pid_file_path',
-      'agentapi_version',
-      'agentapi_sha256',
-      'install_wait_timeout',
-    ]) {
-      expect(variable(name).validation?.[0]?.condition, name).toContain(`var.${name}`);
-    }
-    for (const name of ['release_version', 'release_base_url']) {
-      expect(release.variable[name][0].validation[0].condition, name).toContain(`var.${name}`);
+  it('every variable has a type and a description, and the module README lists it', () => {
+    const readme = readFileSync(`${MODULE_DIR}/README.md`, 'utf8');
+    for (const [name, [block]] of Object.entries(variables())) {
+      expect(block.type, name).toBeTruthy();
+      expect(block.description, name).toBeTruthy();
+      expect(readme, name).toMatch(new RegExp(`^\\|[^\\n]*\`${name}\``, 'm'));
     }
   });
 
-  it('declares the coder provider new enough for data.coder_task, and the data sources it reads', () => {
-    expect(module.terraform[0].required_providers[0].coder).toEqual({
-      source: 'coder/coder',
-      version: '>= 2.13',
-    });
-    expect(Object.keys(module.data).sort()).toEqual([
-      'coder_task',
-      'coder_workspace',
-      'coder_workspace_owner',
-    ]);
-  });
-
-  // The locals renderModule() mirrors (test/support/terraform.ts): a change here must change it.
-  it.each([
-    ['task_id', 'data.coder_task.me.enabled ? data.coder_task.me.id : ""'],
-    ['binary', null],
-    [
-      'sha256',
-      'merge(var.release_version == local.pinned_release.version ? local.pinned_release.sha256 : {}, var.release_sha256)',
-    ],
-    ['default_instance', 'var.name == "agentapi"'],
-    [
-      'pid_file',
-      'var.pid_file_path != "" ? var.pid_file_path : (local.default_instance ? "/tmp/agentapi.pid" : "/tmp/agentapi-${var.name}.pid")',
-    ],
-    [
-      'state_file',
-      'var.state_file_path != "" ? var.state_file_path : (local.default_instance ? "$HOME/.agentapi/state.json" : "$HOME/.agentapi/${var.name}/state.json")',
-    ],
-    ['install_unit', null],
-    ['start_unit', null],
-    ['starts_agent', 'var.agent_command != ""'],
-    ['app_slug', 'var.web_app_slug != "" ? var.web_app_slug : var.name'],
-  ])('local %s is what the test renderer computes', (name, expression) => {
-    const locals = module.locals[0];
-    const plain: Record<string, string> = {
-      binary: '${var.install_dir}/${var.release_version}/agentapi-lifecycle',
-      install_unit: 'agentapi-lifecycle-${var.name}-install_script',
-      start_unit: 'agentapi-lifecycle-${var.name}-start_script',
-    };
-    expect(locals[name]).toBe(expression === null ? plain[name] : hcl(expression));
-  });
-
-  it('installs and starts on start, shuts down on stop; the start script and app exist only with agent_command', () => {
-    const { install, start, shutdown } = module.resource.coder_script;
-    expect(install[0]).toMatchObject({ agent_id: hcl('var.agent_id'), run_on_start: true });
-    expect(install[0].lifecycle[0].precondition[0].condition).toBe(
-      hcl('length(local.sha256) > 0 || var.trust_release_server_checksums'),
-    );
-    expect(start[0]).toMatchObject({ run_on_start: true, count: hcl('local.starts_agent ? 1 : 0') });
-    expect(shutdown[0]).toMatchObject({ agent_id: hcl('var.agent_id'), run_on_stop: true });
-    expect(shutdown[0].timeout).toContain('var.shutdown_timeout');
-    const app = module.resource.coder_app.agentapi[0];
-    expect(app.count).toBe(hcl('local.starts_agent && var.web_app ? 1 : 0'));
-    expect(app.healthcheck[0]).toEqual({
-      url: 'http://localhost:${var.agentapi_port}/status',
-      interval: 3,
-      threshold: 20,
-    });
-    expect(app.subdomain).toBe(hcl('var.subdomain'));
-  });
-
-  it.each([
-    ['install', 'install.sh.tftpl'],
-    ['start', 'start.sh.tftpl'],
-    ['shutdown', 'shutdown.sh.tftpl'],
-  ])('passes the %s template exactly the names it uses', (resource, file) => {
-    const script = module.resource.coder_script[resource][0].script;
-    expect(script).toContain(file);
-    expect(Object.keys(templatefileArgs(script)).sort()).toEqual(templateNames(file));
-  });
-
-  it('outputs the binary, the start prefix, the sync units, the app id and the paths', () => {
-    expect(Object.keys(module.output).sort()).toEqual([
-      'app_id',
-      'binary_path',
-      'pid_file',
-      'scripts',
-      'start_command_prefix',
-      'state_file',
-      'task_id',
-    ]);
-    expect(module.output.scripts[0].value).toBe(
-      hcl('concat([local.install_unit], local.starts_agent ? [local.start_unit] : [])'),
-    );
-    const prefix = module.locals[0].start_prefix;
-    for (const part of ['"start"', '"--detach"', '"--port"', '"--pid-file"', '"--state-file"', '"--"']) {
-      expect(prefix).toContain(part);
+  it('every output has a description, and the module README lists it', () => {
+    const readme = readFileSync(`${MODULE_DIR}/README.md`, 'utf8');
+    for (const [name, [block]] of Object.entries(module.output as Hcl)) {
+      expect(block.description, name).toBeTruthy();
+      expect(readme, name).toMatch(new RegExp(`^\\|[^\\n]*\`${name}\``, 'm'));
     }
   });
 });
@@ -276,281 +151,292 @@ function shimPath(dir: string, without: string[], machine?: string): string {
   return bin;
 }
 
-describe('install script, rendered and run with /bin/sh against a local release server', () => {
-  let work: Workdir;
-  let server: ReleaseServer;
+describe.skipIf(!withEngine)(
+  `install script, rendered by the engine and run with /bin/sh against a local release server${engineNote}`,
+  () => {
+    let work: Workdir;
+    let server: ReleaseServer;
 
-  beforeEach(async () => {
-    work = await workdir();
-    server = await serveRelease();
-  });
-
-  afterEach(async () => {
-    await server.close();
-    await work.cleanup();
-  });
-
-  const home = () => join(work.dir, 'home');
-  const installed = () => join(home(), '.cache', 'agentapi-lifecycle', VERSION, 'agentapi-lifecycle');
-
-  async function install(inputs: ModuleInputs = {}, path?: string): Promise<RunResult> {
-    const { install: script } = await renderModule({
-      release_base_url: server.base,
-      agentapi_release_base_url: server.agentapiBase,
-      ...inputs,
+    beforeEach(async () => {
+      work = await workdir();
+      server = await serveRelease();
     });
-    const file = join(work.dir, 'install.sh');
-    writeFileSync(file, script);
-    return runFile('/bin/sh', [file], {
-      env: { HOME: home(), ...(path ? { PATH: path } : {}) },
-      killAfterMs: 120_000,
+
+    afterEach(async () => {
+      await server.close();
+      await work.cleanup();
     });
-  }
 
-  it.skipIf(!hasXz)(
-    'with xz in the image: downloads the .xz, checks the pinned hashes, installs atomically',
-    async () => {
-      const result = await install();
-      expect(result.code, result.stderr).toBe(0);
-      expect(server.requests).toEqual([`/v${VERSION}/${ARTIFACT}.xz`]);
-      expect(execFileSync(installed(), ['--version']).toString()).toContain(VERSION);
-      expect(readdirSync(join(installed(), '..')).filter((f) => f.startsWith('.download'))).toEqual([]);
-      expect(result.stderr).toContain(`SHA-256 ${distSums()[ARTIFACT]}`);
-    },
-  );
+    const home = () => join(work.dir, 'home');
+    const installed = () => join(home(), '.cache', 'agentapi-lifecycle', VERSION, 'agentapi-lifecycle');
 
-  it('without xz: the .gz; without gzip either: the raw binary', async () => {
-    const noXz = await install({}, shimPath(work.dir, ['xz']));
-    expect(noXz.code, noXz.stderr).toBe(0);
-    expect(server.requests).toEqual([`/v${VERSION}/${ARTIFACT}.gz`]);
-    server.requests.length = 0;
-    execFileSync('rm', ['-rf', join(home(), '.cache')]);
-    const neither = await install({}, shimPath(join(work.dir, 'b'), ['xz', 'gzip']));
-    expect(neither.code, neither.stderr).toBe(0);
-    expect(server.requests).toEqual([`/v${VERSION}/${ARTIFACT}`]);
-  });
+    async function install(inputs: ModuleInputs = {}, path?: string): Promise<RunResult> {
+      const { install: script } = await applyModule({
+        release_base_url: server.base,
+        agentapi_release_base_url: server.agentapiBase,
+        ...inputs,
+      });
+      const file = join(work.dir, 'install.sh');
+      writeFileSync(file, script);
+      return runFile('/bin/sh', [file], {
+        env: { HOME: home(), ...(path ? { PATH: path } : {}) },
+        killAfterMs: 120_000,
+      });
+    }
 
-  it('a restart of the same version downloads nothing; a tampered cached binary is replaced', async () => {
-    expect((await install()).code).toBe(0);
-    server.requests.length = 0;
-    const again = await install();
-    expect(again.code).toBe(0);
-    expect(again.stderr).toContain('already installed');
-    expect(server.requests).toEqual([]);
-    writeFileSync(installed(), '#!/bin/sh\necho tampered\n');
-    const repaired = await install();
-    expect(repaired.code).toBe(0);
-    expect(server.requests.length).toBe(1);
-    expect(execFileSync(installed(), ['--version']).toString()).toContain(VERSION);
-  });
-
-  it('refuses bytes that are not the pinned ones, naming both hashes, and installs nothing', async () => {
-    const wrong = Object.fromEntries(Object.keys(distSums()).map((name) => [name, '0'.repeat(64)]));
-    const result = await install({ release_sha256: wrong });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(
-      new RegExp(
-        `checksum mismatch for ${ARTIFACT}(\\.xz|\\.gz)?: expected 0{64}, got [0-9a-f]{64}; refusing to install`,
-      ),
+    it.skipIf(!hasXz)(
+      'with xz in the image: downloads the .xz, checks the pinned hashes, installs atomically',
+      async () => {
+        const result = await install();
+        expect(result.code, result.stderr).toBe(0);
+        expect(server.requests).toEqual([`/v${VERSION}/${ARTIFACT}.xz`]);
+        expect(execFileSync(installed(), ['--version']).toString()).toContain(VERSION);
+        expect(readdirSync(join(installed(), '..')).filter((f) => f.startsWith('.download'))).toEqual([]);
+        expect(result.stderr).toContain(`SHA-256 ${distSums()[ARTIFACT]}`);
+      },
     );
-    expect(existsSync(installed())).toBe(false);
-  });
 
-  it('another version needs its hashes: refused without them, installed with release_sha256, or by trusting the server (logged)', async () => {
-    await server.close();
-    server = await serveRelease({ version: '9.9.9' });
-    const installedAt = join(home(), '.cache', 'agentapi-lifecycle', '9.9.9', 'agentapi-lifecycle');
-    const refused = await install({ release_version: '9.9.9' });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(
-      'no SHA-256 is pinned for agentapi-lifecycle 9.9.9: give the module release_sha256',
-    );
-    expect(server.requests).toEqual([]);
-
-    const given = await install({ release_version: '9.9.9', release_sha256: distSums() });
-    expect(given.code, given.stderr).toBe(0);
-    expect(server.requests.some((r) => r.endsWith('SHA256SUMS'))).toBe(false);
-    expect(existsSync(installedAt)).toBe(true);
-
-    execFileSync('rm', ['-rf', join(home(), '.cache')]);
-    server.requests.length = 0;
-    const trusted = await install({ release_version: '9.9.9', trust_release_server_checksums: true });
-    expect(trusted.code, trusted.stderr).toBe(0);
-    expect(trusted.stderr).toContain(
-      `no SHA-256 is pinned for 9.9.9: trusting the SHA256SUMS published at ${server.base} (this catches a corrupt download, not a compromised server)`,
-    );
-    expect(server.requests[0]).toBe('/v9.9.9/SHA256SUMS');
-    expect(existsSync(installedAt)).toBe(true);
-  });
-
-  it('an air-gapped mirror with the same layout works (release_base_url)', async () => {
-    await server.close();
-    server = await serveRelease({ prefix: '/internal/mirror/agentapi-lifecycle' });
-    const result = await install({ release_base_url: server.base });
-    expect(result.code, result.stderr).toBe(0);
-    expect(server.requests[0]).toMatch(
-      new RegExp(`^/internal/mirror/agentapi-lifecycle/v${VERSION}/${ARTIFACT}`),
-    );
-  });
-
-  it('never installs an interrupted download', async () => {
-    server.cut = hasXz ? `${ARTIFACT}.xz` : `${ARTIFACT}.gz`;
-    const result = await install();
-    expect(result.code).toBe(1);
-    expect(existsSync(installed())).toBe(false);
-    expect(readdirSync(join(installed(), '..')).filter((f) => f.startsWith('.download'))).toEqual([]);
-  });
-
-  it('names an unknown architecture', async () => {
-    const result = await install({}, shimPath(work.dir, [], 'sparc64'));
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('unsupported architecture sparc64');
-    expect(server.requests).toEqual([]);
-  });
-
-  it('works with wget when there is no curl', async () => {
-    const result = await install({}, shimPath(work.dir, ['curl']));
-    expect(result.code, result.stderr).toBe(0);
-    expect(existsSync(installed())).toBe(true);
-  });
-
-  describe('AgentAPI, when the module starts the agent', () => {
-    const agentapi = () => join(home(), '.cache', 'agentapi-lifecycle', 'agentapi', AGENTAPI_TAG, 'agentapi');
-    const simHash = () => execFileSync('sha256sum', [SIM]).toString().split(' ')[0];
-    const asset = process.arch === 'arm64' ? 'agentapi-linux-arm64' : 'agentapi-linux-amd64';
-
-    it('is downloaded and verified against agentapi_sha256, once', async () => {
-      const result = await install({ agent_command: 'claude', agentapi_sha256: { [asset]: simHash() } });
-      expect(result.code, result.stderr).toBe(0);
-      expect(execFileSync(agentapi(), ['--version']).toString()).toContain('agentapi version');
+    it('without xz: the .gz; without gzip either: the raw binary', async () => {
+      const noXz = await install({}, shimPath(work.dir, ['xz']));
+      expect(noXz.code, noXz.stderr).toBe(0);
+      expect(server.requests).toEqual([`/v${VERSION}/${ARTIFACT}.gz`]);
       server.requests.length = 0;
-      expect(
-        (await install({ agent_command: 'claude', agentapi_sha256: { [asset]: simHash() } })).stderr,
-      ).toContain(`AgentAPI ${AGENTAPI_TAG} is already installed`);
+      execFileSync('rm', ['-rf', join(home(), '.cache')]);
+      const neither = await install({}, shimPath(join(work.dir, 'b'), ['xz', 'gzip']));
+      expect(neither.code, neither.stderr).toBe(0);
+      expect(server.requests).toEqual([`/v${VERSION}/${ARTIFACT}`]);
+    });
+
+    it('a restart of the same version downloads nothing; a tampered cached binary is replaced', async () => {
+      expect((await install()).code).toBe(0);
+      server.requests.length = 0;
+      const again = await install();
+      expect(again.code).toBe(0);
+      expect(again.stderr).toContain('already installed');
+      expect(server.requests).toEqual([]);
+      writeFileSync(installed(), '#!/bin/sh\necho tampered\n');
+      const repaired = await install();
+      expect(repaired.code).toBe(0);
+      expect(server.requests.length).toBe(1);
+      expect(execFileSync(installed(), ['--version']).toString()).toContain(VERSION);
+    });
+
+    it('refuses bytes that are not the pinned ones, naming both hashes, and installs nothing', async () => {
+      const wrong = Object.fromEntries(Object.keys(distSums()).map((name) => [name, '0'.repeat(64)]));
+      const result = await install({ release_sha256: wrong });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `checksum mismatch for ${ARTIFACT}(\\.xz|\\.gz)?: expected 0{64}, got [0-9a-f]{64}; refusing to install`,
+        ),
+      );
+      expect(existsSync(installed())).toBe(false);
+    });
+
+    it('another version needs its hashes: refused without them, installed with release_sha256, or by trusting the server (logged)', async () => {
+      await server.close();
+      server = await serveRelease({ version: '9.9.9' });
+      const installedAt = join(home(), '.cache', 'agentapi-lifecycle', '9.9.9', 'agentapi-lifecycle');
+      // Refused at plan, by the module's precondition: no install script is rendered for it.
+      await expect(install({ release_version: '9.9.9' })).rejects.toThrow(
+        /No SHA-256 is pinned for agentapi-lifecycle 9\.9\.9: give\s+release_sha256\s+\(preferred\),\s+or\s+set\s+trust_release_server_checksums\s+=\s+true\./,
+      );
+      expect(server.requests).toEqual([]);
+
+      const given = await install({ release_version: '9.9.9', release_sha256: distSums() });
+      expect(given.code, given.stderr).toBe(0);
+      expect(server.requests.some((r) => r.endsWith('SHA256SUMS'))).toBe(false);
+      expect(existsSync(installedAt)).toBe(true);
+
+      execFileSync('rm', ['-rf', join(home(), '.cache')]);
+      server.requests.length = 0;
+      const trusted = await install({ release_version: '9.9.9', trust_release_server_checksums: true });
+      expect(trusted.code, trusted.stderr).toBe(0);
+      expect(trusted.stderr).toContain(
+        `no SHA-256 is pinned for 9.9.9: trusting the SHA256SUMS published at ${server.base} (this catches a corrupt download, not a compromised server)`,
+      );
+      expect(server.requests[0]).toBe('/v9.9.9/SHA256SUMS');
+      expect(existsSync(installedAt)).toBe(true);
+    });
+
+    it('an air-gapped mirror with the same layout works (release_base_url)', async () => {
+      await server.close();
+      server = await serveRelease({ prefix: '/internal/mirror/agentapi-lifecycle' });
+      const result = await install({ release_base_url: server.base });
+      expect(result.code, result.stderr).toBe(0);
+      expect(server.requests[0]).toMatch(
+        new RegExp(`^/internal/mirror/agentapi-lifecycle/v${VERSION}/${ARTIFACT}`),
+      );
+    });
+
+    it('never installs an interrupted download', async () => {
+      server.cut = hasXz ? `${ARTIFACT}.xz` : `${ARTIFACT}.gz`;
+      const result = await install();
+      expect(result.code).toBe(1);
+      expect(existsSync(installed())).toBe(false);
+      expect(readdirSync(join(installed(), '..')).filter((f) => f.startsWith('.download'))).toEqual([]);
+    });
+
+    it('names an unknown architecture', async () => {
+      const result = await install({}, shimPath(work.dir, [], 'sparc64'));
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('unsupported architecture sparc64');
       expect(server.requests).toEqual([]);
     });
 
-    it('a wrong agentapi_sha256 is refused', async () => {
-      const result = await install({ agent_command: 'claude', agentapi_sha256: { [asset]: 'f'.repeat(64) } });
-      expect(result.code).toBe(1);
-      expect(result.stderr).toContain('checksum mismatch for agentapi');
-      expect(existsSync(agentapi())).toBe(false);
-    });
-
-    it('without agentapi_sha256 it is installed, and the log says it is unverified', async () => {
-      const result = await install({ agent_command: 'claude' });
+    it('works with wget when there is no curl', async () => {
+      const result = await install({}, shimPath(work.dir, ['curl']));
       expect(result.code, result.stderr).toBe(0);
-      expect(result.stderr).toContain(`AgentAPI ${AGENTAPI_TAG} is downloaded unverified`);
+      expect(existsSync(installed())).toBe(true);
     });
 
-    it('is not downloaded without agent_command, or with install_agentapi = false', async () => {
-      await install();
-      await install({ agent_command: 'claude', install_agentapi: false });
-      expect(server.requests.some((r) => r.startsWith('/agentapi/'))).toBe(false);
-    });
-  });
+    describe('AgentAPI, when the module starts the agent', () => {
+      const agentapi = () =>
+        join(home(), '.cache', 'agentapi-lifecycle', 'agentapi', AGENTAPI_TAG, 'agentapi');
+      const simHash = () => execFileSync('sha256sum', [SIM]).toString().split(' ')[0];
+      const asset = process.arch === 'arm64' ? 'agentapi-linux-arm64' : 'agentapi-linux-amd64';
 
-  it.skipIf(!hasShellcheck)('every rendering is clean under shellcheck', async () => {
-    for (const inputs of [
-      {},
-      { agent_command: 'claude --continue', agentapi_sha256: { 'agentapi-linux-amd64': 'a'.repeat(64) } },
-    ]) {
-      const { install: script } = await renderModule({ release_base_url: server.base, ...inputs });
-      const file = join(work.dir, 'install.sh');
-      writeFileSync(file, script);
-      const check = spawnSync('shellcheck', ['-s', 'sh', file]);
-      expect(check.stdout.toString()).toBe('');
-      expect(check.status).toBe(0);
+      it('is downloaded and verified against agentapi_sha256, once', async () => {
+        const result = await install({ agent_command: 'claude', agentapi_sha256: { [asset]: simHash() } });
+        expect(result.code, result.stderr).toBe(0);
+        expect(execFileSync(agentapi(), ['--version']).toString()).toContain('agentapi version');
+        server.requests.length = 0;
+        expect(
+          (await install({ agent_command: 'claude', agentapi_sha256: { [asset]: simHash() } })).stderr,
+        ).toContain(`AgentAPI ${AGENTAPI_TAG} is already installed`);
+        expect(server.requests).toEqual([]);
+      });
+
+      it('a wrong agentapi_sha256 is refused', async () => {
+        const result = await install({
+          agent_command: 'claude',
+          agentapi_sha256: { [asset]: 'f'.repeat(64) },
+        });
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain('checksum mismatch for agentapi');
+        expect(existsSync(agentapi())).toBe(false);
+      });
+
+      it('without agentapi_sha256 it is installed, and the log says it is unverified', async () => {
+        const result = await install({ agent_command: 'claude' });
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stderr).toContain(`AgentAPI ${AGENTAPI_TAG} is downloaded unverified`);
+      });
+
+      it('is not downloaded without agent_command, or with install_agentapi = false', async () => {
+        await install();
+        await install({ agent_command: 'claude', install_agentapi: false });
+        expect(server.requests.some((r) => r.startsWith('/agentapi/'))).toBe(false);
+      });
+    });
+
+    it.skipIf(!hasShellcheck)('every rendering is clean under shellcheck', async () => {
+      for (const inputs of [
+        {},
+        { agent_command: 'claude --continue', agentapi_sha256: { 'agentapi-linux-amd64': 'a'.repeat(64) } },
+      ]) {
+        const { install: script } = await applyModule({ release_base_url: server.base, ...inputs });
+        const file = join(work.dir, 'install.sh');
+        writeFileSync(file, script);
+        const check = spawnSync('shellcheck', ['-s', 'sh', file]);
+        expect(check.stdout.toString()).toBe('');
+        expect(check.status).toBe(0);
+      }
+    });
+  },
+);
+
+describe.skipIf(!withEngine)(
+  `shutdown script, rendered by the engine and run with /bin/sh${engineNote}`,
+  () => {
+    const f = useFixture();
+
+    async function script(binary: string, inputs: ModuleInputs = {}, taskId = TASK_ID): Promise<string> {
+      const { shutdown } = await applyModule(
+        {
+          agentapi_port: f.sim?.port ?? 1,
+          pid_file_path: f.work.pidFile,
+          state_file_path: f.work.stateFile,
+          shutdown_timeout: 20,
+          ...inputs,
+        },
+        taskId,
+      );
+      const file = join(f.work.dir, 'shutdown.sh');
+      writeFileSync(file, shutdown.replace(/^BIN=.*$/m, `BIN="${binary}"`));
+      return file;
     }
-  });
-});
 
-describe('shutdown script, rendered and run with /bin/sh', () => {
-  const f = useFixture();
-
-  async function script(binary: string, inputs: ModuleInputs = {}, taskId = TASK_ID): Promise<string> {
-    const { shutdown } = await renderModule(
-      {
-        agentapi_port: f.sim?.port ?? 1,
-        pid_file_path: f.work.pidFile,
-        state_file_path: f.work.stateFile,
-        shutdown_timeout: 20,
-        ...inputs,
-      },
-      taskId,
-    );
-    const file = join(f.work.dir, 'shutdown.sh');
-    writeFileSync(file, shutdown.replace(/^BIN=.*$/m, `BIN="${binary}"`));
-    return file;
-  }
-
-  it('saves, posts the snapshot for the embedded task id, and stops AgentAPI', async () => {
-    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
-    f.coderd = await startCoderd({ tasks: [TASK_ID] });
-    const installed = join(f.work.dir, 'bin', 'agentapi-lifecycle');
-    mkdirSync(join(f.work.dir, 'bin'));
-    copyFileSync(BIN, installed);
-    chmodSync(installed, 0o755);
-    const result = await runFile('/bin/sh', [await script(installed)], {
-      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+    it('saves, posts the snapshot for the embedded task id, and stops AgentAPI', async () => {
+      f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
+      f.coderd = await startCoderd({ tasks: [TASK_ID] });
+      const installed = join(f.work.dir, 'bin', 'agentapi-lifecycle');
+      mkdirSync(join(f.work.dir, 'bin'));
+      copyFileSync(BIN, installed);
+      chmodSync(installed, 0o755);
+      const result = await runFile('/bin/sh', [await script(installed)], {
+        env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      expect(f.coderd.stored.get(TASK_ID)?.messages).toHaveLength(3);
+      expect(await f.sim.exited).toEqual({ code: 0, signal: null });
+      expect(existsSync(f.work.stateFile)).toBe(true);
     });
-    expect(result.code, result.stderr).toBe(0);
-    expect(f.coderd.stored.get(TASK_ID)?.messages).toHaveLength(3);
-    expect(await f.sim.exited).toEqual({ code: 0, signal: null });
-    expect(existsSync(f.work.stateFile)).toBe(true);
-  });
 
-  it('outside a task (empty id) stops AgentAPI without posting', async () => {
-    f.sim = await startSim({ work: f.work });
-    f.coderd = await startCoderd({ tasks: [TASK_ID] });
-    const result = await runFile('/bin/sh', [await script(BIN, {}, '')], {
-      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+    it('outside a task (empty id) stops AgentAPI without posting', async () => {
+      f.sim = await startSim({ work: f.work });
+      f.coderd = await startCoderd({ tasks: [TASK_ID] });
+      const result = await runFile('/bin/sh', [await script(BIN, {}, '')], {
+        env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+      });
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain('no --task-id given');
+      expect(f.coderd.received).toHaveLength(0);
+      expect(await f.sim.exited).toEqual({ code: 0, signal: null });
     });
-    expect(result.code).toBe(0);
-    expect(result.stderr).toContain('no --task-id given');
-    expect(f.coderd.received).toHaveLength(0);
-    expect(await f.sim.exited).toEqual({ code: 0, signal: null });
-  });
 
-  it('with stop_agentapi = false (companion mode) saves and posts, and leaves AgentAPI running', async () => {
-    f.sim = await startSim({ work: f.work });
-    f.coderd = await startCoderd({ tasks: [TASK_ID] });
-    const result = await runFile('/bin/sh', [await script(BIN, { stop_agentapi: false })], {
-      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+    it('with stop_agentapi = false (companion mode) saves and posts, and leaves AgentAPI running', async () => {
+      f.sim = await startSim({ work: f.work });
+      f.coderd = await startCoderd({ tasks: [TASK_ID] });
+      const result = await runFile('/bin/sh', [await script(BIN, { stop_agentapi: false })], {
+        env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+      });
+      expect(result.code).toBe(0);
+      expect(f.coderd.stored.has(TASK_ID)).toBe(true);
+      expect(f.sim.alive()).toBe(true);
     });
-    expect(result.code).toBe(0);
-    expect(f.coderd.stored.has(TASK_ID)).toBe(true);
-    expect(f.sim.alive()).toBe(true);
-  });
 
-  it('never fails the stop when the binary is missing', async () => {
-    const result = await runFile('/bin/sh', [await script('/nonexistent/agentapi-lifecycle')]);
-    expect(result.code).toBe(0);
-    expect(result.stderr).toContain('agentapi-lifecycle is not installed at /nonexistent/agentapi-lifecycle');
-  });
+    it('never fails the stop when the binary is missing', async () => {
+      const result = await runFile('/bin/sh', [await script('/nonexistent/agentapi-lifecycle')]);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain(
+        'agentapi-lifecycle is not installed at /nonexistent/agentapi-lifecycle',
+      );
+    });
 
-  it('never fails the stop when shutdown itself refuses its arguments', async () => {
-    const file = await script(BIN);
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/--timeout "\d+s"/, '--timeout "0s"'));
-    const result = await runFile('/bin/sh', [file]);
-    expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/exited with status 2; the stop goes on/);
-  });
+    it('never fails the stop when shutdown itself refuses its arguments', async () => {
+      const file = await script(BIN);
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/--timeout "\d+s"/, '--timeout "0s"'));
+      const result = await runFile('/bin/sh', [file]);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toMatch(/exited with status 2; the stop goes on/);
+    });
 
-  it.skipIf(!hasShellcheck)('is clean under shellcheck, with and without extra flags', async () => {
-    for (const inputs of [
-      {},
-      { enable_state_persistence: false, task_log_snapshot: false, stop_agentapi: false },
-    ]) {
-      const check = spawnSync('shellcheck', [
-        '-s',
-        'sh',
-        await script('$HOME/.cache/agentapi-lifecycle/x/agentapi-lifecycle', inputs),
-      ]);
-      expect(check.stdout.toString()).toBe('');
-    }
-  });
-});
+    it.skipIf(!hasShellcheck)('is clean under shellcheck, with and without extra flags', async () => {
+      for (const inputs of [
+        {},
+        { enable_state_persistence: false, task_log_snapshot: false, stop_agentapi: false },
+      ]) {
+        const check = spawnSync('shellcheck', [
+          '-s',
+          'sh',
+          await script('$HOME/.cache/agentapi-lifecycle/x/agentapi-lifecycle', inputs),
+        ]);
+        expect(check.stdout.toString()).toBe('');
+      }
+    });
+  },
+);
 
 describe("the READMEs' Terraform examples", () => {
   const blocks = (file: string) =>
@@ -560,20 +446,15 @@ describe("the READMEs' Terraform examples", () => {
       .map((m) => (m as Hcl[])[0])
       .filter((m) => String(m.source).includes('agentapi-lifecycle'));
 
+  // Whether each example plans and applies is the engine's test (module-engine.test.ts).
   it.each(['README.md', 'scripts/terraform/README.md'])(
-    'every example in %s parses, and sets only variables the module has',
+    'every example in %s parses and points at this release of the module',
     async (file) => {
       const examples = blocks(file);
       expect(examples.length).toBeGreaterThan(0);
-      const variables = new Set(Object.keys({ ...module.variable, ...release.variable }));
       for (const text of examples) {
-        const example = await parse(file, text);
-        for (const block of ours(example)) {
-          for (const key of Object.keys(block)) {
-            if (key !== 'source') expect(variables, `${file}: ${key}`).toContain(key);
-          }
+        for (const block of ours(await parse(file, text)))
           expect(block.source).toBe(`git::${pjson.repository.url}.git//scripts/terraform?ref=v${VERSION}`);
-        }
       }
     },
   );

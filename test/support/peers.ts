@@ -24,6 +24,8 @@ export interface PeerSpec {
   executable: string;
   /** Linker flags of the peer's own release builds that change what it does or says. */
   ldflags?: string;
+  /** A Terraform provider's registry name: it is also laid out as a filesystem mirror. */
+  provider?: string;
 }
 
 export const PEERS = {
@@ -52,6 +54,14 @@ export const PEERS = {
     title: 'the coder Terraform provider',
     module: 'github.com/coder/terraform-provider-coder/v2',
     executable: 'terraform-provider-coder',
+    provider: 'coder/coder',
+  },
+  'terraform-provider-coder-2.13': {
+    name: 'terraform-provider-coder-2.13',
+    title: "the coder Terraform provider (the module's oldest)",
+    module: 'github.com/coder/terraform-provider-coder/v2',
+    executable: 'terraform-provider-coder',
+    provider: 'coder/coder',
   },
   'terraform-provider-docker': {
     name: 'terraform-provider-docker',
@@ -116,23 +126,26 @@ export function peer(name: PeerName, env: NodeJS.ProcessEnv = process.env): Peer
 export const peersRequired = process.env.CI === 'true';
 
 /**
- * The folder laid out as an OpenTofu filesystem mirror holding the coder provider
- * (registry.opentofu.org/coder/coder/<version>/<os>_<arch>/terraform-provider-coder_v<version>).
+ * Where a provider peer lies in an OpenTofu filesystem mirror, relative to the mirror's root:
+ * registry.opentofu.org/<namespace>/<type>/<version>/<os>_<arch>/terraform-provider-<type>_v<version>.
  */
-export function providerMirror(env: NodeJS.ProcessEnv = process.env): string {
-  return join(peerDir('terraform-provider-coder', env), 'mirror');
-}
-
-export function providerMirrorPath(env: NodeJS.ProcessEnv = process.env): string {
-  const version = pinnedVersion('terraform-provider-coder').replace(/^v/, '');
+export function providerMirrorPath(name: PeerName): string {
+  const spec: PeerSpec = PEERS[name];
+  if (!spec.provider) throw new Error(`${name} is not a Terraform provider`);
+  const version = pinnedVersion(name).replace(/^v/, '');
   const platform = `linux_${process.arch === 'arm64' ? 'arm64' : 'amd64'}`;
+  const [namespace, type] = spec.provider.split('/');
   return join(
-    providerMirror(env),
     'registry.opentofu.org',
-    'coder',
-    'coder',
+    namespace,
+    type,
     version,
     platform,
-    `terraform-provider-coder_v${version}`,
+    `terraform-provider-${type}_v${version}`,
   );
+}
+
+/** The peer's own mirror, holding just it. */
+export function peerMirror(name: PeerName, env: NodeJS.ProcessEnv = process.env): string {
+  return join(peerDir(name, env), 'mirror');
 }

@@ -1,0 +1,174 @@
+# The module's own tests, run by the engine (`tofu test`, as the registry's modules are tested):
+# plan-time assertions on the rendered scripts and outputs. The data sources Coder fills in at
+# build time are overridden here, so each run says exactly which workspace it plans for.
+
+variables {
+  agent_id = "7ce3f6b4-1f0e-4c47-9e1d-2a0b8f0c9d11"
+}
+
+override_data {
+  target = data.coder_workspace.me
+  values = {
+    name        = "task-ws"
+    start_count = 1
+  }
+}
+
+override_data {
+  target = data.coder_workspace_owner.me
+  values = {
+    name = "alice"
+  }
+}
+
+run "outside_a_task" {
+  command = plan
+
+  override_data {
+    target = data.coder_task.me
+    values = {
+      enabled = false
+      id      = "0b6b9f3e-6c2f-4a8e-9d57-3f1c2e4a5b6c"
+    }
+  }
+
+  assert {
+    condition     = output.task_id == ""
+    error_message = "Outside a task the id must be empty, whatever data.coder_task.me.id says."
+  }
+  assert {
+    condition     = strcontains(coder_script.shutdown.script, "--task-id \"\"")
+    error_message = "The stop script must embed the empty task id, which skips the snapshot."
+  }
+  assert {
+    condition     = length(coder_script.start) == 0 && length(coder_app.agentapi) == 0
+    error_message = "Without agent_command nothing starts AgentAPI and there is no app."
+  }
+  assert {
+    condition     = output.scripts == ["agentapi-lifecycle-agentapi-install_script"]
+    error_message = "The scripts output lists the install unit alone."
+  }
+}
+
+run "a_task_with_an_agent" {
+  command = plan
+
+  variables {
+    agent_command = "claude --continue"
+    agent_type    = "claude"
+  }
+
+  override_data {
+    target = data.coder_task.me
+    values = {
+      enabled = true
+      id      = "3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b"
+    }
+  }
+
+  assert {
+    condition     = output.task_id == "3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b"
+    error_message = "In a task the stop script posts for its id."
+  }
+  assert {
+    condition     = strcontains(coder_script.shutdown.script, "--task-id \"3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b\"")
+    error_message = "The stop script embeds the task id."
+  }
+  assert {
+    condition     = coder_script.shutdown.run_on_stop && !coder_script.shutdown.run_on_start && coder_script.shutdown.timeout == 40
+    error_message = "shutdown runs on stop, with shutdown_timeout + 10 s."
+  }
+  assert {
+    condition     = strcontains(coder_script.start[0].script, base64encode("claude --continue")) && strcontains(coder_script.start[0].script, "AGENT_TYPE='claude'")
+    error_message = "The start script carries the agent command and type."
+  }
+  assert {
+    condition     = coder_app.agentapi[0].url == "http://localhost:3284/" && one(coder_app.agentapi[0].healthcheck).url == "http://localhost:3284/status"
+    error_message = "The app is AgentAPI on localhost, checked by /status."
+  }
+  assert {
+    condition     = output.scripts == ["agentapi-lifecycle-agentapi-install_script", "agentapi-lifecycle-agentapi-start_script"]
+    error_message = "The scripts output lists install, then start."
+  }
+  assert {
+    condition     = output.pid_file == "/tmp/agentapi.pid" && output.state_file == "$HOME/.agentapi/state.json"
+    error_message = "The default PID and state files."
+  }
+}
+
+run "a_second_instance_shares_nothing_but_the_binary" {
+  command = plan
+
+  variables {
+    name          = "review"
+    agentapi_port = 3300
+    agent_command = "reviewer"
+  }
+
+  assert {
+    condition     = output.pid_file == "/tmp/agentapi-review.pid" && output.state_file == "$HOME/.agentapi/review/state.json"
+    error_message = "Another name gets its own PID and state files."
+  }
+  assert {
+    condition     = coder_app.agentapi[0].slug == "review" && coder_app.agentapi[0].url == "http://localhost:3300/"
+    error_message = "Another name gets its own app slug; another port its own URL."
+  }
+  assert {
+    condition     = output.scripts[0] == "agentapi-lifecycle-review-install_script"
+    error_message = "Another name gets its own sync units."
+  }
+}
+
+run "a_path_based_app_serves_the_chat_under_its_path" {
+  command = plan
+
+  variables {
+    agent_command = "my-agent"
+    subdomain     = false
+  }
+
+  assert {
+    condition     = strcontains(coder_script.start[0].script, "CHAT_BASE_PATH='/@alice/task-ws.${var.agent_id}/apps/agentapi/chat'")
+    error_message = "A path-based app needs AgentAPI's chat under Coder's app path."
+  }
+}
+
+run "companion_mode" {
+  command = plan
+
+  variables {
+    stop_agentapi     = false
+    task_log_snapshot = false
+    pid_file_path     = "/home/coder/.claude-module/agentapi.pid"
+    state_file_path   = "$HOME/.claude-module/agentapi-state.json"
+  }
+
+  assert {
+    condition     = strcontains(coder_script.shutdown.script, "--no-snapshot --no-stop")
+    error_message = "Companion mode neither stops AgentAPI nor (with task_log_snapshot = false) posts."
+  }
+  assert {
+    condition     = strcontains(coder_script.shutdown.script, "--pid-file \"/home/coder/.claude-module/agentapi.pid\"")
+    error_message = "Companion mode takes the other module's PID file as given."
+  }
+}
+
+run "a_name_that_is_no_app_slug_is_refused" {
+  command = plan
+
+  variables {
+    name = "agent-"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "another_release_without_hashes_is_refused" {
+  command = plan
+
+  variables {
+    release_version = "9.9.9"
+  }
+
+  expect_failures = [coder_script.install]
+}

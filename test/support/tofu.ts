@@ -1,0 +1,308 @@
+// The module under a real engine: OpenTofu with the real coder provider (test/peers/, npm run
+// peers), offline. A template is written to a folder of its own, `tofu init` finds the providers
+// in a filesystem mirror (no registry, no network), and `plan`/`apply` run with the variables the
+// Coder provisioner sets. `applyModule` is what a template author's `apply` gives: the scripts the
+// agent will run, read back from the state (`show -json`), and the module's outputs.
+
+import { execFile } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parse } from '@cdktf/hcl2json';
+import { cleanEnv } from './harness.js';
+import { ROOT } from './paths.js';
+import { type PeerName, peer, peerExecutable, peerMirror, providerMirrorPath } from './peers.js';
+
+export const MODULE_DIR = `${ROOT}scripts/terraform`;
+
+// biome-ignore lint/suspicious/noExplicitAny: hcl2json returns untyped JSON.
+export type Hcl = Record<string, any>;
+
+/** A module file read by HashiCorp's HCL parser (hcl2json), for what the engine does not check. */
+export async function parseModule(file: string): Promise<Hcl> {
+  return parse(file, readFileSync(`${MODULE_DIR}/${file}`, 'utf8'));
+}
+
+export const tofu = peer('tofu');
+export const coderProvider = peer('terraform-provider-coder');
+export const coderProviderFloor = peer('terraform-provider-coder-2.13');
+export const dockerProvider = peer('terraform-provider-docker');
+
+/** What the engine tests need and is missing, in words; undefined when all is there. */
+export const engineMissing: string | undefined =
+  [tofu, coderProvider, coderProviderFloor].flatMap((p) => (p.installed ? [] : [p.missing])).join('; ') ||
+  undefined;
+
+/** One mirror for the run, holding both coder providers (symlinks into their peers' mirrors). */
+let mirror: string | undefined;
+function providerMirror(): string {
+  if (mirror) return mirror;
+  mirror = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-mirror-'));
+  for (const name of ['terraform-provider-coder', 'terraform-provider-coder-2.13'] as PeerName[]) {
+    const path = providerMirrorPath(name);
+    mkdirSync(dirname(join(mirror, path)), { recursive: true });
+    symlinkSync(join(peerMirror(name), path), join(mirror, path));
+  }
+  return mirror;
+}
+
+/**
+ * A CLI configuration: coder/coder from the mirror and nothing from anywhere else; or, for a
+ * template that also needs the docker provider (which has no release to mirror), both providers
+ * as development overrides: then `tofu get` fetches the modules and `init` is not run.
+ */
+function cliConfig(dir: string, overrides: boolean): string {
+  const file = join(dir, 'tofu.tfrc');
+  const installation = overrides
+    ? [
+        '  dev_overrides {',
+        `    "registry.opentofu.org/coder/coder" = "${dirname(peerExecutable('terraform-provider-coder'))}"`,
+        `    "registry.opentofu.org/kreuzwerker/docker" = "${dirname(peerExecutable('terraform-provider-docker'))}"`,
+        '  }',
+        '  direct {}',
+      ]
+    : [
+        '  filesystem_mirror {',
+        `    path    = "${providerMirror()}"`,
+        '    include = ["registry.opentofu.org/coder/coder"]',
+        '  }',
+      ];
+  writeFileSync(file, ['provider_installation {', ...installation, '}', ''].join('\n'));
+  return file;
+}
+
+/** The variables the Coder provisioner sets for a build (provisioner/terraform, coderd). */
+export function provisionerEnv(taskId: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    CODER_AGENT_URL: 'https://coder.example.com/',
+    CODER_WORKSPACE_TRANSITION: 'start',
+    CODER_WORKSPACE_NAME: 'task-ws',
+    CODER_WORKSPACE_ID: '5b5c7f59-0ad9-4c4e-9a36-6b0e7cbd0f01',
+    CODER_WORKSPACE_OWNER: 'alice',
+    CODER_WORKSPACE_OWNER_ID: '8a2f1f1e-9d0b-4f4f-8d3c-0f6a4d1c2b3a',
+    CODER_WORKSPACE_OWNER_EMAIL: 'alice@example.com',
+    CODER_WORKSPACE_OWNER_NAME: 'Alice',
+    CODER_WORKSPACE_TEMPLATE_ID: '2c1a3d4e-5f60-4718-9a2b-3c4d5e6f7081',
+    CODER_WORKSPACE_TEMPLATE_NAME: 'tasks',
+    CODER_WORKSPACE_TEMPLATE_VERSION: 'v1',
+    ...(taskId ? { CODER_TASK_ID: taskId, CODER_TASK_PROMPT: 'Fix the flaky test' } : {}),
+    ...extra,
+  };
+}
+
+export interface TofuResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A folder with one template in it, and the engine to run on it. */
+export class Template {
+  readonly dir: string;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(
+    files: Record<string, string>,
+    env: Record<string, string> = provisionerEnv(''),
+    { overrides = false } = {},
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-tofu-'));
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(this.dir, name)), { recursive: true });
+      writeFileSync(join(this.dir, name), text);
+    }
+    this.env = cleanEnv({
+      ...env,
+      TF_CLI_CONFIG_FILE: cliConfig(this.dir, overrides),
+      TF_IN_AUTOMATION: '1',
+      CHECKPOINT_DISABLE: '1',
+    });
+  }
+
+  run(...args: string[]): Promise<TofuResult> {
+    if (!tofu.installed) throw new Error(tofu.missing);
+    return new Promise((resolve) => {
+      execFile(
+        peerExecutable('tofu'),
+        [...args, '-no-color'],
+        { cwd: this.dir, env: this.env, maxBuffer: 64 << 20 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  /** Runs a command that must succeed; its output otherwise, in the error. */
+  async must(...args: string[]): Promise<string> {
+    const result = await this.run(...args);
+    if (result.code !== 0)
+      throw new Error(`tofu ${args[0]} failed (${result.code}):\n${result.stderr}${result.stdout}`);
+    return result.stdout;
+  }
+
+  init(): Promise<string> {
+    return this.must('init', '-input=false');
+  }
+
+  /** `apply` and the state it leaves, as `show -json` gives it. */
+  async apply(): Promise<State> {
+    await this.must('apply', '-auto-approve', '-input=false');
+    return JSON.parse(await this.must('show', '-json')) as State;
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface StateResource {
+  address: string;
+  type: string;
+  name: string;
+  index?: number | string;
+  // biome-ignore lint/suspicious/noExplicitAny: attribute values as the provider set them.
+  values: Record<string, any>;
+}
+
+export interface State {
+  values: {
+    outputs?: Record<string, { value: unknown }>;
+    root_module: {
+      resources?: StateResource[];
+      child_modules?: { address: string; resources: StateResource[] }[];
+    };
+  };
+}
+
+/** Every resource and data source in the state, the module's included. */
+export function resourcesOf(state: State): StateResource[] {
+  const root = state.values.root_module;
+  return [...(root.resources ?? []), ...(root.child_modules ?? []).flatMap((m) => m.resources)];
+}
+
+/** The module's own files (its .tf files, templates and tests), to run the engine in a copy. */
+export function moduleFiles(): Record<string, string> {
+  const files = readdirSync(MODULE_DIR, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && !entry.name.endsWith('.md'))
+    .map((entry) => join(entry.parentPath, entry.name).slice(MODULE_DIR.length + 1));
+  return Object.fromEntries(files.map((file) => [file, readFileSync(join(MODULE_DIR, file), 'utf8')]));
+}
+
+/** The module's inputs, as a template author sets them. */
+export interface ModuleInputs {
+  [name: string]: string | number | boolean | string[] | Record<string, string> | undefined;
+}
+
+/** In the JSON syntax a string is a template: `${` and `%{` in a value must stay literal. */
+function literal(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+  if (Array.isArray(value)) return value.map(literal);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, literal(v)]));
+  return value;
+}
+
+/**
+ * The smallest Task template around the module, in OpenTofu's JSON syntax: a coder_agent, the
+ * module with `inputs`, coder_ai_task with the module's app_id (when there is an app), and every
+ * output of the module passed through.
+ */
+export function taskTemplate(inputs: ModuleInputs, coderVersion = '>= 2.13'): string {
+  const hasApp =
+    inputs.agent_command !== undefined && inputs.agent_command !== '' && inputs.web_app !== false;
+  const outputs = [
+    'app_id',
+    'binary_path',
+    'pid_file',
+    'scripts',
+    'start_command_prefix',
+    'state_file',
+    'task_id',
+  ];
+  return JSON.stringify(
+    {
+      terraform: { required_providers: { coder: { source: 'coder/coder', version: coderVersion } } },
+      data: { coder_workspace: { me: {} } },
+      resource: {
+        coder_agent: { main: { arch: 'amd64', os: 'linux' } },
+        ...(hasApp
+          ? {
+              coder_ai_task: {
+                task: {
+                  count: '${data.coder_workspace.me.start_count}',
+                  app_id: '${module.agentapi_lifecycle.app_id}',
+                },
+              },
+            }
+          : {}),
+      },
+      module: {
+        agentapi_lifecycle: {
+          source: MODULE_DIR,
+          agent_id: '${coder_agent.main.id}',
+          ...(literal(
+            Object.fromEntries(Object.entries(inputs).filter(([, v]) => v !== undefined)),
+          ) as object),
+        },
+      },
+      output: Object.fromEntries(
+        outputs.map((name) => [name, { value: `\${module.agentapi_lifecycle.${name}}` }]),
+      ),
+    },
+    null,
+    2,
+  );
+}
+
+/** What a template with this module gives the agent to run, read from the applied state. */
+export interface Rendered {
+  install: string;
+  /** Only with agent_command. */
+  start?: string;
+  shutdown: string;
+  /** The `scripts` output. */
+  units: string[];
+  binary: string;
+  pidFile: string;
+  stateFile: string;
+  /** Every coder_script of the module, as applied. */
+  scripts: StateResource[];
+  state: State;
+}
+
+/**
+ * `init` and `apply` of the smallest Task template with the module given `inputs`, as the Coder
+ * provisioner runs it (a task when `taskId` is given), and what the agent then gets.
+ */
+export async function applyModule(inputs: ModuleInputs, taskId = ''): Promise<Rendered> {
+  const template = new Template({ 'main.tf.json': taskTemplate(inputs) }, provisionerEnv(taskId));
+  try {
+    await template.init();
+    const state = await template.apply();
+    const scripts = resourcesOf(state).filter((r) => r.type === 'coder_script');
+    const script = (name: string) =>
+      scripts.find((r) => r.name === name)?.values.script as string | undefined;
+    const output = (name: string) => state.values.outputs?.[name]?.value;
+    return {
+      install: script('install') as string,
+      start: script('start'),
+      shutdown: script('shutdown') as string,
+      units: output('scripts') as string[],
+      binary: output('binary_path') as string,
+      pidFile: output('pid_file') as string,
+      stateFile: output('state_file') as string,
+      scripts,
+      state,
+    };
+  } finally {
+    template.remove();
+  }
+}

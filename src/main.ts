@@ -1,9 +1,9 @@
 #!/usr/bin/env bun
 // The entry point. `--version` and help for a script or a log (not a terminal) are answered
-// before anything else is loaded, the checkpoint supervisor (which stays resident) and its
-// checkpoints run without the command line's machinery, and everything else goes through cli.ts,
-// imported only then.
-import { CHECKPOINT_ARG, SUPERVISOR_ARG } from './core/process/internal-commands.js';
+// before anything else is loaded, the checkpoint supervisor (which stays resident, supervisor.ts)
+// runs without the command line's machinery, and everything else goes through cli.ts, imported
+// only then.
+import { SUPERVISOR_ARG } from './core/process/internal-commands.js';
 import { type HelpPages, prerenderedHelp, stdoutIsTerminal, VERSION_MARK } from './help-text.js';
 import { versionLine } from './version.js';
 
@@ -26,11 +26,8 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
 } else if (helpPage !== undefined) {
   console.log(helpPage.replace(VERSION_MARK, versionLine()).replace(/\n$/, ''));
 } else if (argv.length === 1 && argv[0] === SUPERVISOR_ARG) {
-  const { runSupervisor } = await import('./core/process/supervisor-entry.js');
+  const { runSupervisor } = await import('./supervisor.js');
   await runSupervisor();
-} else if (argv.length === 1 && argv[0] === CHECKPOINT_ARG) {
-  const { runCheckpoint } = await import('./core/process/checkpoint-entry.js');
-  await runCheckpoint();
 } else {
   const { main } = await import('./cli.js');
   await main(argv);

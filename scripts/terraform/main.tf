@@ -82,11 +82,11 @@ variable "state_file_path" {
 
 variable "pid_file_path" {
   type        = string
-  description = "The PID file AgentAPI writes. Empty: /tmp/agentapi.pid (for another name: /tmp/agentapi-<name>.pid)."
+  description = "The PID file AgentAPI writes (the shutdown lock lies beside it). Empty: $HOME/.agentapi/agentapi.pid (for another name: $HOME/.agentapi/<name>/agentapi.pid), in a folder of the user's own that no one else can write: never /tmp, where another user could create it first."
   default     = ""
   validation {
-    condition     = var.pid_file_path == "" || can(regex("^/[^\"'`[:space:]]*$", var.pid_file_path))
-    error_message = "pid_file_path must be empty or an absolute path without spaces or quotes."
+    condition     = var.pid_file_path == "" || can(regex("^(/|\\$HOME/)[^\"'`[:space:]]*$", var.pid_file_path))
+    error_message = "pid_file_path must be empty, or an absolute path (or one under $HOME/) without spaces or quotes."
   }
 }
 
@@ -267,7 +267,7 @@ locals {
   sha256sums       = join("\n", [for name, hash in local.sha256 : "${hash}  ${name}"])
   agentapi_sums    = join("\n", [for name, hash in var.agentapi_sha256 : "${hash}  ${name}"])
   default_instance = var.name == "agentapi"
-  pid_file         = var.pid_file_path != "" ? var.pid_file_path : (local.default_instance ? "/tmp/agentapi.pid" : "/tmp/agentapi-${var.name}.pid")
+  pid_file         = var.pid_file_path != "" ? var.pid_file_path : (local.default_instance ? "$HOME/.agentapi/agentapi.pid" : "$HOME/.agentapi/${var.name}/agentapi.pid")
   state_file       = var.state_file_path != "" ? var.state_file_path : (local.default_instance ? "$HOME/.agentapi/state.json" : "$HOME/.agentapi/${var.name}/state.json")
   install_unit     = "agentapi-lifecycle-${var.name}-install_script"
   start_unit       = "agentapi-lifecycle-${var.name}-start_script"

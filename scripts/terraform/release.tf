@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "91eba9ad63dc9f860e6feb33d25adb901708cdeb6d695af6dca8a72d6411c8f7"
-      "agentapi-lifecycle-linux-arm64.gz" = "12cd3107f0f82de94c8af8c4e101b7eb2c3907a4319e446c83becb7f38df7626"
-      "agentapi-lifecycle-linux-arm64.xz" = "415c6251ebd377d23eb07fa7c2a6c6092815e69ab59e5455d82ed083a1ca80a8"
-      "agentapi-lifecycle-linux-x64"      = "cd17b7cf4b38c64fab3d0137095e5bf76499560b7a11e52bdb0b6cf9203632dd"
-      "agentapi-lifecycle-linux-x64.gz"   = "cb89a2d1def2c9868664ad9f626e10e1c5cc0e328dcb10fbd903c3d3106cc625"
-      "agentapi-lifecycle-linux-x64.xz"   = "e81e6999fd951240c53060840c80dccaa938e02e5b42378d228e5b51e99dcd2d"
+      "agentapi-lifecycle-linux-arm64"    = "75c623c72e0ae147a4896f2915121e8fb5ebd4a32f8aaf3e3e915f85261d84b0"
+      "agentapi-lifecycle-linux-arm64.gz" = "1bf8facdaa059b884c246f7ad3fee242d50d8fbc905ab4cf78c94868b83f5e17"
+      "agentapi-lifecycle-linux-arm64.xz" = "6850e7d71b80ab374d8c502339e37bfad79f711638bf0d9e386a2d9715627406"
+      "agentapi-lifecycle-linux-x64"      = "331adb70b7ed9094ee0801515d2017ce2553413181b539975961a1a186c84dc9"
+      "agentapi-lifecycle-linux-x64.gz"   = "861925abf90ee72ec0abedf51457c1d24cf659f6c29b508cd63f038bbee51d68"
+      "agentapi-lifecycle-linux-x64.xz"   = "444766a7233795ba4604a5bb49db5ec849090ce5ef419b4ed5482fd993b430a1"
     }
   }
 }

@@ -1,10 +1,12 @@
 // Every command, imported statically so the compiled binary needs no files on disk (src/cli.ts).
+import Checkpoint from './checkpoint.js';
 import Shutdown from './shutdown.js';
 import Snapshot from './snapshot.js';
 import Start from './start.js';
 import Status from './status.js';
 
 export const COMMANDS = {
+  checkpoint: Checkpoint,
   shutdown: Shutdown,
   snapshot: Snapshot,
   start: Start,

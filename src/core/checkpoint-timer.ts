@@ -1,6 +1,6 @@
 // When checkpoints happen: every interval, jittered, one at a time. What one does is passed in
-// (checkpoint.ts in-process, or a process of its own from the resident supervisor), with the
-// fingerprint of the last one, so that nothing is saved or posted twice.
+// (start runs the `checkpoint` command, checkpoint-process.ts), which keeps what it needs between
+// ticks itself (its fingerprint file).
 
 export interface Checkpointer {
   /**
@@ -12,11 +12,8 @@ export interface Checkpointer {
 
 export interface CheckpointTimerOptions {
   intervalMs: number;
-  /**
-   * One checkpoint, given the last one's fingerprint and a signal that aborts it at stop();
-   * resolves to the new fingerprint. Never rejects.
-   */
-  run(last: string | undefined, stopped: AbortSignal): Promise<string | undefined>;
+  /** One checkpoint, given a signal that aborts it at stop(). Never rejects. */
+  run(stopped: AbortSignal): Promise<void>;
   /** Randomness for the jitter; tests may fix it. */
   random?: () => number;
 }
@@ -27,7 +24,6 @@ export function checkpointBudgetMs(intervalMs: number): number {
 }
 
 export function startCheckpoints(o: CheckpointTimerOptions): Checkpointer {
-  let last: string | undefined;
   const stopped = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   // The next checkpoint is scheduled once this one ends, so two never overlap. Each period is
@@ -37,7 +33,7 @@ export function startCheckpoints(o: CheckpointTimerOptions): Checkpointer {
     if (stopped.signal.aborted) return;
     timer = setTimeout(
       async () => {
-        last = await o.run(last, stopped.signal);
+        await o.run(stopped.signal);
         schedule();
       },
       o.intervalMs * (0.75 + 0.5 * random()),

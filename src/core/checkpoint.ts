@@ -1,74 +1,225 @@
-// One checkpoint while AgentAPI runs: SIGUSR1 so the state file is recent, and a fresh log
-// snapshot in coderd, so a crash, an OOM kill or a stop script that never ran loses little.
-// Skipped when nothing changed since the last one. Failures are logged, never fatal.
-// (When they happen: checkpoint-timer.ts. In a detached start each runs in a process of its own,
-// checkpoint-entry.ts, so that the resident supervisor never loads any of this.)
+// One checkpoint, the sequence behind `checkpoint` (run by the Coder agent on a cron schedule, or by
+// start's timer): find AgentAPI as shutdown does; if the conversation changed since the last
+// checkpoint (its fingerprint is kept beside the state file), have AgentAPI save (SIGUSR1,
+// confirmed) and post the log snapshot, exactly as shutdown would; if nothing changed, send
+// nothing. So a crash, an OOM kill or a stop script that never ran loses little.
+//
+// It never races a shutdown: it does nothing while one holds the shutdown lock, looks again right
+// before it posts, and a shutdown that starts meanwhile stops it (SIGTERM, then waits for it) before
+// its own POST, so the last snapshot is always shutdown's. One checkpoint at a time: a tick that
+// finds the previous one still running leaves at once.
 
-import { createHash } from 'node:crypto';
-import { collectSnapshot, type PostTarget, sendSnapshot } from './coderd/log-snapshot.js';
-import { send } from './process/signals.js';
-import type { Deadline } from './utils/deadline.js';
+import { locateAgentApi } from './agentapi/agentapi-process.js';
+import {
+  type Collected,
+  collectSnapshot,
+  postTarget,
+  sendSnapshot,
+  taskIdProblem,
+} from './coderd/log-snapshot.js';
+import { fingerprintOf, fingerprintPath, readFingerprint, writeFingerprint } from './fingerprint.js';
+import {
+  acquireLock,
+  CHECKPOINT_HOLDERS,
+  checkpointLockPath,
+  lockHolder,
+  SHUTDOWN_HOLDERS,
+  shutdownLockPath,
+} from './process/lock.js';
+import { finishSave, noteMessages, type SaveResult, startSave } from './save.js';
+import { type CoderEnv, oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
+import { Deadline } from './utils/deadline.js';
 import { describe } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
+import { preparePrivateFolders } from './utils/private-dir.js';
 
 export interface CheckpointOptions {
+  taskId?: string;
   agentApiUrl: string;
-  /** AgentAPI's PID (our own child) when it handles SIGUSR1; undefined: no state saves. */
-  savePid?: number;
-  /** Where to post snapshots; undefined: no snapshots. */
-  target?: PostTarget;
+  port: number;
+  pidFile: string;
+  /** Used only when AgentAPI's own state file cannot be read from /proc. */
+  stateFile?: string;
+  statePersistence: boolean;
   maxMessages: number;
   maxBytes: number;
+  timeoutMs: number;
+  saveTimeoutMs: number;
+  coder: CoderEnv;
   logger: Logger;
+  /** Aborted when a shutdown (or anyone) tells us to stop: nothing is posted after it. */
+  stopped?: AbortSignal;
 }
 
 /**
- * One checkpoint. `last` is the fingerprint of what the previous one saved and posted; the result
- * is the fingerprint now saved and posted (`last` again when nothing changed or it failed).
+ * unchanged: nothing new, nothing sent. stored: saved and posted. saved: saved, no snapshot to
+ * post (no task id or Coder variables). empty: no messages yet. deferred: a shutdown is running.
+ * busy: the previous checkpoint is still running. stopped: told to stop before posting.
+ * not-running, not-identified: no AgentAPI of ours. not-stored, unconfirmed, failed: see detail.
  */
-export async function checkpoint(
-  o: CheckpointOptions,
-  last: string | undefined,
-  deadline: Deadline,
-): Promise<string | undefined> {
+export type CheckpointOutcome =
+  | 'unchanged'
+  | 'stored'
+  | 'saved'
+  | 'empty'
+  | 'deferred'
+  | 'busy'
+  | 'stopped'
+  | 'not-running'
+  | 'not-identified'
+  | 'not-stored'
+  | 'unconfirmed'
+  | 'failed';
+
+export interface CheckpointReport {
+  ok: boolean;
+  outcome: CheckpointOutcome;
+  detail: string;
+  ms: number;
+  agentapi?: { pid: number; version?: string };
+  save?: SaveResult;
+  snapshot?: { messagesTotal: number; messagesKept: number; bytes: number; attempts?: number };
+  /** Where the fingerprint of the last checkpoint is kept. */
+  fingerprintFile?: string;
+}
+
+/** The outcomes that are no failure: the checkpoint did what there was to do. */
+const FINE: readonly CheckpointOutcome[] = [
+  'unchanged',
+  'stored',
+  'saved',
+  'empty',
+  'deferred',
+  'busy',
+  'stopped',
+  'not-running',
+];
+
+export async function runCheckpoint(o: CheckpointOptions): Promise<CheckpointReport> {
+  const started = Date.now();
+  const deadline = Deadline.in(o.timeoutMs).slice(o.timeoutMs, o.stopped);
+  const done = (outcome: CheckpointOutcome, detail: string, extra: Partial<CheckpointReport> = {}) => {
+    const report = { ok: FINE.includes(outcome), outcome, detail, ms: Date.now() - started, ...extra };
+    const line = `checkpoint: ${outcome}: ${detail}`;
+    if (report.ok) o.logger.info(line);
+    else o.logger.warn(line);
+    return report;
+  };
+  if (await shutdownRunning(o.pidFile))
+    return done('deferred', 'a shutdown is running; it saves and posts itself');
+  const notPrivate = await preparePrivateFolders([o.pidFile], PRIVATE_DIR);
+  if (notPrivate) o.logger.warn(`${notPrivate}; going on, trusting nothing found there`);
+  const lock = await acquireLock(checkpointLockPath(o.pidFile), deadline, {
+    holders: CHECKPOINT_HOLDERS,
+    wait: false,
+  });
+  if (!lock.acquired) return done('busy', `the previous checkpoint (PID ${lock.holder}) is still running`);
+  if (lock.unlocked) o.logger.warn(`${lock.unlocked}; going on without it`);
   try {
-    // The same fetch and fit as shutdown's snapshot; its body tells whether anything changed.
-    const { total, snapshot } = await collectSnapshot({
+    return await checkpointLocked(o, deadline, done);
+  } finally {
+    await lock.release();
+  }
+}
+
+type Done = (
+  outcome: CheckpointOutcome,
+  detail: string,
+  extra?: Partial<CheckpointReport>,
+) => CheckpointReport;
+
+async function checkpointLocked(
+  o: CheckpointOptions,
+  deadline: Deadline,
+  done: Done,
+): Promise<CheckpointReport> {
+  const located = await locateAgentApi(o.pidFile, o.port, {
+    oldDefault: oldDefaultPidFile(o.pidFile, o.port),
+    trace: (line) => o.logger.debug(`checkpoint: ${line}`),
+  });
+  if (!located.ok) {
+    const outcome = located.kind === 'not-running' ? 'not-running' : 'not-identified';
+    return done(outcome, located.reason);
+  }
+  const found = located.found;
+  const agentapi = { pid: found.pid };
+  let collected: Collected;
+  try {
+    collected = await collectSnapshot({
       baseUrl: o.agentApiUrl,
       maxMessages: o.maxMessages,
       maxBytes: o.maxBytes,
       deadline,
+      trace: (line) => o.logger.debug(`checkpoint: ${line}`),
     });
-    const fingerprint = createHash('sha256').update(`${total}\n${snapshot.body}`).digest('hex');
-    if (fingerprint === last) {
-      o.logger.debug('checkpoint: nothing changed since the last one');
-      return last;
-    }
-    if (snapshot.kept === 0) {
-      // Posting an empty list would replace the task's last good snapshot with nothing.
-      o.logger.debug('checkpoint: no messages to show yet');
-      return last;
-    }
-    const done: string[] = [];
-    if (o.savePid !== undefined && send(o.savePid, 'SIGUSR1') === 'sent')
-      done.push('asked AgentAPI to save state');
-    let ok = true;
-    if (o.target) {
-      const outcome = await sendSnapshot(snapshot.body, o.target, deadline, o.logger);
-      if (outcome.ok) done.push(`posted a snapshot (${snapshot.kept} messages, ${snapshot.bytes} bytes)`);
-      else {
-        ok = false;
-        o.logger.warn(`checkpoint: snapshot not stored: ${outcome.message}`);
-      }
-    }
-    if (done.length) o.logger.info(`checkpoint: ${done.join('; ')}`);
-    return ok ? fingerprint : last;
   } catch (error) {
-    // Aborted by the deadline's parent: AgentAPI stopped (checkpoint-timer.ts), nothing to report.
-    const reason = deadline.signal.reason as { name?: string } | undefined;
-    if (deadline.signal.aborted && reason?.name !== 'TimeoutError')
-      o.logger.debug('checkpoint: stopped with AgentAPI');
-    else o.logger.warn(`checkpoint failed: ${describe(error)}`);
-    return last;
+    return done(o.stopped?.aborted ? 'stopped' : 'failed', `cannot read /messages: ${describe(error)}`, {
+      agentapi,
+    });
   }
+  const { total, snapshot } = collected;
+  const snapshotReport = { messagesTotal: total, messagesKept: snapshot.kept, bytes: snapshot.bytes };
+  const fingerprintFile = await fingerprintPath(found, o);
+  const fingerprint = fingerprintOf(collected);
+  if ((await readFingerprint(fingerprintFile)) === fingerprint) {
+    return done('unchanged', `nothing new since the last checkpoint (${total} messages)`, {
+      agentapi,
+      fingerprintFile,
+    });
+  }
+  if (total === 0) return done('empty', 'AgentAPI has no messages yet', { agentapi });
+
+  // Changed: save first, then post; remember it only when both did what they could.
+  const save = await startSave(found, o);
+  const upToDate = new AbortController();
+  noteMessages(save.pending, { total, newestMs: timeOf(collected.newestTime) }, upToDate);
+  const saved = save.pending
+    ? await finishSave(save.pending, deadline.slice(o.saveTimeoutMs), upToDate.signal, o.logger)
+    : (save.result as SaveResult);
+  const extra = {
+    agentapi: { ...agentapi, version: save.version },
+    save: saved,
+    snapshot: snapshotReport,
+    fingerprintFile,
+  };
+  const savedOk = saved.status !== 'failed';
+
+  const badTaskId = taskIdProblem(o.taskId);
+  const target = badTaskId ? { missing: badTaskId } : postTarget(o.taskId, o.coder);
+  if ('missing' in target) {
+    if (savedOk) await writeFingerprint(fingerprintFile, fingerprint, o.logger);
+    return done(
+      savedOk ? 'saved' : 'unconfirmed',
+      `${saved.detail}; no snapshot posted (${target.missing})`,
+      extra,
+    );
+  }
+  if (snapshot.kept === 0) {
+    return done('empty', `none of the ${total} messages has a role coderd accepts; nothing posted`, extra);
+  }
+  // The last look before posting: a shutdown that began meanwhile posts the final snapshot.
+  if (o.stopped?.aborted) return done('stopped', 'told to stop before posting; nothing posted', extra);
+  if (await shutdownRunning(o.pidFile)) return done('deferred', 'a shutdown began; nothing posted', extra);
+  const posted = await sendSnapshot(snapshot.body, target, deadline, o.logger);
+  const report = { ...extra, snapshot: { ...snapshotReport, attempts: posted.attempts } };
+  if (!posted.ok) {
+    const outcome = o.stopped?.aborted ? 'stopped' : 'not-stored';
+    return done(outcome, `snapshot: ${posted.kind}: ${posted.message}`, report);
+  }
+  if (!savedOk) return done('unconfirmed', `snapshot stored, but ${saved.detail}`, report);
+  await writeFingerprint(fingerprintFile, fingerprint, o.logger);
+  return done(
+    'stored',
+    `${saved.outcome}; snapshot of ${snapshot.kept} of ${total} messages stored (${snapshot.bytes} bytes)`,
+    report,
+  );
+}
+
+async function shutdownRunning(pidFile: string): Promise<boolean> {
+  return (await lockHolder(shutdownLockPath(pidFile), SHUTDOWN_HOLDERS)).live;
+}
+
+function timeOf(time: string | undefined): number | undefined {
+  const ms = time ? Date.parse(time) : Number.NaN;
+  return Number.isFinite(ms) ? ms : undefined;
 }

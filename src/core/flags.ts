@@ -55,7 +55,7 @@ export const pidFileFlag = Flags.string({
   description: 'PID file AgentAPI writes',
   env: ENV.pidFile,
   default: async ({ flags }) => defaultPidFile(flags.port as unknown as number | undefined),
-  defaultHelp: async () => `${DEFAULTS.pidFile} (for another --port: /tmp/agentapi-<port>.pid)`,
+  defaultHelp: async () => '~/.agentapi/agentapi.pid (for another --port: ~/.agentapi/agentapi-<port>.pid)',
 });
 
 export const stateFileFlag = Flags.string({

@@ -4,10 +4,10 @@
 
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { checkpoint } from './checkpoint.js';
 import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
-import { type PostTarget, postTarget } from './coderd/log-snapshot.js';
-import { type Child, exitCodeOf, spawnForeground, supervise } from './process/foreground.js';
+import { postTarget } from './coderd/log-snapshot.js';
+import { runCheckpointProcess } from './process/checkpoint-process.js';
+import { exitCodeOf, spawnForeground, supervise } from './process/foreground.js';
 import {
   childrenOf,
   identifiedPid,
@@ -17,14 +17,15 @@ import {
   tail,
   waitUntilReady,
 } from './process/supervise.js';
-import type { SupervisorOptions } from './process/supervisor-entry.js';
-import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS } from './settings.js';
+import type { SupervisorOptions } from './process/supervisor-options.js';
+import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS, PRIVATE_DIR } from './settings.js';
 import { runShutdown } from './shutdown.js';
 import { checkAgentApiVersion, checkPidFile, checkPortFree, prepareStateDir, serverArgs } from './start.js';
 import { Deadline } from './utils/deadline.js';
 import { formatDuration } from './utils/duration.js';
 import { describe, EXIT, UserError } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
+import { preparePrivateFolders } from './utils/private-dir.js';
 
 export interface StartOptions {
   agentapiBin: string;
@@ -69,6 +70,13 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   const gate = await checkAgentApiVersion(o.agentapiBin);
   if (gate.warning) logger.warn(gate.warning);
   const persistence = gate.persistence && o.statePersistence;
+  // The private folder first: nothing is read from or written to one another user could hold.
+  const notPrivate = await preparePrivateFolders([o.pidFile, o.stateFile], PRIVATE_DIR);
+  if (notPrivate) {
+    throw new UserError(
+      `${notPrivate}; it would hold AgentAPI's PID file, lock and state (or give --pid-file and --state-file elsewhere)`,
+    );
+  }
 
   const running = gate.persistence ? await checkPidFile(o.pidFile, logger) : { state: 'free' as const };
   if (running.state === 'running') {
@@ -122,49 +130,45 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   const child = spawnForeground(o.agentapiBin, args, env);
   if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
   report.pid = child.pid;
-  const checkpoints = checkpointsFor(o, child, persistence, baseUrl);
+  const checkpoints = checkpointsFor(o, persistence);
   const exit = await supervise(child);
   checkpoints?.stop();
   logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
   return { ...report, ok: exit.code === 0, exitCode: exitCodeOf(exit) };
 }
 
-function checkpointsFor(
-  o: StartOptions,
-  child: Child,
-  persistence: boolean,
-  baseUrl: string,
-): Checkpointer | undefined {
+/** Checkpoints for a foreground start: the `checkpoint` command on each tick, as in the supervisor. */
+function checkpointsFor(o: StartOptions, persistence: boolean): Checkpointer | undefined {
   const intervalMs = o.checkpointIntervalMs;
   if (!intervalMs) return undefined;
-  const target = checkpointTarget(o, intervalMs);
+  const args = checkpointArgs(o, intervalMs, persistence);
+  const budgetMs = checkpointBudgetMs(intervalMs);
   return startCheckpoints({
     intervalMs,
-    run: (last, stopped) =>
-      checkpoint(
-        {
-          agentApiUrl: baseUrl,
-          savePid: persistence ? child.pid : undefined,
-          target,
-          maxMessages: o.maxMessages,
-          maxBytes: o.maxBytes,
-          logger: o.logger,
-        },
-        last,
-        Deadline.in(checkpointBudgetMs(intervalMs), stopped),
-      ),
+    run: (stopped) => runCheckpointProcess(args, { budgetMs, stopped, logger: o.logger }),
   });
 }
 
-/** Where checkpoints post snapshots, if they can (else they only save state: says why). */
-function checkpointTarget(o: StartOptions, intervalMs: number): PostTarget | undefined {
+/**
+ * The `checkpoint` command's arguments for this start's AgentAPI, each tick bounded by the
+ * interval; says once where snapshots go (or why they cannot).
+ */
+function checkpointArgs(o: StartOptions, intervalMs: number, persistence: boolean): string[] {
   const target = postTarget(o.taskId, coderEnv());
   if ('missing' in target) o.logger.info(`checkpoints will only save state: ${target.missing}`);
   o.logger.info(`checkpoints every ${formatDuration(intervalMs)}`);
-  return 'missing' in target ? undefined : target;
+  const level = o.logger.level;
+  return [
+    ...['--port', String(o.port), '--pid-file', o.pidFile, '--state-file', o.stateFile],
+    ...(o.taskId ? ['--task-id', o.taskId] : []),
+    ...['--max-messages', String(o.maxMessages), '--max-bytes', String(o.maxBytes)],
+    ...['--timeout', `${checkpointBudgetMs(intervalMs)}ms`],
+    ...(persistence ? [] : ['--no-state-persistence']),
+    ...(level.verbose ? ['--verbose'] : level.quiet ? ['--quiet'] : []),
+  ];
 }
 
-/** What the checkpoint supervisor needs: AgentAPI's command line and what each checkpoint needs. */
+/** What the checkpoint supervisor needs: AgentAPI's command line and the checkpoint's arguments. */
 function supervisorOptions(
   o: StartOptions,
   intervalMs: number,
@@ -176,11 +180,7 @@ function supervisorOptions(
     args,
     passAgentToken: o.passAgentToken === true,
     intervalMs,
-    agentApiUrl: agentApiBaseUrl(o.port),
-    statePersistence: persistence,
-    taskId: checkpointTarget(o, intervalMs) ? o.taskId : undefined,
-    maxMessages: o.maxMessages,
-    maxBytes: o.maxBytes,
+    checkpointArgs: checkpointArgs(o, intervalMs, persistence),
     ...o.logger.level,
   };
 }

@@ -13,10 +13,16 @@ export const ENV = {
   agentToken: 'CODER_AGENT_TOKEN',
 } as const;
 
+/**
+ * Our private folder (0700, the user's own): the default state file, PID file and shutdown lock
+ * live here. Never the shared /tmp, where another local user could create them first.
+ */
+export const PRIVATE_DIR = join(homedir(), '.agentapi');
+
 export const DEFAULTS = {
   port: 3284,
-  pidFile: '/tmp/agentapi.pid',
-  stateFile: join(homedir(), '.agentapi', 'state.json'),
+  pidFile: join(PRIVATE_DIR, 'agentapi.pid'),
+  stateFile: join(PRIVATE_DIR, 'state.json'),
   maxMessages: 10,
   /** coderd's limit on the raw body (SPEC §3). */
   maxBytes: 65_536,
@@ -26,6 +32,8 @@ export const DEFAULTS = {
   postAttemptTimeoutMs: 10_000,
   /** `shutdown` as a whole. */
   shutdownTimeoutMs: 30_000,
+  /** One `checkpoint`: well under a minute, so a tick never runs into the next one's schedule. */
+  checkpointTimeoutMs: 20_000,
   /** SIGTERM to SIGKILL: AgentAPI's own graceful stop takes up to ~10 s (SPEC §2). */
   graceMs: 10_000,
   /** How long to wait for the state file to be replaced after SIGUSR1. */
@@ -61,7 +69,18 @@ export function parseAgentApiUrl(input: string): string {
 
 /** The default PID file: one per port, so AgentAPIs on two ports never share one. */
 export function defaultPidFile(port: number | undefined): string {
-  return port === undefined || port === DEFAULTS.port ? DEFAULTS.pidFile : `/tmp/agentapi-${port}.pid`;
+  return port === undefined || port === DEFAULTS.port
+    ? DEFAULTS.pidFile
+    : join(PRIVATE_DIR, `agentapi-${port}.pid`);
+}
+
+/**
+ * The default PID file of 0.1.x, in /tmp: shutdown and status still look there when `pidFile`
+ * is the default and absent, so an AgentAPI started by an earlier version is still found.
+ */
+export function oldDefaultPidFile(pidFile: string, port: number): string | undefined {
+  if (pidFile !== defaultPidFile(port)) return undefined;
+  return port === DEFAULTS.port ? '/tmp/agentapi.pid' : `/tmp/agentapi-${port}.pid`;
 }
 
 /** The Coder side, read from the environment only: a token never belongs on a command line. */

@@ -3,31 +3,33 @@
 // reported and the next step still runs. Everything draws from one deadline, and the stop step
 // always keeps enough of it for SIGTERM, the grace period and SIGKILL.
 
-import { resolve } from 'node:path';
 import { getMessages } from './agentapi/agentapi-client.js';
+import { type Located, type LocateResult, locateAgentApi } from './agentapi/agentapi-process.js';
 import {
-  configuredStateFile,
-  type Located,
-  type LocateResult,
-  locateAgentApi,
-  persistenceSupport,
-} from './agentapi/agentapi-process.js';
-import { type FileStamp, heldBy, stampOf, waitForReplacement } from './agentapi/state-file.js';
-import {
+  type Collected,
   collectSnapshot,
   describeCollected,
   postTarget,
   sendSnapshot,
   taskIdProblem,
 } from './coderd/log-snapshot.js';
-import { acquireLock } from './process/lock.js';
+import { fingerprintOf, fingerprintPath, writeFingerprint } from './fingerprint.js';
+import {
+  acquireLock,
+  CHECKPOINT_HOLDERS,
+  checkpointLockPath,
+  lockHolder,
+  shutdownLockPath,
+} from './process/lock.js';
 import { isSameProcess } from './process/proc.js';
-import { type StopOutcome, send, stopProcess } from './process/signals.js';
-import { type CoderEnv, DEFAULTS } from './settings.js';
+import { type StopOutcome, stopProcess } from './process/signals.js';
+import { finishSave, noteMessages, type SaveResult, type SaveStart, startSave } from './save.js';
+import { type CoderEnv, DEFAULTS, oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
 import { Deadline } from './utils/deadline.js';
 import { formatDuration } from './utils/duration.js';
 import { describe } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
+import { preparePrivateFolders } from './utils/private-dir.js';
 
 export interface ShutdownOptions {
   taskId?: string;
@@ -88,8 +90,6 @@ export interface ShutdownReport {
 
 /** Time SIGKILL gets to take effect. */
 const KILL_WAIT_MS = 1000;
-/** A save that may or may not be needed (heldBy: "maybe") is waited for this long. */
-const AMBIGUOUS_SAVE_WAIT_MS = 200;
 
 export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   const started = Date.now();
@@ -117,12 +117,13 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     else o.logger.info(line);
   };
 
-  const lock = await acquireLock(
-    `${o.pidFile}.shutdown-lock`,
-    deadline.slice(deadline.remaining(), hurry),
-    (pid) =>
+  // The lock beside the default PID file is in our private folder (created if missing).
+  const notPrivate = await preparePrivateFolders([o.pidFile], PRIVATE_DIR);
+  if (notPrivate) o.logger.warn(`${notPrivate}; going on, trusting nothing found there`);
+  const lock = await acquireLock(shutdownLockPath(o.pidFile), deadline.slice(deadline.remaining(), hurry), {
+    onWait: (pid) =>
       o.logger.info(`another shutdown (PID ${pid}) holds the lock; waiting for it, taking over if it dies`),
-  );
+  });
   if (!lock.acquired) {
     report.deferredTo = lock.holder;
     const detail = `another shutdown (PID ${lock.holder}) ${lock.finished ? 'handled it' : 'was still running at our deadline'}`;
@@ -138,9 +139,15 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   process.once('exit', releaseOnExit);
 
   try {
+    // A checkpoint running now would post an older snapshot after ours: stop it first.
+    await stopCheckpoint(o.pidFile, beforeStop.slice(CHECKPOINT_STOP_MS, hurry), o.logger);
+
     // 1. Find AgentAPI. An unexpected error fails a step, never the steps after it.
     let t = Date.now();
-    const located = await locateAgentApi(o.pidFile, o.port).catch((error: unknown) => describe(error));
+    const located = await locateAgentApi(o.pidFile, o.port, {
+      oldDefault: oldDefaultPidFile(o.pidFile, o.port),
+      trace: (line) => o.logger.debug(`find: ${line}`),
+    }).catch((error: unknown) => describe(error));
     const found = typeof located !== 'string' && located.ok ? located.found : undefined;
     if (typeof located !== 'string') o.logger.debug(`find: ${describeLocated(located)}`);
     if (typeof located === 'string') {
@@ -157,31 +164,35 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     // 2 and 3. SIGUSR1 goes first; confirming the save and taking the snapshot then overlap,
     // since AgentAPI holds its lock while saving and /messages waits for it anyway.
     t = Date.now();
-    const save = await startSave(o, found, report).catch(
-      (error: unknown): SaveStart => ({ status: 'failed', outcome: 'error', detail: describe(error) }),
+    const save = await startSave(found, o).catch(
+      (error: unknown): SaveStart => ({
+        result: { status: 'failed', outcome: 'error', detail: describe(error) },
+      }),
     );
+    if (report.agentapi)
+      Object.assign(report.agentapi, {
+        version: save.version,
+        supportsPersistence: save.supportsPersistence,
+      });
+    if (save.pending) report.stateFile = save.pending.stateFile;
     const upToDate = new AbortController();
-    const saveDone = save.pending
-      ? finishSave(
-          save.pending,
-          beforeStop.slice(o.saveTimeoutMs, upToDate.signal),
-          upToDate.signal,
-          report,
-          t,
-          record,
-          o.logger,
-        )
-      : Promise.resolve(record('save', save.status, save.outcome, save.detail, t));
-    const snapshotDone = snapshotStep(o, beforeStop, report, record, save.pending !== undefined, (seen) => {
-      // AgentAPI skips a save when nothing changed: with no messages there is nothing to save,
-      // and a file newer than the newest message is current. Within a tick of the file's coarse
-      // clock it may be either: a replacement still counts if it comes soon.
-      const before = save.pending?.before;
-      const held = before && seen.newestMs !== undefined ? heldBy(before, seen.newestMs) : 'no';
-      if (seen.total === 0 || held === 'yes') upToDate.abort();
-      else if (held === 'maybe') setTimeout(() => upToDate.abort(), AMBIGUOUS_SAVE_WAIT_MS).unref();
+    const saveDone = (
+      save.pending
+        ? finishSave(save.pending, beforeStop.slice(o.saveTimeoutMs), upToDate.signal, o.logger)
+        : Promise.resolve(save.result as SaveResult)
+    ).then((result) => {
+      if (result.status === 'ok' && save.pending) report.saveConfirmed = true;
+      const detail =
+        result.outcome === 'unconfirmed' ? `${result.detail}; SIGTERM will save again` : result.detail;
+      record('save', result.status, result.outcome, detail, t);
     });
-    await Promise.all([saveDone, snapshotDone]);
+    const snapshotDone = snapshotStep(o, beforeStop, report, record, save.pending !== undefined, (seen) =>
+      noteMessages(save.pending, seen, upToDate),
+    );
+    const [, posted] = await Promise.all([saveDone, snapshotDone]);
+    // What is saved and posted now is what the first checkpoint after a resume finds unchanged.
+    if (posted && found && report.saveConfirmed)
+      await writeFingerprint(await fingerprintPath(found, o), fingerprintOf(posted), o.logger);
 
     // 4. Stop.
     t = Date.now();
@@ -244,121 +255,6 @@ type RecordStep = (
   since: number,
 ) => void;
 
-interface PendingSave {
-  stateFile: string;
-  before: FileStamp | undefined;
-}
-
-type SaveStart =
-  | { pending: PendingSave }
-  | { pending?: undefined; status: StepReport['status']; outcome: string; detail: string };
-
-/** Decides whether to save and sends SIGUSR1; never to an AgentAPI that predates it. */
-async function startSave(
-  o: ShutdownOptions,
-  found: Located | undefined,
-  report: ShutdownReport,
-): Promise<SaveStart> {
-  if (!o.statePersistence)
-    return { status: 'skipped', outcome: 'disabled', detail: '--no-state-persistence' };
-  if (!found)
-    return { status: 'skipped', outcome: 'not-signalled', detail: 'no AgentAPI process was identified' };
-  const support = await persistenceSupport(found.proc);
-  o.logger.debug(`save: SIGUSR1 support: ${support.evidence}`);
-  Object.assign(report.agentapi ?? {}, {
-    version: support.version,
-    supportsPersistence: support.supportsPersistence,
-  });
-  if (support.supportsPersistence === false) {
-    return {
-      status: 'skipped',
-      outcome: 'unsupported',
-      detail: `AgentAPI ${support.raw} predates state persistence (0.12.0); SIGUSR1 would kill it`,
-    };
-  }
-  if (support.supportsPersistence === undefined) {
-    return {
-      status: 'skipped',
-      outcome: 'version-unknown',
-      detail: `not sending SIGUSR1: ${support.evidence}`,
-    };
-  }
-  const stateFile = await stateFileToConfirm(o, found);
-  if (typeof stateFile !== 'string') return stateFile;
-  report.stateFile = stateFile;
-  const before = await stampOf(stateFile);
-  o.logger.debug(`save: before SIGUSR1, ${describeStamp(stateFile, before)}`);
-  if (!(await isSameProcess(found.proc)))
-    return { status: 'failed', outcome: 'gone', detail: 'AgentAPI exited before the save' };
-  const sent = send(found.pid, 'SIGUSR1');
-  if (sent !== 'sent')
-    return { status: 'failed', outcome: sent, detail: `SIGUSR1 to PID ${found.pid}: ${sent}` };
-  return { pending: { stateFile, before } };
-}
-
-/**
- * The file whose replacement confirms the save: the one AgentAPI writes, read from its own
- * command line or environment; `--state-file` only when those cannot be read.
- */
-async function stateFileToConfirm(o: ShutdownOptions, found: Located): Promise<string | SaveStart> {
-  const configured = await configuredStateFile(found.proc);
-  const given = o.stateFile ? resolve(o.stateFile) : undefined;
-  if (configured.kind === 'none') {
-    // AgentAPI writes no state file; SIGTERM is all it needs, whatever --state-file says.
-    return { status: 'skipped', outcome: 'no-state-file', detail: 'AgentAPI runs without --state-file' };
-  }
-  if (configured.kind === 'set') {
-    if (given && given !== configured.path) {
-      o.logger.warn(
-        `--state-file ${given} is not the file AgentAPI writes (${configured.path}); confirming the save by ${configured.path}`,
-      );
-    }
-    return configured.path;
-  }
-  if (given) return given;
-  return {
-    status: 'failed',
-    outcome: 'state-file-unknown',
-    detail: `${configured.reason}, so the save cannot be confirmed; pass --state-file (SIGTERM still saves)`,
-  };
-}
-
-async function finishSave(
-  pending: PendingSave,
-  deadline: Deadline,
-  upToDate: AbortSignal,
-  report: ShutdownReport,
-  since: number,
-  record: RecordStep,
-  logger: Logger,
-): Promise<void> {
-  const after = await waitForReplacement(pending.stateFile, pending.before, deadline);
-  logger.debug(
-    `save: after waiting, ${describeStamp(pending.stateFile, after ?? (await stampOf(pending.stateFile)))}`,
-  );
-  if (after) {
-    report.saveConfirmed = true;
-    record('save', 'ok', 'confirmed', `${pending.stateFile} replaced (${after.size} bytes)`, since);
-  } else if (upToDate.aborted) {
-    report.saveConfirmed = true;
-    record(
-      'save',
-      'ok',
-      'up-to-date',
-      `${pending.stateFile} is newer than the last message (or there is none); nothing to save`,
-      since,
-    );
-  } else {
-    record(
-      'save',
-      'failed',
-      'unconfirmed',
-      `${pending.stateFile} was not replaced in time; SIGTERM will save again`,
-      since,
-    );
-  }
-}
-
 async function snapshotStep(
   o: ShutdownOptions,
   deadline: Deadline,
@@ -366,17 +262,18 @@ async function snapshotStep(
   record: RecordStep,
   savePending: boolean,
   onMessages: (seen: MessagesSeen) => void,
-): Promise<void> {
+): Promise<Collected | undefined> {
   const t = Date.now();
   const seen = (total: number, newest: string | undefined) => {
     const ms = newest ? Date.parse(newest) : Number.NaN;
     onMessages({ total, newestMs: Number.isFinite(ms) ? ms : undefined });
   };
-  const skip = (status: StepReport['status'], outcome: string, detail: string) => {
+  const skip = async (status: StepReport['status'], outcome: string, detail: string) => {
     record('snapshot', status, outcome, detail, t);
     // Without a snapshot, the save step still needs the newest message's time to tell "nothing
     // to save" from "not saved yet"; /messages is on loopback and cheap.
-    if (savePending) return probeMessages(o, deadline).then((m) => m && seen(m.total, m.newest));
+    if (savePending) await probeMessages(o, deadline).then((m) => m && seen(m.total, m.newest));
+    return undefined;
   };
   if (!o.snapshot) return skip('skipped', 'disabled', '--no-snapshot');
   const badTaskId = taskIdProblem(o.taskId);
@@ -405,24 +302,35 @@ async function snapshotStep(
         total === 0
           ? 'AgentAPI has no messages'
           : `none of AgentAPI's ${total} messages has a role coderd accepts (${collected.leftOutRole})`;
-      return record(
-        'snapshot',
-        'skipped',
-        'empty',
-        `${why}; nothing posted, so the task's last snapshot stays`,
-        t,
-      );
+      record('snapshot', 'skipped', 'empty', `${why}; nothing posted, so the task's last snapshot stays`, t);
+      return undefined;
     }
     const outcome = await sendSnapshot(snapshot.body, target, deadline, o.logger);
     report.snapshot.attempts = outcome.attempts;
     report.snapshot.waitedMs = outcome.waitedMs;
     report.snapshot.lastRefusal = outcome.lastRefusal;
-    if (outcome.ok)
-      record('snapshot', 'ok', 'stored', `${describeCollected(collected)}${describeRetries(outcome)}`, t);
-    else record('snapshot', 'failed', outcome.kind, outcome.message, t);
+    if (!outcome.ok) {
+      record('snapshot', 'failed', outcome.kind, outcome.message, t);
+      return undefined;
+    }
+    record('snapshot', 'ok', 'stored', `${describeCollected(collected)}${describeRetries(outcome)}`, t);
+    return collected;
   } catch (error) {
     record('snapshot', 'failed', 'not-taken', describe(error), t);
+    return undefined;
   }
+}
+
+/** How long a running checkpoint gets to stop when told (it stops at once; SIGKILL after this). */
+const CHECKPOINT_STOP_MS = 2000;
+
+/** Stops the checkpoint running now, if any (a live `checkpoint` of ours holding its lock). */
+async function stopCheckpoint(pidFile: string, deadline: Deadline, logger: Logger): Promise<void> {
+  const holder = await lockHolder(checkpointLockPath(pidFile), CHECKPOINT_HOLDERS);
+  if (!holder.live) return;
+  logger.info(`a checkpoint is running (PID ${holder.pid}); stopping it so that it posts nothing after us`);
+  const outcome = await stopProcess(holder.pid, { graceMs: (CHECKPOINT_STOP_MS * 3) / 4, deadline });
+  logger.debug(`checkpoint PID ${holder.pid}: ${outcome}`);
 }
 
 interface MessagesSeen {
@@ -455,11 +363,6 @@ async function probeMessages(
 function describeRetries(o: { attempts: number; waitedMs: number; lastRefusal?: string }): string {
   if (o.attempts <= 1) return '';
   return `; after ${o.attempts} attempts, ${formatDuration(o.waitedMs)} of waiting, the last refused with ${o.lastRefusal}`;
-}
-
-function describeStamp(path: string, stamp: FileStamp | undefined): string {
-  if (!stamp) return `${path} does not exist`;
-  return `${path}: inode ${stamp.ino}, ${stamp.size} bytes, modified ${new Date(stamp.mtimeMs).toISOString()}`;
 }
 
 function describeLocated(located: LocateResult): string {

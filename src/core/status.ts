@@ -11,11 +11,11 @@ import {
   runningVersion,
   scanForAgentApi,
 } from './agentapi/agentapi-process.js';
-import { readPidFile } from './agentapi/pid-file.js';
+import { readPidFileOrOld } from './agentapi/pid-file.js';
 import { type StateSummary, summarizeState } from './agentapi/state-file.js';
 import { TaskIdSchema } from './coderd/coderd-client.js';
 import { identifyAgentApi } from './process/proc.js';
-import { agentApiBaseUrl, type CoderEnv, DEFAULTS } from './settings.js';
+import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
 import { describe } from './utils/errors.js';
 import { classifyRequestError, readBounded, shorten } from './utils/http.js';
 
@@ -89,16 +89,21 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   const trace = o.trace ?? (() => {});
 
   const [pidFile, http, coder] = await Promise.all([
-    checkPidFile(o.pidFile),
+    checkPidFile(o.pidFile, oldDefaultPidFile(o.pidFile, o.port)),
     checkHttp(url, o.timeoutMs, signal, trace),
     checkCoder(o.coder, o.timeoutMs),
   ]);
+  if (pidFile.path !== o.pidFile) {
+    notes.push(
+      `no PID file at ${o.pidFile}; found ${pidFile.path}, the default of 0.1.x (an AgentAPI it started: the next start uses ${o.pidFile})`,
+    );
+  }
   trace(
-    `PID file ${o.pidFile}: ${pidFile.state}${pidFile.pid ? `, PID ${pidFile.pid}` : ''}${pidFile.detail ? ` (${pidFile.detail})` : ''}`,
+    `PID file ${pidFile.path}: ${pidFile.state}${pidFile.pid ? `, PID ${pidFile.pid}` : ''}${pidFile.detail ? ` (${pidFile.detail})` : ''}`,
   );
-  if (pidFile.state === 'invalid') problems.push(`PID file ${o.pidFile} is invalid: ${pidFile.detail}`);
+  if (pidFile.state === 'invalid') problems.push(`PID file ${pidFile.path} is invalid: ${pidFile.detail}`);
   if (pidFile.state === 'ok' && !pidFile.isAgentApi)
-    problems.push(`PID file ${o.pidFile}: ${pidFile.detail}`);
+    problems.push(`PID file ${pidFile.path}: ${pidFile.detail}`);
   if (!http.reachable) problems.push(http.detail ?? 'AgentAPI is not reachable');
 
   // The running AgentAPI: by its PID file, else (an AgentAPI before 0.12 writes none) the one of
@@ -192,8 +197,10 @@ function whichStateFile(
   return { path: own.path, source: 'agentapi' };
 }
 
-async function checkPidFile(path: string) {
-  const file = await readPidFile(path);
+/** The PID file and what it names; when it is absent, the old default `oldDefault` if that exists. */
+async function checkPidFile(given: string, oldDefault: string | undefined) {
+  const file = await readPidFileOrOld(given, oldDefault);
+  const path = file.path;
   if (file.state === 'missing') return { path, state: file.state };
   if (file.state === 'invalid') return { path, state: file.state, detail: file.reason };
   const identity = await identifyAgentApi(file.pid, file.writtenAtMs);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { startCoderd } from '../support/coderd.js';
 import { useFixture } from '../support/fixture.js';
-import { run, runFile, startSim, TASK_ID } from '../support/harness.js';
+import { run, runFile, startSim, TASK_ID, TEST_HOME } from '../support/harness.js';
 import { BIN } from '../support/paths.js';
 
 const f = useFixture();
@@ -202,12 +202,14 @@ describe('--verbose shows each decision and request, never the token', () => {
 });
 
 describe('two AgentAPIs on two ports never share a PID file by default', () => {
-  it('the default PID file follows --port (AGENTAPI_PORT too); 3284 keeps /tmp/agentapi.pid', async () => {
+  it('the default PID file, in the private ~/.agentapi, follows --port (AGENTAPI_PORT too)', async () => {
     const pidFile = async (args: string[], env: Record<string, string> = {}) =>
       JSON.parse((await run(['status', '--json', ...args], { env })).stdout).pidFile.path;
-    expect(await pidFile(['--port', '3291'])).toBe('/tmp/agentapi-3291.pid');
-    expect(await pidFile([], { AGENTAPI_PORT: '3292' })).toBe('/tmp/agentapi-3292.pid');
-    expect(await pidFile([])).toBe('/tmp/agentapi.pid');
+    expect(await pidFile(['--port', '3291'])).toBe(`${TEST_HOME}/.agentapi/agentapi-3291.pid`);
+    expect(await pidFile([], { AGENTAPI_PORT: '3292' })).toBe(`${TEST_HOME}/.agentapi/agentapi-3292.pid`);
+    expect(await pidFile(['--port', '3293'], { HOME: '/home/someone' })).toBe(
+      '/home/someone/.agentapi/agentapi-3293.pid',
+    );
     expect(await pidFile(['--port', '3291'], { AGENTAPI_PID_FILE: '/tmp/x.pid' })).toBe('/tmp/x.pid');
   });
 });

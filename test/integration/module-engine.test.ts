@@ -72,7 +72,7 @@ describe.skipIf(engineMissing !== undefined)(
       expect(outputs).toMatchObject({
         task_id: TASK_ID,
         binary_path: `$HOME/.cache/agentapi-lifecycle/${VERSION}/agentapi-lifecycle`,
-        pid_file: '/tmp/agentapi.pid',
+        pid_file: '$HOME/.agentapi/agentapi.pid',
         state_file: '$HOME/.agentapi/state.json',
         scripts: ['agentapi-lifecycle-agentapi-install_script', 'agentapi-lifecycle-agentapi-start_script'],
       });
@@ -213,7 +213,11 @@ describe.skipIf(engineMissing !== undefined)(
         install_dir: ['/opt/my tools'],
         agentapi_port: [3284.5, 1, 65535],
         state_file_path: ['$HOME/my state.json', '/data/state.json'],
-        pid_file_path: ['relative/agentapi.pid', '/run/user/1000/agentapi.pid'],
+        pid_file_path: [
+          'relative/agentapi.pid',
+          '/run/user/1000/agentapi.pid',
+          '$HOME/.claude-module/agentapi.pid',
+        ],
         max_messages: [0, 1000],
         shutdown_timeout: [4, 5],
         checkpoint_interval: [5, 0, 10],

@@ -313,7 +313,12 @@ describe('shutdown: coderd misbehaving never blocks the stop', () => {
 
 describe('shutdown: concurrency and being interrupted', () => {
   it('two shutdowns at once: AgentAPI gets one SIGTERM, the second defers', async () => {
-    await setup({ coderd: { mode: { kind: 'fail-first', count: 1 } } });
+    // A slow save keeps the first one holding the lock well past the second one's start, even on
+    // a loaded machine (a second that started after the first had finished would rightly not defer).
+    await setup({
+      coderd: { mode: { kind: 'fail-first', count: 1 } },
+      sim: { env: { AGENTAPI_SIM_SAVE_DELAY_MS: '1500' } },
+    });
     const [a, b] = await Promise.all([shutdown(), shutdown()]);
     expect([a.code, b.code]).toEqual([0, 0]);
     const reports = [report(a), report(b)];

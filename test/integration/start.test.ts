@@ -1,5 +1,5 @@
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,6 @@ import {
   run,
   runFile,
   startBystander,
-  startSim,
   TASK_ID,
   type Workdir,
   waitFor,
@@ -101,6 +100,21 @@ async function ready(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The children of `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      return [];
+    }
+  });
 }
 
 const received = () =>
@@ -310,10 +324,10 @@ describe('start --checkpoint-interval', () => {
     });
     await waitFor(() => (coderd?.received.length ?? 0) >= 1 && existsSync(work.stateFile));
     expect(coderd.stored.get(TASK_ID)?.messages).toHaveLength(1);
-    // Nothing changes: three more checkpoints come and go (the supervisor logs each skip)
+    // Nothing changes: three more checkpoints come and go (each logs that nothing changed)
     // without another save or post.
     const log = join(dirname(work.stateFile), 'agentapi.log');
-    const skips = () => readFileSync(log, 'utf8').split('checkpoint: nothing changed').length - 1;
+    const skips = () => readFileSync(log, 'utf8').split('checkpoint: unchanged').length - 1;
     await waitFor(() => skips() >= 3);
     expect(coderd.received).toHaveLength(1);
     expect(signals().filter((s) => s === 'SIGUSR1')).toHaveLength(1);
@@ -353,8 +367,6 @@ describe('the checkpoint supervisor', () => {
     ['__supervise', "start's checkpoint supervisor", 'nothing', ''],
     ['__supervise', "start's checkpoint supervisor", 'not JSON', 'port=1'],
     ['__supervise', "start's checkpoint supervisor", 'other JSON', '{"port":"x"}'],
-    ['__checkpoint', "one checkpoint of start's supervisor", 'nothing', ''],
-    ['__checkpoint', "one checkpoint of start's supervisor", 'other JSON', '{"agentApiUrl":1}'],
   ])('%s run by hand (%s) with %s on stdin says what it is and exits 2', async (arg, what, _name, input) => {
     const result = await run([arg], { input });
     expect(result.code).toBe(2);
@@ -363,51 +375,51 @@ describe('the checkpoint supervisor', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it.each([
-    ['__supervise', "start's checkpoint supervisor"],
-    ['__checkpoint', "one checkpoint of start's supervisor"],
-  ])('%s run by hand at a terminal answers at once instead of waiting for input', async (arg, what) => {
-    // script(1) (bsdutils, essential in Debian) gives it a pseudo-terminal as stdin.
-    const result = await runFile('script', ['-qec', `${BIN} ${arg}`, '/dev/null'], {
-      killAfterMs: 10_000,
-    });
-    expect(result.signal).toBeNull();
-    expect(result.code).toBe(2);
-    expect(result.stdout).toContain(`error: ${arg} is ${what} `);
-    expect(result.stdout).toContain('(stdin is a terminal)');
-  });
+  it.each([['__supervise', "start's checkpoint supervisor"]])(
+    '%s run by hand at a terminal answers at once instead of waiting for input',
+    async (arg, what) => {
+      // script(1) (bsdutils, essential in Debian) gives it a pseudo-terminal as stdin.
+      const result = await runFile('script', ['-qec', `${BIN} ${arg}`, '/dev/null'], {
+        killAfterMs: 10_000,
+      });
+      expect(result.signal).toBeNull();
+      expect(result.code).toBe(2);
+      expect(result.stdout).toContain(`error: ${arg} is ${what} `);
+      expect(result.stdout).toContain('(stdin is a terminal)');
+    },
+  );
 
-  // A checkpoint asks AgentAPI to save by SIGUSR1 to the PID its supervisor handed over; it checks
-  // that the PID is still a child of that supervisor (its own parent) first, so a PID reused by
-  // another process in the meantime is never signalled. Here the test plays the supervisor.
-  it.each([
-    ['a child of its supervisor is asked to save', false, true],
-    ["a process that is not its supervisor's child is left alone", true, false],
-  ])('%s', async (_name, orphan, signalled) => {
-    const sim = await startSim({ work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
-    cleanup.push(() => sim.child.kill('SIGKILL'));
-    // A stand-in for AgentAPI's PID: sleep dies of SIGUSR1, so whether it was signalled shows.
-    const target = orphan
-      ? Number(execFileSync('sh', ['-c', 'sleep 30 >/dev/null 2>&1 & echo $!']).toString().trim())
-      : (startBystander().pid as number);
-    cleanup.push(() => {
-      if (alive(target)) process.kill(target, 'SIGKILL');
+  it("runs each checkpoint as the public `checkpoint` command, with this AgentAPI's files, and nothing else", async () => {
+    coderd = await startCoderd({ tasks: [TASK_ID] });
+    const started = await detach(['--checkpoint-interval', '1s', '--task-id', TASK_ID, '--verbose'], {
+      CODER_AGENT_URL: coderd.url,
+      CODER_AGENT_TOKEN: coderd.token,
     });
-    const input = {
-      agentApiUrl: sim.url,
-      savePid: target,
-      maxMessages: 10,
-      maxBytes: 65_536,
-      budgetMs: 5000,
-      verbose: true,
-      quiet: false,
-    };
-    const result = await run(['__checkpoint'], { input: JSON.stringify(input) });
-    expect(result.code, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout).fingerprint).toMatch(/^[0-9a-f]{64}$/);
-    await waitFor(() => alive(target) !== signalled, 5000);
-    expect(alive(target)).toBe(!signalled);
-    expect(result.stderr.includes('asked AgentAPI to save state')).toBe(signalled);
+    const supervisor = JSON.parse(started.stdout).supervisorPid as number;
+    // A checkpoint in flight is a child of the supervisor, beside AgentAPI.
+    let argv: string[] = [];
+    await waitFor(() => {
+      for (const child of childrenOf(supervisor)) {
+        const line = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        if (line[1] === 'checkpoint') argv = line;
+      }
+      return argv.length > 0;
+    }, 15_000);
+    expect(argv.slice(1)).toEqual([
+      'checkpoint',
+      ...['--port', String(port), '--pid-file', work.pidFile, '--state-file', work.stateFile],
+      ...[
+        '--task-id',
+        TASK_ID,
+        '--max-messages',
+        '10',
+        '--max-bytes',
+        '65536',
+        '--timeout',
+        '1000ms',
+        '--verbose',
+      ],
+    ]);
   });
 });
 

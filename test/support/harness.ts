@@ -17,7 +17,7 @@ export interface RunResult {
 }
 
 /** A home of its own for every command a test runs: defaults like ~/.agentapi never touch the real one. */
-const TEST_HOME = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-home-'));
+export const TEST_HOME = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-home-'));
 
 /** A clean environment: none of the developer's AgentAPI/Coder/proxy variables leak in. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -137,6 +137,8 @@ export interface SimOptions {
   old?: boolean;
   /** Run this copy of the simulator instead (it must be named agentapi). */
   binary?: string;
+  /** Listen on this port (else a free one). */
+  port?: number;
 }
 
 /** Starts the AgentAPI simulator and waits until /status answers. */
@@ -145,7 +147,7 @@ export async function startSim(options: SimOptions): Promise<Sim> {
   // binds it: a test-harness race, not something under test, so try another port.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startSimOn(await freePort(), options);
+      return await startSimOn(options.port ?? (await freePort()), options);
     } catch (error) {
       if (attempt >= 3 || !/listen on port .*(EADDRINUSE|in use)/i.test(String(error))) throw error;
     }

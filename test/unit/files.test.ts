@@ -9,8 +9,12 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { mkdtemp, rm, truncate } from 'node:fs/promises';
@@ -31,7 +35,7 @@ import {
   waitForReplacement,
   wasReplaced,
 } from '../../src/core/agentapi/state-file.js';
-import { acquireLock, lockHolder } from '../../src/core/process/lock.js';
+import { acquireLock, guardPath, lockHolder } from '../../src/core/process/lock.js';
 import { Deadline } from '../../src/core/utils/deadline.js';
 import {
   kindOf,
@@ -40,6 +44,11 @@ import {
   readFileTail,
   readSmallFile,
 } from '../../src/core/utils/local-file.js';
+import {
+  preparePrivateFolders,
+  privateDirProblem,
+  privateFoldersOf,
+} from '../../src/core/utils/private-dir.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -218,7 +227,7 @@ describe('the shutdown lock (lock.ts)', () => {
     const lock = await acquireLock(at('l'), Deadline.in(1000));
     expect(lock).toMatchObject({ acquired: true });
     expect(readFileSync(at('l'), 'utf8')).toBe(`${process.pid}\n`);
-    expect(await lockHolder(at('l'))).toEqual({
+    expect(await lockHolder(at('l'))).toMatchObject({
       live: false,
       why: `PID ${process.pid} is not an agentapi-lifecycle shutdown`,
     });
@@ -242,12 +251,51 @@ describe('the shutdown lock (lock.ts)', () => {
     ['PID 1 (init)', () => '1\n', /1 is not a process we may signal/],
   ])('a lock holding %s is stale and taken over at once', async (_, content, why) => {
     writeFileSync(at('l'), content());
-    expect(await lockHolder(at('l'))).toEqual({ live: false, why: expect.stringMatching(why) });
+    expect(await lockHolder(at('l'))).toMatchObject({ live: false, why: expect.stringMatching(why) });
     const started = Date.now();
     const lock = await acquireLock(at('l'), Deadline.in(5000));
     expect(lock.acquired).toBe(true);
     expect(Date.now() - started).toBeLessThan(1000);
     expect(readFileSync(at('l'), 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it('a takeover leaves no guard or temporary file behind, and replaces the stale lock in one rename', async () => {
+    writeFileSync(at('l'), `${spawnSync('true').pid}\n`);
+    const lock = await acquireLock(at('l'), Deadline.in(5000));
+    expect(lock.acquired).toBe(true);
+    expect(readFileSync(at('l'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(readdirSync(dir).filter((f) => f.startsWith('l.'))).toEqual([]);
+  });
+
+  it('a takeover of the same stale lock already under way (its guard taken) is not repeated: the new holder is deferred to', async () => {
+    writeFileSync(at('l'), `${spawnSync('true').pid}\n`);
+    const stale = statSync(at('l'));
+    const guard = guardPath(at('l'), { ino: stale.ino, mtimeMs: stale.mtimeMs });
+    writeFileSync(guard, '');
+    const holder = fakeShutdown();
+    await running(holder);
+    // The other shutdown finishes its takeover, then lets go a little later.
+    setTimeout(() => {
+      writeFileSync(at('l.new'), `${holder.pid}\n`);
+      renameSync(at('l.new'), at('l'));
+      rmSync(guard);
+      setTimeout(() => rmSync(at('l')), 300);
+    }, 200);
+    expect(await acquireLock(at('l'), Deadline.in(5000))).toEqual({
+      acquired: false,
+      holder: holder.pid,
+      finished: true,
+    });
+  });
+
+  it('a takeover guard that is never let go ends in going on without the lock, within the deadline', async () => {
+    writeFileSync(at('l'), `${spawnSync('true').pid}\n`);
+    const stale = statSync(at('l'));
+    writeFileSync(guardPath(at('l'), { ino: stale.ino, mtimeMs: stale.mtimeMs }), '');
+    const started = Date.now();
+    const lock = await acquireLock(at('l'), Deadline.in(2500));
+    expect(lock).toMatchObject({ acquired: true, unlocked: expect.stringContaining('cannot take the lock') });
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 
   it('a FIFO or a huge file at the lock path is stale: taken over without reading it', async () => {
@@ -272,10 +320,10 @@ describe('the shutdown lock (lock.ts)', () => {
     const holder = fakeShutdown();
     await running(holder);
     writeFileSync(at('l'), `${holder.pid}\n`);
-    expect(await lockHolder(at('l'))).toEqual({ live: true, pid: holder.pid });
+    expect(await lockHolder(at('l'))).toMatchObject({ live: true, pid: holder.pid });
     // Holds on past our deadline: we defer, unfinished.
     let waited: number | undefined;
-    expect(await acquireLock(at('l'), Deadline.in(200), (pid) => (waited = pid))).toEqual({
+    expect(await acquireLock(at('l'), Deadline.in(200), { onWait: (pid) => (waited = pid) })).toEqual({
       acquired: false,
       holder: holder.pid,
       finished: false,
@@ -303,7 +351,7 @@ describe('the shutdown lock (lock.ts)', () => {
     await running(holder);
     writeFileSync(at('l'), `${holder.pid}\n`);
     utimesSync(at('l'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
-    expect(await lockHolder(at('l'))).toEqual({
+    expect(await lockHolder(at('l'))).toMatchObject({
       live: false,
       why: `PID ${holder.pid} started after the lock was written`,
     });
@@ -505,7 +553,7 @@ describe('edges of files, locks and the version probe', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       writeFileSync(at('l'), `${holder.pid}\n`);
-      expect(await lockHolder(at('l'))).toEqual({
+      expect(await lockHolder(at('l'))).toMatchObject({
         live: false,
         why: `PID ${holder.pid} belongs to another user`,
       });
@@ -532,5 +580,69 @@ describe('edges of files, locks and the version probe', () => {
   it('readVersion: a file without execute permission is named as such (even for root)', async () => {
     writeFileSync(at('plain'), '#!/bin/sh\necho agentapi version 1.0.0\n', { mode: 0o644 });
     expect(await readVersion(at('plain'), 1000)).toEqual({ error: `${at('plain')} is not executable` });
+  });
+});
+
+describe('the private folder (private-dir.ts)', () => {
+  it('is created 0700 when missing, and an existing private one is accepted', async () => {
+    expect(await privateDirProblem(at('p'))).toBeUndefined();
+    expect(statSync(at('p')).mode & 0o777).toBe(0o700);
+    expect(await privateDirProblem(at('p'))).toBeUndefined();
+  });
+
+  it.each([
+    ['open to its group', 0o750, 'is open to other users (mode 0750)'],
+    ['open to everyone', 0o707, 'is open to other users (mode 0707)'],
+    ['writable by others', 0o702, 'is open to other users (mode 0702)'],
+  ])('one %s is refused and left as it is', async (_, mode, why) => {
+    mkdirSync(at('p'));
+    chmodSync(at('p'), mode);
+    expect(await privateDirProblem(at('p'))).toBe(
+      `${at('p')} ${why}; if it is yours, \`chmod 700 ${at('p')}\``,
+    );
+    expect(statSync(at('p')).mode & 0o777).toBe(mode);
+  });
+
+  it('a symbolic link, a file, or a folder whose parent is missing is refused', async () => {
+    mkdirSync(at('real'), { mode: 0o700 });
+    symlinkSync(at('real'), at('link'));
+    expect(await privateDirProblem(at('link'))).toBe(
+      `${at('link')} is a symbolic link; it must be a folder of your own`,
+    );
+    writeFileSync(at('file'), '');
+    expect(await privateDirProblem(at('file'))).toBe(`${at('file')} is a regular file, not a folder`);
+    expect(await privateDirProblem(at('none/p'))).toBe(
+      `${at('none/p')} cannot be created: ${at('none')} does not exist`,
+    );
+  });
+
+  it.each([
+    ['a file right in it', '/h/.agentapi/agentapi.pid', ['/h/.agentapi']],
+    [
+      'a file in a folder below it',
+      '/h/.agentapi/review/agentapi.pid',
+      ['/h/.agentapi', '/h/.agentapi/review'],
+    ],
+    ['two levels below it', '/h/.agentapi/a/b/x', ['/h/.agentapi', '/h/.agentapi/a', '/h/.agentapi/a/b']],
+    ['a file elsewhere', '/tmp/agentapi.pid', []],
+    ['a folder whose name only starts the same', '/h/.agentapi-old/agentapi.pid', []],
+  ])('privateFoldersOf: %s', (_, path, folders) => {
+    expect(privateFoldersOf(path, '/h/.agentapi')).toEqual(folders);
+  });
+
+  it('preparePrivateFolders checks each folder once, in order, and names the first problem', async () => {
+    const root = at('priv');
+    expect(
+      await preparePrivateFolders([`${root}/a.pid`, `${root}/sub/b.json`, '/tmp/x.pid'], root),
+    ).toBeUndefined();
+    expect(statSync(`${root}/sub`).mode & 0o777).toBe(0o700);
+    chmodSync(`${root}/sub`, 0o755);
+    expect(await preparePrivateFolders([`${root}/a.pid`, `${root}/sub/b.json`], root)).toContain(
+      `${root}/sub is open to other users (mode 0755)`,
+    );
+    chmodSync(root, 0o777);
+    expect(await preparePrivateFolders([`${root}/sub/b.json`], root)).toContain(
+      `${root} is open to other users (mode 0777)`,
+    );
   });
 });

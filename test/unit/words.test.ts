@@ -1,6 +1,8 @@
 // What the binary says, and keeps to itself: failures in words (errors.ts, http.ts), the token
 // hidden everywhere (log.ts), and the settings a command line is checked against (settings.ts).
 
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -18,6 +20,8 @@ import {
   coderEnv,
   DEFAULTS,
   defaultPidFile,
+  oldDefaultPidFile,
+  PRIVATE_DIR,
   parseAgentApiUrl,
 } from '../../src/core/settings.js';
 import {
@@ -272,10 +276,19 @@ describe('settings', () => {
     expect(agentApiBaseUrl(1, 'http://localhost:9//')).toBe('http://localhost:9');
   });
 
-  it('the default PID file follows the port, but 3284 keeps /tmp/agentapi.pid', () => {
-    expect(defaultPidFile(undefined)).toBe('/tmp/agentapi.pid');
-    expect(defaultPidFile(DEFAULTS.port)).toBe('/tmp/agentapi.pid');
-    expect(defaultPidFile(3285)).toBe('/tmp/agentapi-3285.pid');
+  it('the default PID file is in the private folder and follows the port; 3284 keeps agentapi.pid', () => {
+    expect(PRIVATE_DIR).toBe(join(homedir(), '.agentapi'));
+    expect(defaultPidFile(undefined)).toBe(join(PRIVATE_DIR, 'agentapi.pid'));
+    expect(defaultPidFile(DEFAULTS.port)).toBe(join(PRIVATE_DIR, 'agentapi.pid'));
+    expect(defaultPidFile(3285)).toBe(join(PRIVATE_DIR, 'agentapi-3285.pid'));
+    expect(DEFAULTS.stateFile).toBe(join(PRIVATE_DIR, 'state.json'));
+  });
+
+  it("the old /tmp default is looked at only for the default PID file, and follows the port as 0.1.x's did", () => {
+    expect(oldDefaultPidFile(defaultPidFile(DEFAULTS.port), DEFAULTS.port)).toBe('/tmp/agentapi.pid');
+    expect(oldDefaultPidFile(defaultPidFile(3285), 3285)).toBe('/tmp/agentapi-3285.pid');
+    expect(oldDefaultPidFile('/run/x.pid', DEFAULTS.port)).toBeUndefined();
+    expect(oldDefaultPidFile(defaultPidFile(3285), DEFAULTS.port)).toBeUndefined();
   });
 
   it('children never get the agent token; everything else is passed on', () => {
@@ -390,10 +403,10 @@ describe('the flags and their variables, as the README lists them', () => {
       defaultHelp: () => Promise<string>;
     };
     expect(pidFile.env).toBe('AGENTAPI_PID_FILE');
-    expect(await pidFile.default({ flags: { port: 3290 } })).toBe('/tmp/agentapi-3290.pid');
-    expect(await pidFile.default({ flags: {} })).toBe('/tmp/agentapi.pid');
+    expect(await pidFile.default({ flags: { port: 3290 } })).toBe(join(PRIVATE_DIR, 'agentapi-3290.pid'));
+    expect(await pidFile.default({ flags: {} })).toBe(join(PRIVATE_DIR, 'agentapi.pid'));
     expect(await pidFile.defaultHelp()).toBe(
-      '/tmp/agentapi.pid (for another --port: /tmp/agentapi-<port>.pid)',
+      '~/.agentapi/agentapi.pid (for another --port: ~/.agentapi/agentapi-<port>.pid)',
     );
     expect(stateFileFlag).toMatchObject({ env: 'AGENTAPI_STATE_FILE', default: DEFAULTS.stateFile });
     expect(await (stateFileFlag as unknown as { defaultHelp: () => Promise<string> }).defaultHelp()).toBe(

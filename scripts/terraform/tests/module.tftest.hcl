@@ -91,7 +91,7 @@ run "a_task_with_an_agent" {
     error_message = "The scripts output lists install, then start."
   }
   assert {
-    condition     = output.pid_file == "/tmp/agentapi.pid" && output.state_file == "$HOME/.agentapi/state.json"
+    condition     = output.pid_file == "$HOME/.agentapi/agentapi.pid" && output.state_file == "$HOME/.agentapi/state.json"
     error_message = "The default PID and state files."
   }
 }
@@ -106,7 +106,7 @@ run "a_second_instance_shares_nothing_but_the_binary" {
   }
 
   assert {
-    condition     = output.pid_file == "/tmp/agentapi-review.pid" && output.state_file == "$HOME/.agentapi/review/state.json"
+    condition     = output.pid_file == "$HOME/.agentapi/review/agentapi.pid" && output.state_file == "$HOME/.agentapi/review/state.json"
     error_message = "Another name gets its own PID and state files."
   }
   assert {

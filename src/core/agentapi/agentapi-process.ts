@@ -12,7 +12,7 @@ import {
 } from '../process/proc.js';
 import { DEFAULTS } from '../settings.js';
 import { PERSISTENCE_SINCE, readVersion, type VersionInfo } from './agentapi-version.js';
-import { type PidFile, readPidFile } from './pid-file.js';
+import { type PidFile, readPidFileOrOld } from './pid-file.js';
 
 export interface Located {
   pid: number;
@@ -34,12 +34,28 @@ export type LocateResult =
   | { ok: true; found: Located; pidFile: PidFile }
   | { ok: false; kind: NotFoundKind; reason: string; pidFile: PidFile };
 
+export interface LocateOptions {
+  /** Where an earlier version put the PID file by default, read when `pidFilePath` is absent. */
+  oldDefault?: string;
+  trace?: (line: string) => void;
+}
+
 /**
  * Finds AgentAPI through its PID file, checking identity and PID reuse. Without a PID file
  * (older module setups) it looks for exactly one `agentapi server` of ours on `port`.
  */
-export async function locateAgentApi(pidFilePath: string, port: number): Promise<LocateResult> {
-  const pidFile = await readPidFile(pidFilePath);
+export async function locateAgentApi(
+  pidFilePath: string,
+  port: number,
+  o: LocateOptions = {},
+): Promise<LocateResult> {
+  const pidFile = await readPidFileOrOld(pidFilePath, o.oldDefault);
+  if (pidFile.path !== pidFilePath) {
+    o.trace?.(
+      `no PID file at ${pidFilePath}; reading ${pidFile.path}, the default of 0.1.x (an AgentAPI it started)`,
+    );
+    pidFilePath = pidFile.path;
+  }
   if (pidFile.state === 'invalid') {
     return {
       ok: false,

@@ -2,6 +2,7 @@
 // a decimal integer above 1. 0, 1 and negatives mean "every process" or init to kill(2), so a
 // file holding them is invalid, never obeyed.
 
+import { lstat } from 'node:fs/promises';
 import { readSmallFile } from '../utils/local-file.js';
 
 /** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
@@ -35,6 +36,18 @@ export async function readPidFile(path: string): Promise<PidFile> {
   const parsed = parsePid(file.data.toString('utf8'));
   if ('reason' in parsed) return { state: 'invalid', path, reason: parsed.reason };
   return { state: 'ok', path, pid: parsed.pid, writtenAtMs: file.stat.mtimeMs };
+}
+
+/**
+ * The PID file at `given`; when it is absent, the one at `oldDefault` (the /tmp default of 0.1.x),
+ * but only a file of our own there: in the shared /tmp anyone may have created one first.
+ */
+export async function readPidFileOrOld(given: string, oldDefault: string | undefined): Promise<PidFile> {
+  const file = await readPidFile(given);
+  if (file.state !== 'missing' || !oldDefault) return file;
+  const owner = (await lstat(oldDefault).catch(() => undefined))?.uid;
+  if (owner === undefined || owner !== process.geteuid?.()) return file;
+  return readPidFile(oldDefault);
 }
 
 function printable(text: string): string {

@@ -1,13 +1,18 @@
 // One shutdown at a time per AgentAPI: a second SIGTERM kills AgentAPI without saving (SPEC §2),
 // so a concurrent shutdown waits for the first instead of signalling again.
 //
-// The lock lives next to the PID file, usually in /tmp, where anyone can write anything. So a
+// The lock lives next to the PID file, which may be in /tmp, where anyone can write anything. So a
 // lock is honoured only while its holder is verifiably another `agentapi-lifecycle` shutdown of
 // the same user, started before the lock was written; anything else (a dead PID, a stranger's
 // PID, a FIFO, a huge file) is stale and taken over. A waiting shutdown keeps checking.
+//
+// Taking over is atomic: of the shutdowns that find the same stale lock, exactly one replaces it.
+// Each first creates a guard named after that very lock (its inode and time) with O_EXCL; the one
+// that gets it checks the lock is still the one it judged and renames its own over it. The others
+// find the guard taken, wait for the new holder, and defer to it.
 
 import { unlinkSync } from 'node:fs';
-import { open, readlink, unlink } from 'node:fs/promises';
+import { lstat, open, readlink, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parsePid } from '../agentapi/pid-file.js';
 import { type Deadline, pollUntil } from '../utils/deadline.js';
@@ -21,8 +26,19 @@ export type LockResult =
   /** A live shutdown held it and let go (`finished`), or still held it at our deadline. */
   | { acquired: false; holder: number; finished: boolean };
 
-/** Commands that take this lock (`start --replace` runs the shutdown sequence too). */
-const LOCKING_COMMANDS = ['shutdown', 'start'];
+/** The shutdown lock's holders: `shutdown`, and `start --replace` (it runs the shutdown sequence). */
+export const SHUTDOWN_HOLDERS = ['shutdown', 'start'] as const;
+/** The checkpoint lock's holders: a `checkpoint` (a Coder cron tick, or one of start's). */
+export const CHECKPOINT_HOLDERS = ['checkpoint'] as const;
+
+export interface LockOptions {
+  /** The commands whose live process may hold this lock (its argv[1]). */
+  holders?: readonly string[];
+  /** Called when a live holder is found and waited for. */
+  onWait?: (holder: number) => void;
+  /** false: a live holder is not waited for; it is reported at once (as unfinished). */
+  wait?: boolean;
+}
 /** A lock file holds "<pid>\n". */
 const MAX_LOCK_BYTES = 32;
 /** The holder writes the lock right after it starts; allow clock and rounding slack. */
@@ -30,30 +46,51 @@ const START_SLACK_MS = 1000;
 /** Stale locks taken over before giving up on locking (each one is a race lost or a lock planted). */
 const MAX_TAKEOVERS = 5;
 
-export type Holder = { live: true; pid: number } | { live: false; why: string };
+/** Which lock file: a takeover replaces exactly the one judged stale, never its successor. */
+export interface LockStamp {
+  ino: number;
+  mtimeMs: number;
+}
+
+export type Holder = { live: true; pid: number } | { live: false; why: string; stamp?: LockStamp };
+
+/** How long a shutdown that lost the race for a takeover waits for the winner's lock to appear. */
+const TAKEOVER_WAIT_MS = 1000;
+
+/** Beside the PID file: one shutdown at a time for the AgentAPI that writes it. */
+export function shutdownLockPath(pidFile: string): string {
+  return `${pidFile}.shutdown-lock`;
+}
+
+/** Beside the PID file: one checkpoint at a time, and none once a shutdown began. */
+export function checkpointLockPath(pidFile: string): string {
+  return `${pidFile}.checkpoint-lock`;
+}
 
 export async function acquireLock(
   path: string,
   deadline: Deadline,
-  onWait?: (holder: number) => void,
+  o: LockOptions = {},
 ): Promise<LockResult> {
+  const holders = o.holders ?? SHUTDOWN_HOLDERS;
   // Stryker disable next-line EqualityOperator,UpdateOperator: untested bound; the deadline also ends a lock planted again and again
   for (let takeovers = 0; takeovers <= MAX_TAKEOVERS; takeovers++) {
     try {
       const handle = await open(path, 'wx', 0o600);
       await handle.writeFile(`${process.pid}\n`);
       await handle.close();
-      return { acquired: true, release: () => releaseLock(path), releaseSync: () => releaseLockSync(path) };
+      return held(path);
     } catch (error) {
       // A missing or read-only directory must not stop the shutdown itself.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return unlocked(path, fsReason(error));
     }
-    const holder = await lockHolder(path);
+    const holder = await lockHolder(path, holders);
     if (holder.live) {
-      onWait?.(holder.pid);
+      if (o.wait === false) return { acquired: false, holder: holder.pid, finished: false };
+      o.onWait?.(holder.pid);
       // Wait while that shutdown is alive and still holds the lock.
       const outcome = await pollUntil(deadline, async () => {
-        const now = await lockHolder(path);
+        const now = await lockHolder(path, holders);
         if (now.live && now.pid === holder.pid) return undefined;
         return now.live ? 'other' : now.why === 'gone' ? 'released' : 'died';
       });
@@ -62,37 +99,96 @@ export async function acquireLock(
       // It died holding the lock (or another took over): try again.
       continue;
     }
-    if (holder.why === 'gone') continue;
-    // Stale: take it over. In a sticky /tmp another user's file cannot be removed.
-    try {
-      await unlink(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT')
-        return unlocked(path, `a stale lock is there (${holder.why}) and ${fsReason(error)}`);
+    if (holder.why === 'gone' || !holder.stamp) continue;
+    const takeover = await takeOver(path, holder.stamp, holders);
+    if (takeover === 'won') return held(path);
+    if (takeover === 'busy') {
+      // Another shutdown is replacing this very lock: wait for its lock, then defer to it.
+      const guard = guardPath(path, holder.stamp);
+      await pollUntil(deadline.slice(TAKEOVER_WAIT_MS), async () =>
+        (await exists(guard)) ? undefined : true,
+      );
+    } else if (takeover !== 'lost') {
+      return unlocked(path, `a stale lock is there (${holder.why}) and ${takeover}`);
     }
   }
   return unlocked(path, 'stale locks keep reappearing');
 }
 
-/** Whether the lock file at `path` names a live shutdown of ours, and if not, why. */
-export async function lockHolder(path: string): Promise<Holder> {
+function held(path: string): LockResult {
+  return { acquired: true, release: () => releaseLock(path), releaseSync: () => releaseLockSync(path) };
+}
+
+/** The guard of one takeover: named after the very lock file it replaces. */
+export function guardPath(path: string, stamp: LockStamp): string {
+  return `${path}.takeover-${stamp.ino}-${Math.round(stamp.mtimeMs * 1000)}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined)) !== undefined;
+}
+
+/**
+ * Replaces the stale lock `stamp` with ours: "won"; another is replacing it: "busy"; it is no
+ * longer that lock: "lost"; or why it cannot be done (a sticky /tmp, a read-only folder).
+ */
+async function takeOver(
+  path: string,
+  stamp: LockStamp,
+  holders: readonly string[],
+): Promise<'won' | 'busy' | 'lost' | string> {
+  const guard = guardPath(path, stamp);
+  try {
+    await (await open(guard, 'wx', 0o600)).close();
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EEXIST' ? 'busy' : fsReason(error);
+  }
+  try {
+    // Under the guard nobody else replaces this lock; is it still the one judged stale?
+    const now = await lockHolder(path, holders);
+    if (now.live || !now.stamp || now.stamp.ino !== stamp.ino || now.stamp.mtimeMs !== stamp.mtimeMs)
+      return 'lost';
+    const ours = `${path}.${process.pid}`;
+    await unlink(ours).catch(() => undefined);
+    await writeFile(ours, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(ours, path);
+    return 'won';
+  } catch (error) {
+    return fsReason(error);
+  } finally {
+    await unlink(guard).catch(() => undefined);
+  }
+}
+
+/** Whether the lock file at `path` names a live holder of ours (one of `holders`), and if not, why. */
+export async function lockHolder(
+  path: string,
+  holders: readonly string[] = SHUTDOWN_HOLDERS,
+): Promise<Holder> {
   const file = await readSmallFile(path, MAX_LOCK_BYTES);
   if (file.state === 'missing') return { live: false, why: 'gone' };
-  if (file.state === 'refused') return { live: false, why: file.reason };
+  if (file.state === 'refused') return { live: false, why: file.reason, stamp: await stampOf(path) };
+  const stamp = { ino: file.stat.ino, mtimeMs: file.stat.mtimeMs };
+  const stale = (why: string): Holder => ({ live: false, why, stamp });
   const parsed = parsePid(file.data.toString('utf8'));
-  if ('reason' in parsed) return { live: false, why: parsed.reason };
+  if ('reason' in parsed) return stale(parsed.reason);
   const proc = await readProc(parsed.pid);
-  if (!isRunning(proc)) return { live: false, why: `PID ${parsed.pid} is not running` };
-  if (!isOurs(proc)) return { live: false, why: `PID ${parsed.pid} belongs to another user` };
+  if (!isRunning(proc)) return stale(`PID ${parsed.pid} is not running`);
+  if (!isOurs(proc)) return stale(`PID ${parsed.pid} belongs to another user`);
   const exe = await readlink(`/proc/${proc.pid}/exe`).catch(() => '');
-  if (!basename(exe).startsWith('agentapi-lifecycle') || !LOCKING_COMMANDS.includes(proc.argv[1] ?? '')) {
-    return { live: false, why: `PID ${parsed.pid} is not an agentapi-lifecycle shutdown` };
+  if (!basename(exe).startsWith('agentapi-lifecycle') || !holders.includes(proc.argv[1] ?? '')) {
+    return stale(`PID ${parsed.pid} is not an agentapi-lifecycle ${holders[0]}`);
   }
   if (proc.startedAtMs > file.stat.mtimeMs + START_SLACK_MS) {
-    return { live: false, why: `PID ${parsed.pid} started after the lock was written` };
+    return stale(`PID ${parsed.pid} started after the lock was written`);
   }
   return { live: true, pid: parsed.pid };
+}
+
+/** A refused lock (a FIFO, a huge file) is stamped without being opened for reading. */
+async function stampOf(path: string): Promise<LockStamp | undefined> {
+  const s = await lstat(path).catch(() => undefined);
+  return s && { ino: s.ino, mtimeMs: s.mtimeMs };
 }
 
 function unlocked(path: string, why: string): LockResult {

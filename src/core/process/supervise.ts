@@ -10,10 +10,10 @@ import { agentApiBaseUrl } from '../settings.js';
 import { Deadline, pollUntil } from '../utils/deadline.js';
 import { openForAppend, readFileTail } from '../utils/local-file.js';
 import type { Exit } from './foreground.js';
-import { internalCommand, SUPERVISOR_ARG } from './internal-commands.js';
+import { SUPERVISOR_ARG, selfCommand } from './internal-commands.js';
 import { identifyAgentApi } from './proc.js';
 import { send, waitForExit } from './signals.js';
-import type { SupervisorOptions } from './supervisor-entry.js';
+import type { SupervisorOptions } from './supervisor-options.js';
 
 /** Ready means /status answered 200 this many times in a row. */
 const READY_STREAK = 3;
@@ -59,7 +59,7 @@ export async function spawnSupervisor(
 ): Promise<{ child: ChildProcess; log: LogTarget }> {
   const log = await openForAppend(logFile);
   const offset = (await log.stat()).size;
-  const [file, args] = internalCommand(SUPERVISOR_ARG);
+  const [file, args] = selfCommand(SUPERVISOR_ARG);
   const child = spawn(file, args, {
     stdio: ['pipe', log.fd, log.fd],
     detached: true,
@@ -89,7 +89,11 @@ export async function waitUntilReady(
   port: number,
   deadline: Deadline,
 ): Promise<Readiness> {
-  let exited: Exit | undefined;
+  // It may have exited already, before anyone listened (a loaded machine): that counts too.
+  let exited: Exit | undefined =
+    child.exitCode !== null || child.signalCode !== null
+      ? { code: child.exitCode, signal: child.signalCode }
+      : undefined;
   child.once('exit', (code, signal) => {
     exited = { code, signal };
   });

@@ -1,7 +1,7 @@
 // The Terraform half of `npm run lint`: `tofu fmt -check` of the module (its .tf files and its
 // tests) and of every Terraform example in the READMEs, with the engine `npm run peers` installs.
 // Without it the check is skipped with a note, except under CI=true, where it is a failure.
-// Run with bun: `bun scripts/lint-terraform.ts`.
+// `--write` formats the module instead (npm run format). Run with bun: `bun scripts/lint-terraform.ts`.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,13 @@ if (!tofu.installed) {
 
 // No CLI configuration is needed to format, and none of the machine's is read.
 const env = { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' };
+if (process.argv.includes('--write')) {
+  const result = spawnSync(tofu.path, ['fmt', '-recursive', join(ROOT, 'scripts', 'terraform')], {
+    env,
+    stdio: 'inherit',
+  });
+  process.exit(result.status ?? 1);
+}
 const fmt = (target: string) =>
   spawnSync(tofu.path, ['fmt', '-check', '-diff', '-recursive', '-no-color', target], {
     env,

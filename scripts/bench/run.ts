@@ -5,6 +5,7 @@
 //   start-up   a bare `console.log` compiled by the same bun with the same flags
 //   shutdown   the same four steps as a bare, sleep-free curl sequence (scripts/bench/floor-shutdown.sh)
 //   snapshot   `curl -o /dev/null` of the same /messages
+//   checkpoint the same steps as a bare curl sequence (scripts/bench/floor-checkpoint.sh)
 //   resident   AgentAPI alone
 // Prints a Markdown table (medians, ratios, targets) and writes dist/bench/results.json. With
 // --check it exits 1 when a target is missed; --smoke runs everything once, small, to prove the
@@ -15,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { cpus, totalmem } from 'node:os';
 import { startCoderd } from '../../test/support/coderd.js';
 import { startFleet } from '../../test/support/fleet.js';
-import { cleanEnv, freePort, startSim, TASK_ID, workdir } from '../../test/support/harness.js';
+import { cleanEnv, freePort, startSim, TASK_ID, type Workdir, workdir } from '../../test/support/harness.js';
 import { BIN, ROOT, SIM } from '../../test/support/paths.js';
 import { peer } from '../../test/support/peers.js';
 import { say, startRealAgentApi } from '../../test/support/real-agentapi.js';
@@ -27,6 +28,7 @@ const SMOKE = args.includes('--smoke');
 const QUICK = args.includes('--quick') || SMOKE;
 const BASELINE = `${ROOT}scripts/bench/baseline-shutdown.sh`;
 const FLOOR_SHUTDOWN = `${ROOT}scripts/bench/floor-shutdown.sh`;
+const FLOOR_CHECKPOINT = `${ROOT}scripts/bench/floor-checkpoint.sh`;
 const FLOOR_BIN = `${ROOT}dist/bench/floor`;
 const FETCH_FLOOR_BIN = `${ROOT}dist/bench/floor-fetch`;
 /** `--fleet N --capacity C`: workspaces stopping at once, and how many snapshots coderd stores at a time. */
@@ -77,9 +79,12 @@ function timed(
 }
 
 /** Wall time and peak RSS from GNU time (its report goes to a file, not through a pipe). */
-async function measured(argv: string[]): Promise<{ ms: number; rssKb: number }> {
+async function measured(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<{ ms: number; rssKb: number }> {
   const reportFile = `${ROOT}dist/bench/time.txt`;
-  const result = await timed('/usr/bin/time', ['-v', '-o', reportFile, ...argv]);
+  const result = await timed('/usr/bin/time', ['-v', '-o', reportFile, ...argv], env);
   const report = readFileSync(reportFile, 'utf8');
   const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(report)?.[1] ?? Number.NaN);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(report);
@@ -275,6 +280,58 @@ async function transcriptBench(megabytes: number, target: boolean): Promise<void
   });
 }
 
+// --- 3b. Checkpoint ticks ----------------------------------------------------------------------
+/**
+ * One `checkpoint` tick, as the agent's cron runs it: one that posts (the conversation changed: no
+ * fingerprint yet) and one with nothing changed, each against its floor, time and peak RSS.
+ */
+async function checkpointBench(size: { messages: number } | { megabytes: number }): Promise<void> {
+  const coderd = await startCoderd({ tasks: [TASK_ID] });
+  const env = { CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token };
+  const simEnv =
+    'messages' in size
+      ? { AGENTAPI_SIM_MESSAGES: String(size.messages) }
+      : { AGENTAPI_SIM_HUGE: `messages:${size.megabytes * 1_000_000}` };
+  const label = 'messages' in size ? `${size.messages} messages` : `a ${size.megabytes} MB transcript`;
+  const count = reps(5, 3);
+  const samples = {
+    posts: [] as { ms: number; rssKb: number }[],
+    unchanged: [] as { ms: number; rssKb: number }[],
+  };
+  const floors = { posts: [] as number[], unchanged: [] as number[] };
+  for (let i = 0; i < count; i++) {
+    const work = await workdir();
+    const sim = await startSim({ work, env: simEnv });
+    const args = ['checkpoint', '--task-id', TASK_ID, '--pid-file', work.pidFile, '--port', String(sim.port)];
+    const floorArgs = [work.pidFile, String(sim.port), TASK_ID];
+    floors.posts.push((await timed(FLOOR_CHECKPOINT, ['posts', ...floorArgs], env)).ms);
+    samples.posts.push(await measured([BIN, ...args, '--quiet'], env));
+    floors.unchanged.push((await timed(FLOOR_CHECKPOINT, ['unchanged', ...floorArgs], env)).ms);
+    samples.unchanged.push(await measured([BIN, ...args, '--quiet'], env));
+    await sim.stop();
+    await work.cleanup();
+  }
+  await coderd.close();
+  for (const kind of ['posts', 'unchanged'] as const) {
+    const o = {
+      ms: median(samples[kind].map((r) => r.ms)),
+      rssKb: Math.max(...samples[kind].map((r) => r.rssKb)),
+    };
+    const f = median(floors[kind]);
+    results[`checkpoint_${kind}_${'messages' in size ? size.messages : `${size.megabytes}mb`}`] = {
+      ours: o,
+      floorMs: f,
+    };
+    rows.push({
+      what: `checkpoint tick that ${kind === 'posts' ? 'saves and posts' : 'finds nothing changed'}, ${label} (median of ${count}): time, peak RSS`,
+      ours: `${ms(o.ms)}, ${mib(o.rssKb)}`,
+      floor: `${ms(f)} (${kind === 'posts' ? 'kill -USR1, curl GET, curl POST' : 'curl GET'})`,
+      ratio: times(o.ms / f),
+      target: '',
+    });
+  }
+}
+
 // --- 4. What stays resident while AgentAPI runs ------------------------------------------------
 async function residentBench(): Promise<void> {
   const rssKb = (pid: number) =>
@@ -287,8 +344,8 @@ async function residentBench(): Promise<void> {
       .split('\n')
       .filter(Boolean)
       .map(Number)
-      .filter((pid) => !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('__checkpoint'));
-  const measure = async (extra: string[]) => {
+      .filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] !== 'checkpoint');
+  const measure = async (extra: string[], between?: (work: Workdir, port: number) => Promise<void>) => {
     const work = await workdir();
     const port = await freePort();
     const result = await timed(BIN, [
@@ -308,7 +365,8 @@ async function residentBench(): Promise<void> {
     ]);
     if (result.code !== 0) throw new Error(`start --detach failed: ${result.stderr}`);
     // Long enough for two or three checkpoints at 1s: what stays resident after them.
-    await new Promise((r) => setTimeout(r, 3500));
+    if (between) await between(work, port);
+    else await new Promise((r) => setTimeout(r, 3500));
     const agentapi = Number(readFileSync(work.pidFile, 'utf8'));
     const ours = ourProcesses();
     const sample = {
@@ -322,9 +380,14 @@ async function residentBench(): Promise<void> {
   };
   const plain = await measure([]);
   const checkpoints = await measure(['--checkpoint-interval', '1s']);
+  // The module's way: `start --detach` alone, and the agent's cron running `checkpoint` as one
+  // short process per tick; measured between ticks, after three of them.
+  const cron = await measure([], async (work, port) => {
+    for (let i = 0; i < 3; i++)
+      await timed(BIN, ['checkpoint', '--pid-file', work.pidFile, '--port', String(port), '--quiet']);
+  });
   // What any Bun process costs before it loads anything: the supervisor's own floor.
   const bareKb = (await measured([FLOOR_BIN])).rssKb;
-  results.resident = { plain, checkpoints, bareKb };
   rows.push({
     what: 'resident while AgentAPI runs: `start --detach`',
     ours: `${plain.processes} processes of ours, ${mib(plain.oursKb)}`,
@@ -332,6 +395,15 @@ async function residentBench(): Promise<void> {
     ratio: `+${mib(plain.oursKb)}`,
     target: 'no process of ours',
     met: plain.processes === 0,
+  });
+  results.resident = { plain, checkpoints, cron, bareKb };
+  rows.push({
+    what: "resident while AgentAPI runs: `start --detach` and the agent's cron running `checkpoint`, after 3 ticks",
+    ours: `${cron.processes} processes of ours, ${mib(cron.oursKb)}`,
+    floor: `AgentAPI alone: ${mib(cron.agentapiKb)}`,
+    ratio: `+${mib(cron.oursKb)}`,
+    target: 'no process of ours',
+    met: cron.processes === 0,
   });
   rows.push({
     what: 'resident while AgentAPI runs: `start --detach --checkpoint-interval 1s`, after 2–3 checkpoints',
@@ -440,7 +512,7 @@ if (!existsSync(BIN) || !existsSync(SIM)) {
 mkdirSync(`${ROOT}dist/bench`, { recursive: true });
 await buildFloors();
 
-// `--only fleet` (or startup, shutdown, snapshot, resident, size) runs one part.
+// `--only fleet` (or startup, shutdown, snapshot, checkpoint, resident, size) runs one part.
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const part = (name: string) => !only || only === name;
 if (part('startup')) {
@@ -462,6 +534,14 @@ if (part('snapshot')) {
   for (const size of SMOKE ? [1] : QUICK ? [10, 300] : [10, 100, 300, 1000]) {
     log(`snapshot of ${size} MB…`);
     await transcriptBench(size, size === 300);
+  }
+}
+if (part('checkpoint')) {
+  for (const size of SMOKE
+    ? [{ messages: 10 }]
+    : [{ messages: 10 }, { messages: 1000 }, { megabytes: 100 }]) {
+    log(`checkpoint ticks, ${'messages' in size ? `${size.messages} messages` : `${size.megabytes} MB`}…`);
+    await checkpointBench(size);
   }
 }
 if (part('resident')) {

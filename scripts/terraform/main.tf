@@ -122,9 +122,20 @@ variable "stop_agentapi" {
   default     = true
 }
 
+variable "checkpoint_cron" {
+  type        = string
+  description = "When the agent runs a checkpoint (AgentAPI saves, the log snapshot is posted, only if the conversation changed), as coder_script's cron: six fields, seconds first (\"0 */2 * * * *\"), or a descriptor (\"@every 5m\"). Null: every 2 minutes, at a second derived from the workspace's id, so a fleet does not post in step. \"\": no checkpoints."
+  default     = null
+  nullable    = true
+  validation {
+    condition     = var.checkpoint_cron == null ? true : (var.checkpoint_cron == "" || startswith(var.checkpoint_cron, "@") || length(split(" ", trimspace(var.checkpoint_cron))) == 6)
+    error_message = "checkpoint_cron must be null (every 2 minutes), \"\" (off), a six-field cron with seconds first such as \"0 */2 * * * *\" (a five-field Unix line means something else here), or a descriptor such as \"@every 5m\"."
+  }
+}
+
 variable "checkpoint_interval" {
   type        = number
-  description = "Seconds between checkpoints (state saved, snapshot posted when changed) while the agent runs; 0 turns them off. Needs agent_command (the module's own start)."
+  description = "Seconds between checkpoints run by a supervisor of ours that stays resident beside AgentAPI (37-39 MiB); 0 turns it off. Prefer checkpoint_cron, which keeps nothing resident. Needs agent_command (the module's own start)."
   default     = 0
   validation {
     condition     = var.checkpoint_interval == 0 || var.checkpoint_interval >= 10
@@ -269,10 +280,14 @@ locals {
   default_instance = var.name == "agentapi"
   pid_file         = var.pid_file_path != "" ? var.pid_file_path : (local.default_instance ? "$HOME/.agentapi/agentapi.pid" : "$HOME/.agentapi/${var.name}/agentapi.pid")
   state_file       = var.state_file_path != "" ? var.state_file_path : (local.default_instance ? "$HOME/.agentapi/state.json" : "$HOME/.agentapi/${var.name}/state.json")
-  install_unit     = "agentapi-lifecycle-${var.name}-install_script"
-  start_unit       = "agentapi-lifecycle-${var.name}-start_script"
-  starts_agent     = var.agent_command != ""
-  app_slug         = var.web_app_slug != "" ? var.web_app_slug : var.name
+  # By default every 2 minutes, at one of 120 slots (second, and even or odd minute) picked by the
+  # workspace's id: a fleet's checkpoints spread over two minutes instead of meeting coderd at once.
+  checkpoint_slot = parseint(substr(sha256(data.coder_workspace.me.id), 0, 4), 16) % 120
+  checkpoint_cron = var.checkpoint_cron != null ? var.checkpoint_cron : "${local.checkpoint_slot % 60} ${floor(local.checkpoint_slot / 60)}-59/2 * * * *"
+  install_unit    = "agentapi-lifecycle-${var.name}-install_script"
+  start_unit      = "agentapi-lifecycle-${var.name}-start_script"
+  starts_agent    = var.agent_command != ""
+  app_slug        = var.web_app_slug != "" ? var.web_app_slug : var.name
   # Path-based apps are proxied under this path; AgentAPI must serve its chat UI there.
   chat_base_path = var.subdomain ? "" : "/@${data.coder_workspace_owner.me.name}/${data.coder_workspace.me.name}.${var.agent_id}/apps/${local.app_slug}/chat"
   start_prefix = join(" ", compact([
@@ -360,6 +375,25 @@ resource "coder_script" "shutdown" {
     max_messages = var.max_messages
     timeout      = var.shutdown_timeout
     extra_flags  = local.shutdown_flags
+  })
+}
+
+resource "coder_script" "checkpoint" {
+  count        = local.checkpoint_cron != "" ? 1 : 0
+  agent_id     = var.agent_id
+  display_name = "agentapi-lifecycle: checkpoint"
+  icon         = "/icon/terminal.svg"
+  cron         = local.checkpoint_cron
+  # checkpoint's own --timeout is 20 s; this only bounds a script that hangs anyway.
+  timeout = 60
+  script = templatefile("${path.module}/checkpoint.sh.tftpl", {
+    binary       = local.binary
+    task_id      = var.task_log_snapshot ? local.task_id : ""
+    port         = var.agentapi_port
+    pid_file     = local.pid_file
+    state_file   = local.state_file
+    max_messages = var.max_messages
+    extra_flags  = var.enable_state_persistence ? "" : "--no-state-persistence"
   })
 }
 

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "75c623c72e0ae147a4896f2915121e8fb5ebd4a32f8aaf3e3e915f85261d84b0"
-      "agentapi-lifecycle-linux-arm64.gz" = "1bf8facdaa059b884c246f7ad3fee242d50d8fbc905ab4cf78c94868b83f5e17"
-      "agentapi-lifecycle-linux-arm64.xz" = "6850e7d71b80ab374d8c502339e37bfad79f711638bf0d9e386a2d9715627406"
-      "agentapi-lifecycle-linux-x64"      = "331adb70b7ed9094ee0801515d2017ce2553413181b539975961a1a186c84dc9"
-      "agentapi-lifecycle-linux-x64.gz"   = "861925abf90ee72ec0abedf51457c1d24cf659f6c29b508cd63f038bbee51d68"
-      "agentapi-lifecycle-linux-x64.xz"   = "444766a7233795ba4604a5bb49db5ec849090ce5ef419b4ed5482fd993b430a1"
+      "agentapi-lifecycle-linux-arm64"    = "00618fbbb8751b99a7e5734d261e316f7084c3027940195fc5dab2d4798397e0"
+      "agentapi-lifecycle-linux-arm64.gz" = "108ed618af0cfaa6b9581b888ddd2428c98fce86ef1a5ff0263591b1a04a1789"
+      "agentapi-lifecycle-linux-arm64.xz" = "2f22ab5c9ae9401e33bffc8d4b3a88c56f5ad64b002866320884ebab3c1dc4ff"
+      "agentapi-lifecycle-linux-x64"      = "7d1832bbc8e63b88c4f85d1221d186b4ee31b54ba451d6e520f4c6493bb35358"
+      "agentapi-lifecycle-linux-x64.gz"   = "1c0f32e1e7473b3b4cc920ca248986eba64c00e1af56485e6462ac774c660506"
+      "agentapi-lifecycle-linux-x64.xz"   = "b95b69cd562436a11281108ac9009487ab6e93ce1c62722bf85898778a269015"
     }
   }
 }

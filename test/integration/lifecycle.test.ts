@@ -17,6 +17,7 @@ import {
   readEvents,
   TASK_ID,
   type Workdir,
+  waitFor,
   workdir,
 } from '../support/harness.js';
 import { ROOT, SIM } from '../support/paths.js';
@@ -61,6 +62,8 @@ interface Workspace {
   /** Runs every run_on_start script at once (optionally one first), as the agent does. */
   start(first?: 'install' | 'start'): Promise<RunResult[]>;
   stop(): Promise<RunResult>;
+  /** One tick of the checkpoint script's cron, as the agent runs it. */
+  tick(): Promise<RunResult>;
   url: string;
 }
 
@@ -99,6 +102,7 @@ async function workspace(inputs: ModuleInputs = {}, { sync = true } = {}): Promi
     install: scripts.install,
     start: scripts.start,
     shutdown: scripts.shutdown,
+    checkpoint: scripts.checkpoint,
   })) {
     if (!text) continue;
     files[name] = join(work.dir, `${inputs.name ?? 'agentapi'}-${name}.sh`);
@@ -129,6 +133,7 @@ async function workspace(inputs: ModuleInputs = {}, { sync = true } = {}): Promi
       return results;
     },
     stop: () => runScript('shutdown'),
+    tick: () => runScript('checkpoint'),
   };
 }
 
@@ -230,6 +235,52 @@ describe.skipIf(!!engineMissing)(
       expect(server.requests).toEqual([]);
       expect((await messages(ws.url)).map((m) => m.content)).toEqual(before.map((m) => m.content));
       expect(readEvents(work.eventsFile).filter((e) => e.event === 'loaded')).toHaveLength(1);
+      expect((await ws.stop()).code).toBe(0);
+    });
+
+    it("checkpoints on the agent's cron: nothing sent while nothing changes, one post per change; after everything is killed (no stop script) the last tick's state and snapshot remain, and start restores them", async () => {
+      const ws = await workspace();
+      expect(ws.scripts.checkpointCron).toMatch(/^\d{1,2} [01]-59\/2 \* \* \* \*$/);
+      for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
+      const ticks: RunResult[] = [];
+      const tick = async () => {
+        const result = await ws.tick();
+        expect(result.code, result.stderr).toBe(0);
+        ticks.push(result);
+        return result.stderr;
+      };
+      expect(await tick()).toContain('checkpoint: stored');
+      expect(coderd.received).toHaveLength(1);
+      for (let i = 0; i < 3; i++) expect(await tick()).toContain('checkpoint: unchanged');
+      expect(coderd.received).toHaveLength(1);
+      await say(ws.url, 'first step');
+      expect(await tick()).toContain('checkpoint: stored');
+      await say(ws.url, 'second step');
+      expect(await tick()).toContain('checkpoint: stored');
+      expect(await tick()).toContain('checkpoint: unchanged');
+      expect(coderd.received).toHaveLength(3);
+      const lastTick = await messages(ws.url);
+
+      // The node dies: AgentAPI and everything of ours are killed; no stop script runs.
+      const pid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => !alive(pid));
+      expect(
+        readEvents(work.eventsFile).filter((e) => e.event === 'signal' && e.signal === 'SIGTERM'),
+      ).toEqual([]);
+      const state = JSON.parse(readFileSync(join(ws.home, '.agentapi/state.json'), 'utf8')).messages;
+      expect(state.map((m: { message: string }) => m.message)).toEqual(lastTick.map((m) => m.content));
+      expect(coderd.stored.get(TASK_ID)?.messages.map((m) => m.content)).toEqual(
+        lastTick.map((m) => m.content),
+      );
+
+      // The workspace starts again on the same home volume: the conversation of the last tick.
+      rmSync(ws.env.CODER_SYNC_DIR, { recursive: true });
+      for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
+      expect((await messages(ws.url)).map((m) => m.content)).toEqual(lastTick.map((m) => m.content));
+      // Nothing new since: the first tick after the resume sends nothing.
+      expect(await tick()).toContain('checkpoint: unchanged');
+      expect(coderd.received).toHaveLength(3);
       expect((await ws.stop()).code).toBe(0);
     });
 

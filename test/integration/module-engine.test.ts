@@ -63,7 +63,7 @@ describe.skipIf(engineMissing !== undefined)(
       );
       await t.init();
       expect(await t.must('validate')).toContain('The configuration is valid');
-      expect(await t.must('plan', '-input=false')).toMatch(/Plan: 6 to add, 0 to change, 0 to destroy/);
+      expect(await t.must('plan', '-input=false')).toMatch(/Plan: 7 to add, 0 to change, 0 to destroy/);
       const state = await t.apply();
       const resources = resourcesOf(state);
       const outputs = Object.fromEntries(
@@ -94,7 +94,7 @@ describe.skipIf(engineMissing !== undefined)(
       const scripts = Object.fromEntries(
         resources.filter((r) => r.type === 'coder_script').map((r) => [r.name, r.values] as const),
       );
-      expect(Object.keys(scripts).sort()).toEqual(['install', 'shutdown', 'start']);
+      expect(Object.keys(scripts).sort()).toEqual(['checkpoint', 'install', 'shutdown', 'start']);
       for (const script of Object.values(scripts)) expect(script.agent_id).toBe(agentId);
       expect(scripts.install).toMatchObject({
         run_on_start: true,
@@ -104,6 +104,10 @@ describe.skipIf(engineMissing !== undefined)(
       expect(scripts.start).toMatchObject({ run_on_start: true, run_on_stop: false });
       expect(scripts.shutdown).toMatchObject({ run_on_start: false, run_on_stop: true, timeout: 40 });
       expect(scripts.shutdown.script).toContain(`--task-id "${TASK_ID}"`);
+      // The agent's cron parser (robfig/cron, seconds first) took the default schedule.
+      expect(scripts.checkpoint).toMatchObject({ run_on_start: false, run_on_stop: false, timeout: 60 });
+      expect(scripts.checkpoint.cron).toMatch(/^\d{1,2} [01]-59\/2 \* \* \* \*$/);
+      expect(scripts.checkpoint.script).toContain(`--task-id "${TASK_ID}"`);
       expect(scripts.start.script).toContain(`TASK_ID='${TASK_ID}'`);
     });
 
@@ -130,7 +134,7 @@ describe.skipIf(engineMissing !== undefined)(
         );
         const state = await t.apply();
         expect(state.values.outputs?.app_id.value).toMatch(UUID);
-        expect(resourcesOf(state).filter((r) => r.type === 'coder_script')).toHaveLength(3);
+        expect(resourcesOf(state).filter((r) => r.type === 'coder_script')).toHaveLength(4);
       },
     );
 
@@ -221,6 +225,7 @@ describe.skipIf(engineMissing !== undefined)(
         max_messages: [0, 1000],
         shutdown_timeout: [4, 5],
         checkpoint_interval: [5, 0, 10],
+        checkpoint_cron: ['*/2 * * * *', '', '@every 5m', '0 */2 * * * *'],
         agent_type: ['Claude', 'cursor-agent'],
         start_timeout: [0],
         agentapi_version: ['0.12.1', 'v0.12.2-rc.1'],

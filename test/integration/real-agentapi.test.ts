@@ -245,6 +245,36 @@ withPeer(agentapi, 'the whole cycle on the real AgentAPI', (bin) => {
     expect(stateMessages().at(-1)?.message).toContain('You said: in the foreground');
   });
 
+  it("checkpoint ticks (the module's cron): one post per change, nothing in between; after a SIGKILL with no stop script, the last tick's conversation comes back", async () => {
+    const started = await detach(bin);
+    const tick = async () => {
+      const result = await run(
+        ['checkpoint', '--task-id', TASK_ID, '--pid-file', work.pidFile, '--port', String(port), '--json'],
+        { env: coderEnv() },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as { outcome: string; save?: { outcome: string } };
+    };
+    expect(await tick()).toMatchObject({ outcome: 'stored', save: { outcome: 'confirmed' } });
+    expect((await tick()).outcome).toBe('unchanged');
+    const conversation = await say(base(), 'tick tock');
+    expect(await tick()).toMatchObject({ outcome: 'stored', save: { outcome: 'confirmed' } });
+    expect((await tick()).outcome).toBe('unchanged');
+    expect(coderd.received).toHaveLength(2);
+    process.kill(started.pid, 'SIGKILL');
+    await waitFor(() => !alive(started.pid));
+    expect(stateMessages().map((m) => m.message)).toEqual(conversation.map((m) => m.content));
+    // AgentAPI left its PID file behind (killed): start removes it as provably stale.
+    await detach(bin);
+    const restored = await until('the conversation restored', async () => {
+      const messages = await messagesOf(base());
+      return messages.length === conversation.length ? messages : undefined;
+    });
+    expect(restored).toEqual(conversation);
+    expect((await tick()).outcome).toBe('unchanged');
+    expect(coderd.received).toHaveLength(2);
+  });
+
   it('checkpoints while it runs: the state file and coderd follow the conversation, nothing while it stays the same', async () => {
     const started = await detach(bin, ['--checkpoint-interval', '1s', '--task-id', TASK_ID, '--verbose']);
     expect(started.supervisorPid).toBeGreaterThan(0);

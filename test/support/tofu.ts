@@ -268,6 +268,9 @@ export interface Rendered {
   /** Only with agent_command. */
   start?: string;
   shutdown: string;
+  /** The cron script, and its schedule (unless checkpoint_cron = ""). */
+  checkpoint?: string;
+  checkpointCron?: string;
   /** The `scripts` output. */
   units: string[];
   binary: string;
@@ -295,6 +298,8 @@ export async function applyModule(inputs: ModuleInputs, taskId = ''): Promise<Re
       install: script('install') as string,
       start: script('start'),
       shutdown: script('shutdown') as string,
+      checkpoint: script('checkpoint'),
+      checkpointCron: scripts.find((r) => r.name === 'checkpoint')?.values.cron,
       units: output('scripts') as string[],
       binary: output('binary_path') as string,
       pidFile: output('pid_file') as string,

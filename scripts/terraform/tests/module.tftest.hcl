@@ -9,6 +9,7 @@ variables {
 override_data {
   target = data.coder_workspace.me
   values = {
+    id          = "5b5c7f59-0ad9-4c4e-9a36-6b0e7cbd0f01"
     name        = "task-ws"
     start_count = 1
   }
@@ -151,6 +152,55 @@ run "companion_mode" {
     condition     = strcontains(coder_script.shutdown.script, "--pid-file \"/home/coder/.claude-module/agentapi.pid\"")
     error_message = "Companion mode takes the other module's PID file as given."
   }
+}
+
+run "checkpoints_every_two_minutes_at_a_slot_of_the_workspace_s_own" {
+  command = plan
+
+  assert {
+    condition     = length(coder_script.checkpoint) == 1 && can(regex("^([0-9]|[1-5][0-9]) [01]-59/2 \\* \\* \\* \\*$", coder_script.checkpoint[0].cron))
+    error_message = "By default a checkpoint runs every 2 minutes, at a second and minute parity picked by the workspace id."
+  }
+  assert {
+    condition     = !coder_script.checkpoint[0].run_on_start && !coder_script.checkpoint[0].run_on_stop && strcontains(coder_script.checkpoint[0].script, "checkpoint \\\n  --task-id")
+    error_message = "The checkpoint script runs on its schedule only, and runs `checkpoint`."
+  }
+}
+
+run "checkpoints_on_a_schedule_of_the_template_s_or_off" {
+  command = plan
+
+  variables {
+    checkpoint_cron = "@every 5m"
+  }
+
+  assert {
+    condition     = coder_script.checkpoint[0].cron == "@every 5m"
+    error_message = "A given schedule is used as it is."
+  }
+}
+
+run "checkpoints_off" {
+  command = plan
+
+  variables {
+    checkpoint_cron = ""
+  }
+
+  assert {
+    condition     = length(coder_script.checkpoint) == 0
+    error_message = "\"\" turns checkpoints off."
+  }
+}
+
+run "a_unix_cron_line_is_refused" {
+  command = plan
+
+  variables {
+    checkpoint_cron = "*/2 * * * *"
+  }
+
+  expect_failures = [var.checkpoint_cron]
 }
 
 run "a_name_that_is_no_app_slug_is_refused" {

@@ -149,6 +149,18 @@ variable "agent_command" {
   default     = ""
 }
 
+variable "agent_resume_args" {
+  type        = list(string)
+  description = "Added to agent_command when the workspace resumes a task (AgentAPI's state file holds a conversation), never on a first start: what your agent needs to continue its own latest session (e.g. [\"--continue\"]). Empty: for a known agent_type (claude, codex, gemini, goose, opencode, copilot, aider) its documented way is used."
+  default     = []
+}
+
+variable "resume_agent" {
+  type        = bool
+  description = "On a resume, add a known agent's own way to continue its latest session (claude --continue, codex resume --last, …) when agent_resume_args is empty. false: the agent command is always run as given."
+  default     = true
+}
+
 variable "agent_type" {
   type        = string
   description = "AgentAPI's --type (claude, goose, aider, codex, gemini, amp, cursor, custom, …). Empty: AgentAPI's default."
@@ -352,10 +364,11 @@ resource "coder_script" "start" {
     agent_type           = var.agent_type
     workdir              = var.workdir
     start_timeout        = var.start_timeout
-    start_flags          = join(" ", compact([var.enable_state_persistence ? "" : "--no-state-persistence", var.checkpoint_interval > 0 ? "--checkpoint-interval ${var.checkpoint_interval}s" : ""]))
+    start_flags          = join(" ", compact([var.enable_state_persistence ? "" : "--no-state-persistence", var.checkpoint_interval > 0 ? "--checkpoint-interval ${var.checkpoint_interval}s" : "", var.resume_agent ? "" : "--no-resume-agent"]))
     task_id              = local.task_id
     chat_base_path       = local.chat_base_path
     agentapi_args_b64    = base64encode(join("\n", var.agentapi_args))
+    resume_args_b64      = base64encode(join("\n", var.agent_resume_args))
     agent_command_b64    = base64encode(var.agent_command)
   })
 }

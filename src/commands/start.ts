@@ -21,7 +21,8 @@ export default class Start extends BaseCommand<typeof Start> {
     'Starts `agentapi server --state-file … --load-state --save-state --pid-file … --port … -- <agent command>` so that the conversation survives a pause. The state directory is created (0700) first. AgentAPI writes its own PID file.',
     'Version gate: AgentAPI is asked for its version first; below 0.12.0 the persistence and PID-file flags are left out (they would stop it from starting) with a warning. A version that is not semver ("dev") is taken as new.',
     "In the foreground (default) SIGTERM, SIGINT and SIGHUP are forwarded once each and the exit code is AgentAPI's. With --detach it runs in the background, logging to --log-file, and returns once /status answers 200 three times in a row.",
-    'With --checkpoint-interval the supervisor asks AgentAPI to save state and posts a fresh log snapshot (given --task-id and the Coder variables) whenever the conversation changed.',
+    'On a resume (persistence on, and the state file holds a conversation) the agent continues its own session too: --resume-args are added to its command, or else a known agent type\'s documented way (claude --continue, codex resume --last, gemini --resume latest, goose session --resume, opencode --continue, copilot --continue, aider --restore-chat-history); never on a first start. --no-resume-agent turns the known ways off.',
+    'With --checkpoint-interval the `checkpoint` command runs on a timer (outside Coder; in a template the agent\'s cron runs it): it saves state and posts a fresh log snapshot (given --task-id and the Coder variables) whenever the conversation changed.',
   ].join('\n\n');
 
   static examples = [
@@ -32,6 +33,15 @@ export default class Start extends BaseCommand<typeof Start> {
     {
       description: 'From a Coder startup script: in the background, ready when it returns',
       command: '<%= config.bin %> <%= command.id %> --detach --type claude -- claude',
+    },
+    {
+      description:
+        'On a resume the agent continues its own session too: claude gets --continue then, not on a first start',
+      command: '<%= config.bin %> <%= command.id %> --detach --type claude -- claude',
+    },
+    {
+      description: 'Your own agent: what it needs on a resume only',
+      command: '<%= config.bin %> <%= command.id %> --detach --resume-args=--resume-last -- my-agent',
     },
     {
       description: 'Checkpoint every 2 minutes',
@@ -82,6 +92,17 @@ export default class Start extends BaseCommand<typeof Start> {
       min: 1_000,
       max: 86_400_000,
     }),
+    'resume-args': Flags.string({
+      description:
+        "Added to the agent command when this start is a resume (the state file holds a conversation), never on a first start; repeatable; wins over the known agents' own",
+      multiple: true,
+    }),
+    'resume-agent': Flags.boolean({
+      description:
+        "On a resume, add a known agent's own way to continue its latest session (claude --continue, codex resume --last, …); --no-resume-agent: never",
+      default: true,
+      allowNo: true,
+    }),
     'task-id': taskIdFlag,
     ...snapshotFlags,
     'pass-agent-token': Flags.boolean({
@@ -121,6 +142,8 @@ export default class Start extends BaseCommand<typeof Start> {
       statePersistence: flags['state-persistence'],
       serverArgs: flags['server-arg'] ?? [],
       agent,
+      resumeArgs: flags['resume-args'] ?? [],
+      resumeAgent: flags['resume-agent'],
       detach: flags.detach,
       logFile: flags['log-file'],
       readyTimeoutMs: flags['ready-timeout'],

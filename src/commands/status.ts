@@ -93,6 +93,21 @@ function render(r: StatusReport): string {
         ? `${s.path}: ${saved}`
         : `${s.path}: not written yet`,
   );
+  const g = r.agentSession;
+  if (g) {
+    const what = g.resumed
+      ? `a resume${g.added.length ? `: ${g.added.join(' ')} added (${g.source})` : ', nothing added'}`
+      : 'a first start';
+    row('last start', `${what}; ${g.why} (${g.at})`);
+    if (g.folder) {
+      const where = !g.folderExists
+        ? 'not there yet'
+        : g.sameFilesystemAsState
+          ? "present, on the state file's filesystem"
+          : "present, on another filesystem than the state file's";
+      row('agent data', `${g.type} keeps its sessions in ${g.folder}: ${where}`);
+    }
+  }
   lines.push('Coder:');
   const c = r.coder;
   row(

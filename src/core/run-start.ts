@@ -4,6 +4,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { agentTypeOf, planResume } from './agent-resume.js';
 import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
 import { postTarget } from './coderd/log-snapshot.js';
 import { runCheckpointProcess } from './process/checkpoint-process.js';
@@ -20,7 +21,15 @@ import {
 import type { SupervisorOptions } from './process/supervisor-options.js';
 import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS, PRIVATE_DIR } from './settings.js';
 import { runShutdown } from './shutdown.js';
-import { checkAgentApiVersion, checkPidFile, checkPortFree, prepareStateDir, serverArgs } from './start.js';
+import {
+  checkAgentApiVersion,
+  checkPidFile,
+  checkPortFree,
+  decideResume,
+  prepareStateDir,
+  serverArgs,
+} from './start.js';
+import { writeStartRecord } from './start-record.js';
 import { Deadline } from './utils/deadline.js';
 import { formatDuration } from './utils/duration.js';
 import { describe, EXIT, UserError } from './utils/errors.js';
@@ -38,6 +47,10 @@ export interface StartOptions {
   serverArgs: readonly string[];
   /** The agent command (after `--`). */
   agent: readonly string[];
+  /** Added to the agent command on a resume only (they win over the recipes). */
+  resumeArgs: readonly string[];
+  /** Add a known agent's own resume arguments on a resume (--no-resume-agent: no). */
+  resumeAgent: boolean;
   detach: boolean;
   logFile?: string;
   readyTimeoutMs: number;
@@ -60,6 +73,8 @@ export interface StartReport {
   statePersistence: boolean;
   agentapiVersion?: string;
   readyMs?: number;
+  /** Whether this start is a resume, why, and what was added to the agent command for it. */
+  resume?: { resumed: boolean; why: string; added: string[]; source?: string; agent: string[] };
   /** Foreground: how AgentAPI exited (128 + signal when killed), the command's own exit code. */
   exitCode?: number;
 }
@@ -106,6 +121,26 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   await prepareStateDir(o.stateFile);
   await checkPortFree(port);
 
+  // The agent's own session: continued on a resume, never on a first start.
+  const decision = await decideResume(o.stateFile, persistence);
+  const plan = planResume({
+    resumed: decision.resumed,
+    type: o.type,
+    agent: o.agent,
+    resumeArgs: o.resumeArgs,
+    recipes: o.resumeAgent,
+  });
+  logger.info(`${plan.why}${plan.added.length ? ` (${plan.added.join(' ')})` : ''}: ${decision.why}`);
+  await writeStartRecord(o.pidFile, {
+    at: new Date().toISOString(),
+    type: agentTypeOf(o.type, o.agent),
+    resumed: decision.resumed,
+    why: decision.why,
+    added: plan.added,
+    source: plan.source,
+    cwd: process.cwd(),
+  });
+
   const args = serverArgs({
     port,
     type: o.type,
@@ -114,13 +149,20 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
     statePersistence: persistence,
     pidFileFlag: gate.persistence,
     extra: o.serverArgs,
-    agent: o.agent,
+    agent: plan.agent,
   });
   const report: StartReport = {
     ok: true,
     port,
     statePersistence: persistence,
     agentapiVersion: gate.info.raw,
+    resume: {
+      resumed: decision.resumed,
+      why: decision.why,
+      added: plan.added,
+      source: plan.source,
+      agent: plan.agent,
+    },
   };
   // The agent token is for coderd: neither AgentAPI nor the agent sees it unless asked.
   const env = o.passAgentToken ? process.env : childEnv();

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { readVersion, type VersionInfo } from './agentapi/agentapi-version.js';
 import { readPidFile } from './agentapi/pid-file.js';
+import { summarizeState } from './agentapi/state-file.js';
 import { identifyAgentApi } from './process/proc.js';
 import { fsReason, UserError } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
@@ -122,4 +123,26 @@ export async function checkPidFile(path: string, logger: Logger): Promise<PidFil
     }
   }
   return { state: 'free' };
+}
+
+export interface ResumeDecision {
+  resumed: boolean;
+  why: string;
+}
+
+/**
+ * Is this start a resume? Yes when AgentAPI will load a conversation: persistence is on and its
+ * state file holds one. A conversation needs at least two messages (AgentAPI's first is the
+ * agent's own greeting; the second is always the user's first): a greeting alone means the agent
+ * never got to work, so it has no session of its own to continue.
+ */
+export async function decideResume(stateFile: string, persistence: boolean): Promise<ResumeDecision> {
+  if (!persistence) return { resumed: false, why: 'state persistence is off' };
+  const state = await summarizeState(stateFile);
+  if (!state.exists) return { resumed: false, why: `no state file at ${stateFile} yet` };
+  if (state.problem) return { resumed: false, why: `the state file ${stateFile} ${state.problem}` };
+  const messages = state.messages ?? 0;
+  if (messages < 2)
+    return { resumed: false, why: `the state file holds ${messages} message(s): no conversation yet` };
+  return { resumed: true, why: `the state file holds ${messages} messages, which AgentAPI loads` };
 }

@@ -1,8 +1,11 @@
 // Everything `status` looks at, gathered without changing anything: for a person debugging in a
 // workspace shell and for CI smoke tests that gate on the exit code.
 
-import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import ky from 'ky';
+import { RECIPES } from './agent-resume.js';
 import { getMessages, getStatus } from './agentapi/agentapi-client.js';
 import {
   type ConfiguredStateFile,
@@ -16,6 +19,7 @@ import { type StateSummary, summarizeState } from './agentapi/state-file.js';
 import { TaskIdSchema } from './coderd/coderd-client.js';
 import { identifyAgentApi } from './process/proc.js';
 import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
+import { readStartRecord } from './start-record.js';
 import { describe } from './utils/errors.js';
 import { classifyRequestError, readBounded, shorten } from './utils/http.js';
 
@@ -55,6 +59,20 @@ export interface StatusReport {
     writtenByRunning?: boolean;
     /** Where the path came from: the running AgentAPI's own configuration, --state-file, or the default. */
     source: 'agentapi' | 'flag' | 'default';
+  };
+  /** The agent's own session: what the last start did about it, and where the agent keeps it. */
+  agentSession?: {
+    resumed: boolean;
+    why: string;
+    added: string[];
+    source?: string;
+    at: string;
+    type: string;
+    /** For an agent with a known recipe: where it keeps its sessions. */
+    folder?: string;
+    folderExists?: boolean;
+    /** On the state file's filesystem: a hint that it persists with it. */
+    sameFilesystemAsState?: boolean;
   };
   coder: {
     agentUrl?: string;
@@ -163,6 +181,11 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   const ageSeconds = stateFile.modifiedAt
     ? Math.round((Date.now() - Date.parse(stateFile.modifiedAt)) / 1000)
     : undefined;
+  const agentSession = await checkAgentSession(o.pidFile, stateFile.path);
+  if (agentSession?.folder && agentSession.folderExists && agentSession.sameFilesystemAsState === false)
+    warnings.push(
+      `the agent keeps its sessions in ${agentSession.folder}, on another filesystem than the state file: if that one is not persistent, the agent forgets on a resume`,
+    );
   const taskIdValid = o.taskId ? TaskIdSchema.safeParse(o.taskId).success : undefined;
   if (taskIdValid === false) problems.push(`task id "${o.taskId}" is not a UUID`);
   const { pidInfo: _, ...pid } = pidFile;
@@ -174,7 +197,35 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     pidFile: pid,
     agentapi,
     stateFile: { ...stateFile, ageSeconds, source: state.source, writtenByRunning },
+    agentSession,
     coder: { ...coder, taskId: o.taskId, taskIdValid },
+  };
+}
+
+/** What the last start recorded about the agent's own session, and where a known agent keeps it. */
+async function checkAgentSession(pidFile: string, stateFile: string): Promise<StatusReport['agentSession']> {
+  const record = await readStartRecord(pidFile);
+  if (!record) return undefined;
+  const { resumed, why, added, source, at, type } = record;
+  const recipe = RECIPES[type];
+  if (!recipe) return { resumed, why, added, source, at, type };
+  const folder = recipe.sessionDir.startsWith('~/')
+    ? join(homedir(), recipe.sessionDir.slice(2))
+    : resolve(record.cwd ?? '/', recipe.sessionDir);
+  const [here, state] = await Promise.all([
+    stat(folder).catch(() => undefined),
+    stat(dirname(stateFile)).catch(() => undefined),
+  ]);
+  return {
+    resumed,
+    why,
+    added,
+    source,
+    at,
+    type,
+    folder,
+    folderExists: here !== undefined,
+    sameFilesystemAsState: here && state ? here.dev === state.dev : undefined,
   };
 }
 

@@ -7,6 +7,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import {
@@ -101,8 +102,14 @@ interface StartReport {
   agentapiVersion: string;
 }
 
-async function detach(bin: string, extra: string[] = []): Promise<StartReport> {
-  const result = await run(startArgs(bin, ['--detach', '--json', ...extra]), { env: coderEnv() });
+async function detach(
+  bin: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<StartReport> {
+  const result = await run(startArgs(bin, ['--detach', '--json', ...extra]), {
+    env: { ...coderEnv(), ...env },
+  });
   expect(result.code, result.stderr).toBe(0);
   const report = JSON.parse(result.stdout) as StartReport;
   killLater(report.supervisorPid);
@@ -229,6 +236,22 @@ withPeer(agentapi, 'the whole cycle on the real AgentAPI', (bin) => {
     const report = JSON.parse((await shutdown()).stdout) as ShutdownReport;
     expect(stepOf(report, 'save')).toMatchObject({ status: 'ok', outcome: 'up-to-date' });
     expect(stepOf(report, 'save')?.ms).toBeLessThan(1000);
+  });
+
+  it("the agent's own session: the first start runs it as given, the start after a stop with its resume arguments", async () => {
+    const record = join(work.dir, 'agent-starts');
+    const env = { CHAT_AGENT_RECORD: record };
+    const first = await detach(bin, ['--resume-args=--resume-last'], env);
+    await say(base(), 'remember this');
+    expect((await shutdown()).code).toBe(0);
+    expect(alive(first.pid)).toBe(false);
+    await detach(bin, ['--resume-args=--resume-last'], env);
+    await stable(base());
+    // The agent wrote one line per start: its arguments.
+    expect(readFileSync(record, 'utf8').split('\n').filter(Boolean)).toEqual([
+      'start',
+      'start\t--resume-last',
+    ]);
   });
 
   it('start in the foreground forwards SIGTERM once, AgentAPI saves and exits 0', async () => {

@@ -203,6 +203,21 @@ run "a_unix_cron_line_is_refused" {
   expect_failures = [var.checkpoint_cron]
 }
 
+run "the_agent_s_own_resume_arguments_reach_start" {
+  command = plan
+
+  variables {
+    agent_command     = "my-agent"
+    agent_resume_args = ["--resume", "last"]
+    resume_agent      = false
+  }
+
+  assert {
+    condition     = strcontains(coder_script.start[0].script, "RESUME_ARGS_B64='${base64encode("--resume\nlast")}'") && strcontains(coder_script.start[0].script, "--no-resume-agent")
+    error_message = "agent_resume_args reach start as --resume-args, one each; resume_agent = false as --no-resume-agent."
+  }
+}
+
 run "a_name_that_is_no_app_slug_is_refused" {
   command = plan
 

@@ -1,0 +1,46 @@
+// What the last `start` did about the agent's own session (a resume or not, and what it added to
+// the agent command), kept beside the PID file so that `status` can tell a person later.
+
+import { rename, unlink, writeFile } from 'node:fs/promises';
+import { readSmallFile } from './utils/local-file.js';
+
+/** What `start` did about the agent's own session, kept beside the PID file for `status`. */
+export interface StartRecord {
+  at: string;
+  type: string;
+  resumed: boolean;
+  why: string;
+  added: string[];
+  source?: string;
+  /** The folder AgentAPI and the agent started in. */
+  cwd: string;
+}
+
+export function startRecordPath(pidFile: string): string {
+  return `${pidFile}.start.json`;
+}
+
+/** Written in one rename (0600); a failure only costs `status` the line. */
+export async function writeStartRecord(pidFile: string, record: StartRecord): Promise<void> {
+  const path = startRecordPath(pidFile);
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    await unlink(temporary).catch(() => undefined);
+    await writeFile(temporary, `${JSON.stringify(record)}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(temporary, path);
+  } catch {
+    await unlink(temporary).catch(() => undefined);
+  }
+}
+
+/** The record of the last start, if there is a readable one. */
+export async function readStartRecord(pidFile: string): Promise<StartRecord | undefined> {
+  const file = await readSmallFile(startRecordPath(pidFile), 16 * 1024);
+  if (file.state !== 'ok') return undefined;
+  try {
+    const record = JSON.parse(file.data.toString('utf8')) as StartRecord;
+    return typeof record.resumed === 'boolean' && typeof record.why === 'string' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}

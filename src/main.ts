@@ -3,7 +3,7 @@
 // before anything else is loaded, the checkpoint supervisor (which stays resident, supervisor.ts)
 // runs without the command line's machinery, and everything else goes through cli.ts, imported
 // only then.
-import { SUPERVISOR_ARG } from './core/process/internal-commands.js';
+import { SMOKE_AGENT_ARG, SUPERVISOR_ARG } from './core/process/internal-commands.js';
 import { type HelpPages, prerenderedHelp, stdoutIsTerminal, VERSION_MARK } from './help-text.js';
 import { versionLine } from './version.js';
 
@@ -28,6 +28,9 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
 } else if (argv.length === 1 && argv[0] === SUPERVISOR_ARG) {
   const { runSupervisor } = await import('./supervisor.js');
   await runSupervisor();
+} else if (argv.length === 1 && argv[0] === SMOKE_AGENT_ARG) {
+  const { runSmokeAgent } = await import('./smoke-agent.js');
+  await runSmokeAgent();
 } else {
   const { main } = await import('./cli.js');
   await main(argv);

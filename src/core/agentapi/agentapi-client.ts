@@ -1,5 +1,5 @@
-// AgentAPI's HTTP API (SPEC §2, reference/agentapi-openapi.json): GET /status and GET /messages.
-// Schemas accept what AgentAPI sends and ignore fields we do not use.
+// AgentAPI's HTTP API (SPEC §2, reference/agentapi-openapi.json): GET /status and GET /messages,
+// and POST /message (smoke only). Schemas accept what AgentAPI sends and ignore fields we do not use.
 
 import ky, { HTTPError } from 'ky';
 // zod/mini: the same schemas for a fraction of zod's start-up cost (this runs in every command).
@@ -153,6 +153,31 @@ export async function getMessages(
     leftOut: found.rejected,
     leftOutRole: role ? printable(role) : undefined,
   };
+}
+
+/**
+ * Sends `content` as the user, as the Tasks UI does. AgentAPI answers once the agent took it (it
+ * refuses with 500 while the agent is busy: wait for /status to say "stable" first).
+ */
+export async function postMessage(options: AgentApiOptions, content: string): Promise<void> {
+  const limit = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, limit]) : limit;
+  const started = performance.now();
+  try {
+    const response = await ky.post(`${options.baseUrl}/message`, {
+      json: { content, type: 'user' },
+      timeout: false,
+      signal,
+      retry: 0,
+      redirect: 'manual',
+    });
+    await response.body?.cancel().catch(() => undefined);
+    options.trace?.(
+      `POST ${options.baseUrl}/message -> ${response.status} in ${Math.round(performance.now() - started)}ms`,
+    );
+  } catch (error) {
+    throw await describeFailure(error, 'POST /message', options);
+  }
 }
 
 async function getJson(path: string, options: AgentApiOptions): Promise<unknown> {

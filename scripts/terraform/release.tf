@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "00618fbbb8751b99a7e5734d261e316f7084c3027940195fc5dab2d4798397e0"
-      "agentapi-lifecycle-linux-arm64.gz" = "108ed618af0cfaa6b9581b888ddd2428c98fce86ef1a5ff0263591b1a04a1789"
-      "agentapi-lifecycle-linux-arm64.xz" = "2f22ab5c9ae9401e33bffc8d4b3a88c56f5ad64b002866320884ebab3c1dc4ff"
-      "agentapi-lifecycle-linux-x64"      = "7d1832bbc8e63b88c4f85d1221d186b4ee31b54ba451d6e520f4c6493bb35358"
-      "agentapi-lifecycle-linux-x64.gz"   = "1c0f32e1e7473b3b4cc920ca248986eba64c00e1af56485e6462ac774c660506"
-      "agentapi-lifecycle-linux-x64.xz"   = "b95b69cd562436a11281108ac9009487ab6e93ce1c62722bf85898778a269015"
+      "agentapi-lifecycle-linux-arm64"    = "26dc462de28d47705f82cd5e010a37ff219f212015c63a1f26b9f58023344e38"
+      "agentapi-lifecycle-linux-arm64.gz" = "ebbd3f56348426c0de8027cde87d1cf638c2cad05abf0f364c36fa68f0bd6e01"
+      "agentapi-lifecycle-linux-arm64.xz" = "1a91916aade2d87f3a55ed0b98dc04cd854afd91fd3275eb84a9e2a729c80868"
+      "agentapi-lifecycle-linux-x64"      = "bdc98101e79c1d4f32915ea0850f902b74b1bdff504b73d1ee4f88992480ef1f"
+      "agentapi-lifecycle-linux-x64.gz"   = "342a2f251b64b7186b1635a7c0479310f6fed8a28807de9ccc746fabf6c3cfb0"
+      "agentapi-lifecycle-linux-x64.xz"   = "311f26dc823def7dc3310f6e68f1af59cf94486ede8b77e1532c79651f15d30e"
     }
   }
 }

@@ -6,7 +6,9 @@ import {
   durationFlag,
   pidFileFlag,
   runningStateFileFlag,
+  saveTimeoutFlag,
   snapshotFlags,
+  statePersistenceFlag,
   taskIdFlag,
 } from '../core/flags.js';
 import { agentApiBaseUrl, coderEnv, DEFAULTS } from '../core/settings.js';
@@ -37,11 +39,7 @@ export default class Checkpoint extends BaseCommand<typeof Checkpoint> {
     ...agentApiFlags,
     'pid-file': pidFileFlag,
     'state-file': runningStateFileFlag,
-    'state-persistence': Flags.boolean({
-      description: 'Ask AgentAPI to save its state (--no-state-persistence: post only)',
-      default: true,
-      allowNo: true,
-    }),
+    'state-persistence': statePersistenceFlag,
     ...snapshotFlags,
     timeout: durationFlag({
       description: 'Budget for the whole command',
@@ -49,12 +47,7 @@ export default class Checkpoint extends BaseCommand<typeof Checkpoint> {
       min: 1_000,
       max: 600_000,
     }),
-    'save-timeout': durationFlag({
-      description: 'How long to wait for the state file to be replaced',
-      default: DEFAULTS.saveTimeoutMs,
-      min: 100,
-      max: 600_000,
-    }),
+    'save-timeout': saveTimeoutFlag,
     strict: Flags.boolean({
       description: 'Exit 1 unless it did what there was to do (default: always 0)',
     }),

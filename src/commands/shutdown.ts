@@ -5,7 +5,9 @@ import {
   durationFlag,
   pidFileFlag,
   runningStateFileFlag,
+  saveTimeoutFlag,
   snapshotFlags,
+  statePersistenceFlag,
   taskIdFlag,
 } from '../core/flags.js';
 import { agentApiBaseUrl, coderEnv, DEFAULTS } from '../core/settings.js';
@@ -41,11 +43,7 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
     ...agentApiFlags,
     'pid-file': pidFileFlag,
     'state-file': runningStateFileFlag,
-    'state-persistence': Flags.boolean({
-      description: 'Ask AgentAPI to save its state first (--no-state-persistence to skip)',
-      default: true,
-      allowNo: true,
-    }),
+    'state-persistence': statePersistenceFlag,
     snapshot: Flags.boolean({
       description: 'Post a log snapshot (--no-snapshot to skip)',
       default: true,
@@ -69,12 +67,7 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
       min: 100,
       max: 3_600_000,
     }),
-    'save-timeout': durationFlag({
-      description: 'How long to wait for the state file to be replaced',
-      default: DEFAULTS.saveTimeoutMs,
-      min: 100,
-      max: 3_600_000,
-    }),
+    'save-timeout': saveTimeoutFlag,
     strict: Flags.boolean({
       description: 'Exit 1 if any step failed (default: always 0, never blocking the stop)',
     }),

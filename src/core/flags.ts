@@ -101,3 +101,18 @@ export const snapshotFlags = {
     },
   })(),
 };
+
+/** Ask AgentAPI to save first (shutdown, checkpoint). */
+export const statePersistenceFlag = Flags.boolean({
+  description: 'Ask AgentAPI to save its state (--no-state-persistence to skip)',
+  default: true,
+  allowNo: true,
+});
+
+/** How long a save may take to show in the state file (shutdown, checkpoint). */
+export const saveTimeoutFlag = durationFlag({
+  description: 'How long to wait for the state file to be replaced',
+  default: DEFAULTS.saveTimeoutMs,
+  min: 100,
+  max: 3_600_000,
+});

@@ -18,7 +18,7 @@ import { identifyAgentApi } from './process/proc.js';
 import { send } from './process/signals.js';
 import { runStart, type StartOptions } from './run-start.js';
 import { agentApiBaseUrl, DEFAULTS } from './settings.js';
-import { runShutdown } from './shutdown.js';
+import { runShutdown, type ShutdownOptions } from './shutdown.js';
 import { checkAgentApiVersion, checkPortFree } from './start.js';
 import { Deadline, pollUntil } from './utils/deadline.js';
 import { formatDuration } from './utils/duration.js';
@@ -180,22 +180,13 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeReport> {
       return `"${marker}" sent through POST /message, and answered`;
     });
     await stage('shutdown', async () => {
-      const result = await runShutdown({
-        taskId,
-        agentApiUrl: base,
-        port: port as number,
-        pidFile: files.pidFile,
-        statePersistence: true,
-        snapshot: true,
-        stop: true,
-        maxMessages: DEFAULTS.maxMessages,
-        maxBytes: DEFAULTS.maxBytes,
-        timeoutMs: Math.max(1000, Math.min(DEFAULTS.shutdownTimeoutMs, deadline.remaining())),
-        graceMs: DEFAULTS.graceMs,
-        saveTimeoutMs: DEFAULTS.saveTimeoutMs,
-        coder: { agentUrl: receiver?.url, token },
-        logger: o.logger,
-      });
+      const result = await runShutdown(
+        shutdownOptions(o, base, port as number, files.pidFile, deadline, {
+          taskId,
+          agentUrl: receiver?.url,
+          token,
+        }),
+      );
       const failed = result.steps.filter((s) => s.status === 'failed');
       if (failed.length)
         throw new StageFailed(failed.map((s) => `${s.step}: ${s.outcome}: ${s.detail}`).join('; '));
@@ -239,21 +230,7 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeReport> {
       return `"${marker}" is back, loaded by AgentAPI from ${files.stateFile}`;
     });
     await stage('stop', async () => {
-      const result = await runShutdown({
-        agentApiUrl: base,
-        port: port as number,
-        pidFile: files.pidFile,
-        statePersistence: true,
-        snapshot: false,
-        stop: true,
-        maxMessages: DEFAULTS.maxMessages,
-        maxBytes: DEFAULTS.maxBytes,
-        timeoutMs: Math.max(1000, Math.min(DEFAULTS.shutdownTimeoutMs, deadline.remaining())),
-        graceMs: DEFAULTS.graceMs,
-        saveTimeoutMs: DEFAULTS.saveTimeoutMs,
-        coder: {},
-        logger: o.logger,
-      });
+      const result = await runShutdown(shutdownOptions(o, base, port as number, files.pidFile, deadline));
       const stop = result.steps.find((s) => s.step === 'stop');
       if (stop?.status !== 'ok') throw new StageFailed(`${stop?.outcome}: ${stop?.detail}`);
       return `${stop.outcome}`;
@@ -293,6 +270,33 @@ function startOptions(
     maxMessages: DEFAULTS.maxMessages,
     maxBytes: DEFAULTS.maxBytes,
     passAgentToken: false,
+    logger: o.logger,
+  };
+}
+
+/** The stop script's sequence for smoke's AgentAPI: with a snapshot to `post`'s receiver, or none. */
+function shutdownOptions(
+  o: SmokeOptions,
+  agentApiUrl: string,
+  port: number,
+  pidFile: string,
+  deadline: Deadline,
+  post?: { taskId: string; agentUrl?: string; token: string },
+): ShutdownOptions {
+  return {
+    taskId: post?.taskId,
+    agentApiUrl,
+    port,
+    pidFile,
+    statePersistence: true,
+    snapshot: post !== undefined,
+    stop: true,
+    maxMessages: DEFAULTS.maxMessages,
+    maxBytes: DEFAULTS.maxBytes,
+    timeoutMs: Math.max(1000, Math.min(DEFAULTS.shutdownTimeoutMs, deadline.remaining())),
+    graceMs: DEFAULTS.graceMs,
+    saveTimeoutMs: DEFAULTS.saveTimeoutMs,
+    coder: post ? { agentUrl: post.agentUrl, token: post.token } : {},
     logger: o.logger,
   };
 }

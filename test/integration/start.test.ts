@@ -237,7 +237,9 @@ describe('start --detach', () => {
     writeFileSync(log, 'an earlier run: AgentAPI exited (code 0)\n');
     const result = await detach(['--server-arg', '--bogus-flag']);
     expect(result.code).toBe(1);
-    const lines = result.stderr.trimEnd().split('\n');
+    // Before it, start's own log lines (the resume decision); from it on, the failure.
+    const all = result.stderr.trimEnd().split('\n');
+    const lines = all.slice(all.findIndex((line) => line.startsWith('error: ')));
     expect(lines[0]).toMatch(
       /^error: AgentAPI exited during start-up \(code 1\); the last lines it wrote to .*agentapi\.log:$/,
     );

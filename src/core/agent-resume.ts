@@ -112,10 +112,12 @@ const ALIASES: Readonly<Record<string, string>> = {
   custom: 'custom',
 };
 
-/** The agent type AgentAPI will use: --type, else guessed from the agent's executable, as it does. */
+/**
+ * The agent type AgentAPI will use: --type, else guessed from the agent command's first word as
+ * it is (AgentAPI's parseAgentType: `/usr/bin/claude` is a custom agent to it).
+ */
 export function agentTypeOf(type: string | undefined, agent: readonly string[]): string {
-  if (type) return ALIASES[type] ?? 'custom';
-  return ALIASES[agent[0] ?? ''] ?? ALIASES[basename(agent[0] ?? '')] ?? 'custom';
+  return ALIASES[type || agent[0] || ''] ?? 'custom';
 }
 
 export interface ResumePlan {

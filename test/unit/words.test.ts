@@ -10,8 +10,10 @@ import {
   durationFlag,
   pidFileFlag,
   runningStateFileFlag,
+  saveTimeoutFlag,
   snapshotFlags,
   stateFileFlag,
+  statePersistenceFlag,
   taskIdFlag,
 } from '../../src/core/flags.js';
 import {
@@ -409,6 +411,12 @@ describe('the flags and their variables, as the README lists them', () => {
       '~/.agentapi/agentapi.pid (for another --port: ~/.agentapi/agentapi-<port>.pid)',
     );
     expect(stateFileFlag).toMatchObject({ env: 'AGENTAPI_STATE_FILE', default: DEFAULTS.stateFile });
+    // shutdown and checkpoint share these: save first unless told not to, within 5 s by default.
+    expect(statePersistenceFlag).toMatchObject({ default: true, allowNo: true, type: 'boolean' });
+    expect(saveTimeoutFlag).toMatchObject({ default: DEFAULTS.saveTimeoutMs });
+    expect(await parse(saveTimeoutFlag as never, '100ms')).toBe(100);
+    await expect(parse(saveTimeoutFlag as never, '99ms')).rejects.toThrow('use 100ms to 1h');
+    expect(await parse(saveTimeoutFlag as never, '1h')).toBe(3_600_000);
     expect(await (stateFileFlag as unknown as { defaultHelp: () => Promise<string> }).defaultHelp()).toBe(
       '~/.agentapi/state.json',
     );

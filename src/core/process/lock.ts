@@ -132,7 +132,7 @@ async function exists(path: string): Promise<boolean> {
  * Replaces the stale lock `stamp` with ours: "won"; another is replacing it: "busy"; it is no
  * longer that lock: "lost"; or why it cannot be done (a sticky /tmp, a read-only folder).
  */
-async function takeOver(
+export async function takeOver(
   path: string,
   stamp: LockStamp,
   holders: readonly string[],

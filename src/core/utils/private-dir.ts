@@ -36,7 +36,7 @@ export async function privateDirProblem(dir: string): Promise<string | undefined
  */
 export function privateFoldersOf(path: string, privateDir: string): string[] {
   const rel = relative(privateDir, dirname(path));
-  if (rel.startsWith('..') || rel.startsWith(sep)) return [];
+  if (rel === '..' || rel.startsWith(`..${sep}`)) return [];
   const folders = [privateDir];
   for (const part of rel ? rel.split(sep) : []) folders.push(`${folders.at(-1)}${sep}${part}`);
   return folders;

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "26dc462de28d47705f82cd5e010a37ff219f212015c63a1f26b9f58023344e38"
-      "agentapi-lifecycle-linux-arm64.gz" = "ebbd3f56348426c0de8027cde87d1cf638c2cad05abf0f364c36fa68f0bd6e01"
-      "agentapi-lifecycle-linux-arm64.xz" = "1a91916aade2d87f3a55ed0b98dc04cd854afd91fd3275eb84a9e2a729c80868"
-      "agentapi-lifecycle-linux-x64"      = "bdc98101e79c1d4f32915ea0850f902b74b1bdff504b73d1ee4f88992480ef1f"
-      "agentapi-lifecycle-linux-x64.gz"   = "342a2f251b64b7186b1635a7c0479310f6fed8a28807de9ccc746fabf6c3cfb0"
-      "agentapi-lifecycle-linux-x64.xz"   = "311f26dc823def7dc3310f6e68f1af59cf94486ede8b77e1532c79651f15d30e"
+      "agentapi-lifecycle-linux-arm64"    = "43bf251100ea19570a5c8b8f9462fd8867ee6569c68a24544915bf60d4fdf47c"
+      "agentapi-lifecycle-linux-arm64.gz" = "01ba001619d80c909736b0036dce75a93d469cd2eccd73326c169ee8da8da2b2"
+      "agentapi-lifecycle-linux-arm64.xz" = "2581a91144b2d5efa070b0fd69970229122565f74013d322fbaa6df0587e6aeb"
+      "agentapi-lifecycle-linux-x64"      = "ce3b83133ab8c09338f32157168702596f099b82a5fc71afa41673c97f3df47a"
+      "agentapi-lifecycle-linux-x64.gz"   = "e3a3d8a675635ec1385106a80dcdd62d12fadb5ef99ff2f41ddee456ecf1dee2"
+      "agentapi-lifecycle-linux-x64.xz"   = "b8620e633f7ac76cc34685aa949ebf9fb6968a05f812926fee7ae3cdbf9e1e62"
     }
   }
 }

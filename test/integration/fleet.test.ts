@@ -23,7 +23,9 @@ function spread(values: number[]): { std: number; range: number } {
 
 describe('a fleet stopping at once', () => {
   it(`${FLEET} workspaces against a coderd that stores 2 at a time: every snapshot lands, retries spread out`, async () => {
-    fleet = await startFleet(FLEET, 2, 6);
+    // Gathered: on a loaded machine the twelve processes start over seconds, and only a few
+    // would meet the limit at once, too few to measure the retries' spread.
+    fleet = await startFleet(FLEET, 2, 6, { gather: true });
     const { coderd, tasks, works, sims, env } = fleet;
     const started = Date.now();
     const results = await Promise.all(
@@ -62,14 +64,15 @@ describe('a fleet stopping at once', () => {
 
     // When each workspace came back after its first refusal, measured from that refusal: the
     // Retry-After (1 s) plus jitter, so no two waves are identical. Without jitter every one of
-    // them would be 1000 ms apart from its first try, give or take a few ms of scheduling.
+    // them would be 1000 ms apart from its refusal, give or take a few ms of scheduling. (A few
+    // ms under 1000 are clock rounding between two processes, not an early retry.)
     const comeback: number[] = [];
     for (const task of tasks) {
-      const times = coderd.received.filter((r) => r.path.includes(task)).map((r) => r.at);
-      if (times.length > 1) comeback.push(times[1] - times[0]);
+      const attempts = coderd.received.filter((r) => r.path.includes(task));
+      if (attempts.length > 1) comeback.push(attempts[1].at - attempts[0].answeredAt);
     }
-    expect(comeback.length).toBeGreaterThanOrEqual(3);
-    for (const ms of comeback) expect(ms).toBeGreaterThanOrEqual(1_000);
+    expect(comeback.length).toBeGreaterThanOrEqual(FLEET - 2);
+    for (const ms of comeback) expect(ms).toBeGreaterThanOrEqual(995);
     const { std, range } = spread(comeback);
     expect(std, JSON.stringify(comeback)).toBeGreaterThan(25);
     expect(range, JSON.stringify(comeback)).toBeGreaterThan(80);

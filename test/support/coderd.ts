@@ -30,9 +30,18 @@ export type Mode =
   | { kind: 'huge-error'; status: 400 | 500; bytes: number }
   /**
    * A busy coderd behind a load balancer: it stores `concurrent` snapshots at a time, each
-   * taking `holdMs`, and refuses the rest with `refuse` (503 or 429) and a Retry-After.
+   * taking `holdMs`, and refuses the rest with `refuse` (503 or 429) and a Retry-After. With
+   * `gather`, the first `gather` requests are held until all of them have arrived (10 s at
+   * most), so a fleet meets the limit at once however unevenly a loaded machine starts it.
    */
-  | { kind: 'capacity'; concurrent: number; holdMs: number; refuse: 429 | 503; retryAfter?: string };
+  | {
+      kind: 'capacity';
+      concurrent: number;
+      holdMs: number;
+      refuse: 429 | 503;
+      retryAfter?: string;
+      gather?: number;
+    };
 
 export interface Received {
   at: number;
@@ -78,6 +87,12 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
   const hanging = new Set<ServerResponse>();
   let inFlight = 0;
   let peak = 0;
+  let arrived = 0;
+  let allArrived: () => void = () => {};
+  const gathered = new Promise<void>((resolve) => {
+    allArrived = resolve;
+    setTimeout(resolve, 10_000).unref();
+  });
 
   const reply = (res: ServerResponse, status: number, body?: object) => {
     if (body) res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
@@ -125,6 +140,10 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
     }
     if (mode.kind === 'huge-error') return hugeError(res, mode.status, mode.bytes);
     if (mode.kind === 'capacity') {
+      if (mode.gather && arrived < mode.gather) {
+        if (++arrived === mode.gather) allArrived();
+        await gathered;
+      }
       if (inFlight >= mode.concurrent) {
         if (mode.retryAfter) res.setHeader('Retry-After', mode.retryAfter);
         return reply(res, mode.refuse, { message: 'Too many requests, try again later.' });

@@ -485,7 +485,8 @@ describe('inputs from provisioning and peers', () => {
       await waitFor(() => existsSync(f.work.stateFile));
       const result = await shutdown([...args, '--save-timeout', '20s']);
       expect(step(report(result), 'save')?.outcome).toBe('up-to-date');
-      expect(result.ms).toBeLessThan(1_000);
+      // The whole shutdown, process start to AgentAPI gone: far under the 20 s it would wait.
+      expect(result.ms).toBeLessThan(5_000);
     },
   );
 

@@ -105,7 +105,10 @@ function render(r: StatusReport): string {
         : g.sameFilesystemAsState
           ? "present, on the state file's filesystem"
           : "present, on another filesystem than the state file's";
-      row('agent data', `${g.type} keeps its sessions in ${g.folder}: ${where}`);
+      row(
+        'agent data',
+        `${g.type} keeps its sessions in ${g.folder}: ${where}; Coder advises ${g.minStorage}`,
+      );
     }
   }
   lines.push('Coder:');

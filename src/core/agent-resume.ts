@@ -21,8 +21,6 @@ export interface ResumeRecipe {
   already: readonly string[];
   /** Only when the command runs this subcommand (goose: `goose session`). */
   needsSubcommand?: string;
-  /** Where the agent keeps its sessions (~ is the home folder), for `status`. */
-  sessionDir: string;
   /** The documentation the recipe comes from, and when it was read. */
   source: string;
 }
@@ -34,7 +32,6 @@ export const RECIPES: Readonly<Record<string, ResumeRecipe>> = {
     args: ['--continue'],
     at: 'end',
     already: ['-c', '--continue', '-r', '--resume', '--session-id'],
-    sessionDir: '~/.claude',
     source:
       'Claude Code CLI reference, `claude -c`: "Continue most recent conversation" (in the current directory): https://docs.anthropic.com/en/docs/claude-code/cli-reference',
   },
@@ -43,7 +40,6 @@ export const RECIPES: Readonly<Record<string, ResumeRecipe>> = {
     args: ['resume', '--last'],
     at: 'subcommand',
     already: ['resume', 'exec', '--last'],
-    sessionDir: '~/.codex',
     source:
       'Codex CLI docs/advanced.md, "codex resume --last  # most recent" (openai/codex, since 0.39): https://github.com/openai/codex/blob/main/docs/advanced.md',
   },
@@ -52,7 +48,6 @@ export const RECIPES: Readonly<Record<string, ResumeRecipe>> = {
     args: ['--resume', 'latest'],
     at: 'end',
     already: ['-r', '--resume'],
-    sessionDir: '~/.gemini',
     source:
       'Gemini CLI cheatsheet, `gemini -r "latest"`: "Continue most recent session"; sessions are per project: https://geminicli.com/docs/cli/cli-reference and https://geminicli.com/docs/cli/session-management',
   },
@@ -62,7 +57,6 @@ export const RECIPES: Readonly<Record<string, ResumeRecipe>> = {
     at: 'end',
     already: ['-r', '--resume', '--session-id', '-n', '--name', '--path'],
     needsSubcommand: 'session',
-    sessionDir: '~/.local/share/goose',
     source:
       'goose CLI commands, `goose session -r, --resume`: "Resume a previous session" (the most recent without a name or id): https://block.github.io/goose/docs/guides/goose-cli-commands',
   },
@@ -71,7 +65,6 @@ export const RECIPES: Readonly<Record<string, ResumeRecipe>> = {
     args: ['--continue'],
     at: 'end',
     already: ['-c', '--continue', '-s', '--session'],
-    sessionDir: '~/.local/share/opencode',
     source: 'OpenCode CLI, `--continue, -c`: "Continue the last session": https://opencode.ai/docs/cli',
   },
   copilot: {
@@ -79,7 +72,6 @@ export const RECIPES: Readonly<Record<string, ResumeRecipe>> = {
     args: ['--continue'],
     at: 'end',
     already: ['--continue', '--resume', '-r'],
-    sessionDir: '~/.copilot',
     source:
       'GitHub Copilot CLI command reference, root option `--continue` (resume the most recent session): https://docs.github.com/en/copilot/reference/copilot-cli-reference/cli-command-reference',
   },
@@ -88,7 +80,6 @@ export const RECIPES: Readonly<Record<string, ResumeRecipe>> = {
     args: ['--restore-chat-history'],
     at: 'end',
     already: ['--restore-chat-history', '--no-restore-chat-history'],
-    sessionDir: '.aider.chat.history.md',
     source:
       'aider options, `--restore-chat-history`: "Restore the previous chat history messages" (from .aider.chat.history.md in the repository): https://aider.chat/docs/config/options.html',
   },
@@ -158,7 +149,11 @@ export function planResume(o: ResumeOptions): ResumePlan {
   const recipe = RECIPES[type];
   if (!o.recipes) return { agent, added: [], why: 'a resume, but --no-resume-agent: nothing added' };
   if (!recipe)
-    return { agent, added: [], why: `a resume; no documented way to continue a ${type} agent's own session` };
+    return {
+      agent,
+      added: [],
+      why: `a resume; no documented way to continue the ${type} agent's own session`,
+    };
   if (basename(agent[0] ?? '') !== recipe.executable) {
     return {
       agent,

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ky from 'ky';
-import { RECIPES } from './agent-resume.js';
+import { AGENT_STORAGE } from './agent-storage.js';
 import { getMessages, getStatus } from './agentapi/agentapi-client.js';
 import {
   type ConfiguredStateFile,
@@ -68,11 +68,13 @@ export interface StatusReport {
     source?: string;
     at: string;
     type: string;
-    /** For an agent with a known recipe: where it keeps its sessions. */
+    /** For a known agent type: where it keeps its sessions (Coder's agent compatibility page). */
     folder?: string;
     folderExists?: boolean;
     /** On the state file's filesystem: a hint that it persists with it. */
     sameFilesystemAsState?: boolean;
+    /** The persistent storage Coder says the agent's sessions need, e.g. "100 MB (can grow to GB)". */
+    minStorage?: string;
   };
   coder: {
     agentUrl?: string;
@@ -207,11 +209,10 @@ async function checkAgentSession(pidFile: string, stateFile: string): Promise<St
   const record = await readStartRecord(pidFile);
   if (!record) return undefined;
   const { resumed, why, added, source, at, type } = record;
-  const recipe = RECIPES[type];
-  if (!recipe) return { resumed, why, added, source, at, type };
-  const folder = recipe.sessionDir.startsWith('~/')
-    ? join(homedir(), recipe.sessionDir.slice(2))
-    : resolve(record.cwd ?? '/', recipe.sessionDir);
+  const storage = AGENT_STORAGE[type];
+  if (!storage) return { resumed, why, added, source, at, type };
+  const [path] = storage.paths;
+  const folder = path.startsWith('~/') ? join(homedir(), path.slice(2)) : resolve(record.cwd ?? '/', path);
   const [here, state] = await Promise.all([
     stat(folder).catch(() => undefined),
     stat(dirname(stateFile)).catch(() => undefined),
@@ -226,6 +227,7 @@ async function checkAgentSession(pidFile: string, stateFile: string): Promise<St
     folder,
     folderExists: here !== undefined,
     sameFilesystemAsState: here && state ? here.dev === state.dev : undefined,
+    minStorage: storage.minStorage,
   };
 }
 

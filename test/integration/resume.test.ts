@@ -170,11 +170,12 @@ describe('start: the agent continues its own session on a resume, and only then'
       folder: join(TEST_HOME, '.claude'),
       folderExists: true,
       sameFilesystemAsState: true,
+      minStorage: '100 MB (can grow to GB)',
     });
     const text = await run(['status', '--port', String(port), '--pid-file', work.pidFile]);
     expect(text.stdout).toContain('last start   a resume: --continue added (recipe:claude)');
     expect(text.stdout).toContain(
-      `agent data   claude keeps its sessions in ${join(TEST_HOME, '.claude')}: present`,
+      `agent data   claude keeps its sessions in ${join(TEST_HOME, '.claude')}: present, on the state file's filesystem; Coder advises 100 MB (can grow to GB)`,
     );
   });
 });

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { agentTypeOf, planResume, RECIPES } from '../../src/core/agent-resume.js';
+import { AGENT_STORAGE } from '../../src/core/agent-storage.js';
 
 const plan = (
   agent: string[],
@@ -47,14 +48,38 @@ describe('planResume: each recipe, on a resume', () => {
     expect(agentTypeOf('nonsense', ['claude'])).toBe('custom');
   });
 
-  it('every recipe names its source and where the agent keeps its sessions', () => {
+  it('every recipe names its source, and Coder names where its agent keeps its sessions', () => {
     for (const [type, recipe] of Object.entries(RECIPES)) {
       expect(recipe.source, type).toMatch(/https:\/\//);
-      expect(recipe.sessionDir, type).toBeTruthy();
+      expect(AGENT_STORAGE[type]?.paths.length, type).toBeGreaterThan(0);
       expect(recipe.already, type).toEqual(
         expect.arrayContaining(recipe.args.filter((a) => a.startsWith('-')).slice(0, 1)),
       );
     }
+  });
+});
+
+describe("where each agent keeps its sessions (Coder's agent compatibility page)", () => {
+  it('is known for every agent type AgentAPI names, and for no custom agent', () => {
+    const names = [
+      'claude',
+      'goose',
+      'aider',
+      'codex',
+      'gemini',
+      'copilot',
+      'amp',
+      'auggie',
+      'cursor-agent',
+      'q',
+      'opencode',
+    ];
+    for (const name of names) {
+      const storage = AGENT_STORAGE[agentTypeOf(name, [])];
+      expect(storage?.paths.length, name).toBeGreaterThan(0);
+      expect(storage?.minStorage, name).toMatch(/^\d+ MB/);
+    }
+    expect(AGENT_STORAGE[agentTypeOf('custom', [])]).toBeUndefined();
   });
 });
 
@@ -65,7 +90,7 @@ describe('planResume: adds nothing when it should not', () => {
       'an agent with no documented way',
       ['amp'],
       { type: 'amp' },
-      /no documented way to continue a amp agent/,
+      /no documented way to continue the amp agent/,
     ],
     ['a custom agent', ['my-agent'], { type: 'custom' }, /no documented way/],
     ['a wrapper around the agent', ['npx', 'claude'], { type: 'claude' }, /is not claude itself/],

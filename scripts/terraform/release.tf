@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "43bf251100ea19570a5c8b8f9462fd8867ee6569c68a24544915bf60d4fdf47c"
-      "agentapi-lifecycle-linux-arm64.gz" = "01ba001619d80c909736b0036dce75a93d469cd2eccd73326c169ee8da8da2b2"
-      "agentapi-lifecycle-linux-arm64.xz" = "2581a91144b2d5efa070b0fd69970229122565f74013d322fbaa6df0587e6aeb"
-      "agentapi-lifecycle-linux-x64"      = "ce3b83133ab8c09338f32157168702596f099b82a5fc71afa41673c97f3df47a"
-      "agentapi-lifecycle-linux-x64.gz"   = "e3a3d8a675635ec1385106a80dcdd62d12fadb5ef99ff2f41ddee456ecf1dee2"
-      "agentapi-lifecycle-linux-x64.xz"   = "b8620e633f7ac76cc34685aa949ebf9fb6968a05f812926fee7ae3cdbf9e1e62"
+      "agentapi-lifecycle-linux-arm64"    = "dd86db42cf0860fd9cf0ed30de66b2ddc7a60f4cee87af2c1b312dd143f76d59"
+      "agentapi-lifecycle-linux-arm64.gz" = "7b8b414c86fa3c48df867b7ddb31fe58ddfda377bd3039a4211af6cb36c1b0ea"
+      "agentapi-lifecycle-linux-arm64.xz" = "1394b0d9cac7a508ae8c69b199f98051a410ec63a0090b7c88f57fadb6f6698a"
+      "agentapi-lifecycle-linux-x64"      = "4d5c3eab51c799acfac5e9bcf9fcedca19773d1fd925ef9fc0fb542a8bd8414d"
+      "agentapi-lifecycle-linux-x64.gz"   = "4980413942fc06c42e19aad1d363e153876fa223742da7b50cea65e3602eb399"
+      "agentapi-lifecycle-linux-x64.xz"   = "bf3912b3cb139b131fe2df43ed84ac634a006a420f3d6990534ec91678530ee2"
     }
   }
 }

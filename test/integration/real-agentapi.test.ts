@@ -302,12 +302,15 @@ withPeer(agentapi, 'the whole cycle on the real AgentAPI', (bin) => {
     const started = await detach(bin, ['--checkpoint-interval', '1s', '--task-id', TASK_ID, '--verbose']);
     expect(started.supervisorPid).toBeGreaterThan(0);
     await say(base(), 'checkpoint me');
+    // The agent's whole reply, not just the question: a tick may have come mid-reply, and the
+    // next one would then post again.
+    const reply = 'You said: checkpoint me';
     await waitFor(
-      () => (coderd.stored.get(TASK_ID)?.messages ?? []).some((m) => m.content.includes('checkpoint me')),
+      () => (coderd.stored.get(TASK_ID)?.messages ?? []).some((m) => m.content.includes(reply)),
       15_000,
     );
     await waitFor(
-      () => existsSync(work.stateFile) && stateMessages().some((m) => m.message.includes('checkpoint me')),
+      () => existsSync(work.stateFile) && stateMessages().some((m) => m.message.includes(reply)),
       15_000,
     );
     const posts = coderd.received.length;

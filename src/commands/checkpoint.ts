@@ -1,17 +1,8 @@
 import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
 import type { CheckpointReport } from '../core/checkpoint.js';
-import {
-  agentApiFlags,
-  durationFlag,
-  pidFileFlag,
-  runningStateFileFlag,
-  saveTimeoutFlag,
-  snapshotFlags,
-  statePersistenceFlag,
-  taskIdFlag,
-} from '../core/flags.js';
-import { agentApiBaseUrl, coderEnv, DEFAULTS } from '../core/settings.js';
+import { durationFlag, saveAndPostFlags, saveAndPostOptions } from '../core/flags.js';
+import { DEFAULTS } from '../core/settings.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
 
 export default class Checkpoint extends BaseCommand<typeof Checkpoint> {
@@ -35,19 +26,13 @@ export default class Checkpoint extends BaseCommand<typeof Checkpoint> {
   ];
 
   static flags = {
-    'task-id': taskIdFlag,
-    ...agentApiFlags,
-    'pid-file': pidFileFlag,
-    'state-file': runningStateFileFlag,
-    'state-persistence': statePersistenceFlag,
-    ...snapshotFlags,
+    ...saveAndPostFlags,
     timeout: durationFlag({
       description: 'Budget for the whole command',
       default: DEFAULTS.checkpointTimeoutMs,
       min: 1_000,
       max: 600_000,
     }),
-    'save-timeout': saveTimeoutFlag,
     strict: Flags.boolean({
       description: 'Exit 1 unless it did what there was to do (default: always 0)',
     }),
@@ -66,17 +51,8 @@ export default class Checkpoint extends BaseCommand<typeof Checkpoint> {
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
     const { runCheckpoint } = await import('../core/checkpoint.js');
     const report = await runCheckpoint({
-      taskId: flags['task-id'],
-      agentApiUrl: agentApiBaseUrl(flags.port, flags['agentapi-url']),
-      port: flags.port,
-      pidFile: flags['pid-file'],
-      stateFile: flags['state-file'],
-      statePersistence: flags['state-persistence'],
-      maxMessages: flags['max-messages'],
-      maxBytes: flags['max-bytes'],
+      ...saveAndPostOptions(flags),
       timeoutMs: flags.timeout,
-      saveTimeoutMs: flags['save-timeout'],
-      coder: coderEnv(),
       logger: this.logger,
       stopped: stopped.signal,
     });

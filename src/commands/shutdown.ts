@@ -1,16 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
-import {
-  agentApiFlags,
-  durationFlag,
-  pidFileFlag,
-  runningStateFileFlag,
-  saveTimeoutFlag,
-  snapshotFlags,
-  statePersistenceFlag,
-  taskIdFlag,
-} from '../core/flags.js';
-import { agentApiBaseUrl, coderEnv, DEFAULTS } from '../core/settings.js';
+import { durationFlag, saveAndPostFlags, saveAndPostOptions } from '../core/flags.js';
+import { DEFAULTS } from '../core/settings.js';
 import type { ShutdownReport } from '../core/shutdown.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
 
@@ -39,11 +30,7 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
   ];
 
   static flags = {
-    'task-id': taskIdFlag,
-    ...agentApiFlags,
-    'pid-file': pidFileFlag,
-    'state-file': runningStateFileFlag,
-    'state-persistence': statePersistenceFlag,
+    ...saveAndPostFlags,
     snapshot: Flags.boolean({
       description: 'Post a log snapshot (--no-snapshot to skip)',
       default: true,
@@ -54,7 +41,6 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
       default: true,
       allowNo: true,
     }),
-    ...snapshotFlags,
     timeout: durationFlag({
       description: 'Budget for the whole command',
       default: DEFAULTS.shutdownTimeoutMs,
@@ -67,7 +53,6 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
       min: 100,
       max: 3_600_000,
     }),
-    'save-timeout': saveTimeoutFlag,
     strict: Flags.boolean({
       description: 'Exit 1 if any step failed (default: always 0, never blocking the stop)',
     }),
@@ -75,8 +60,6 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
 
   async run(): Promise<ShutdownReport> {
     const { flags } = this;
-    // A bad task id fails only the snapshot step: save and stop still run (best effort).
-    const taskId = flags['task-id'];
     const hurry = new AbortController();
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -89,21 +72,13 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
 
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
     const { runShutdown } = await import('../core/shutdown.js');
+    // A bad task id fails only the snapshot step: save and stop still run (best effort).
     const report = await runShutdown({
-      taskId,
-      agentApiUrl: agentApiBaseUrl(flags.port, flags['agentapi-url']),
-      port: flags.port,
-      pidFile: flags['pid-file'],
-      stateFile: flags['state-file'],
-      statePersistence: flags['state-persistence'],
+      ...saveAndPostOptions(flags),
       snapshot: flags.snapshot,
       stop: flags.stop,
-      maxMessages: flags['max-messages'],
-      maxBytes: flags['max-bytes'],
       timeoutMs: flags.timeout,
       graceMs: flags.grace,
-      saveTimeoutMs: flags['save-timeout'],
-      coder: coderEnv(),
       logger: this.logger,
       hurry: hurry.signal,
     });

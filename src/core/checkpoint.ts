@@ -26,27 +26,13 @@ import {
   SHUTDOWN_HOLDERS,
   shutdownLockPath,
 } from './process/lock.js';
-import { finishSave, noteMessages, type SaveResult, startSave } from './save.js';
-import { type CoderEnv, oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
+import { finishSave, noteMessages, type SaveAndPostOptions, type SaveResult, startSave } from './save.js';
+import { oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
 import { Deadline } from './utils/deadline.js';
 import { describe } from './utils/errors.js';
-import type { Logger } from './utils/log.js';
 import { preparePrivateFolders } from './utils/private-dir.js';
 
-export interface CheckpointOptions {
-  taskId?: string;
-  agentApiUrl: string;
-  port: number;
-  pidFile: string;
-  /** Used only when AgentAPI's own state file cannot be read from /proc. */
-  stateFile?: string;
-  statePersistence: boolean;
-  maxMessages: number;
-  maxBytes: number;
-  timeoutMs: number;
-  saveTimeoutMs: number;
-  coder: CoderEnv;
-  logger: Logger;
+export interface CheckpointOptions extends SaveAndPostOptions {
   /** Aborted when a shutdown (or anyone) tells us to stop: nothing is posted after it. */
   stopped?: AbortSignal;
 }

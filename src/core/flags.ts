@@ -4,7 +4,8 @@
 import * as Flags from '@oclif/core/flags';
 import type { OptionFlag } from '@oclif/core/interfaces';
 import { EMPTY_BODY } from './coderd/snapshot.js';
-import { DEFAULTS, defaultPidFile, ENV, parseAgentApiUrl } from './settings.js';
+import type { SaveAndPostOptions } from './save.js';
+import { agentApiBaseUrl, coderEnv, DEFAULTS, defaultPidFile, ENV, parseAgentApiUrl } from './settings.js';
 import { formatUnit, parseDuration } from './utils/duration.js';
 
 export interface DurationFlagOptions {
@@ -116,3 +117,40 @@ export const saveTimeoutFlag = durationFlag({
   min: 100,
   max: 3_600_000,
 });
+
+/** The flags of the commands that save a running AgentAPI and post its snapshot (shutdown, checkpoint). */
+export const saveAndPostFlags = {
+  'task-id': taskIdFlag,
+  ...agentApiFlags,
+  'pid-file': pidFileFlag,
+  'state-file': runningStateFileFlag,
+  'state-persistence': statePersistenceFlag,
+  ...snapshotFlags,
+  'save-timeout': saveTimeoutFlag,
+};
+
+/** Those flags, parsed, as the options the core takes (with the Coder variables). */
+export function saveAndPostOptions(flags: {
+  'task-id'?: string;
+  port: number;
+  'agentapi-url'?: string;
+  'pid-file': string;
+  'state-file'?: string;
+  'state-persistence': boolean;
+  'max-messages': number;
+  'max-bytes': number;
+  'save-timeout': number;
+}): Omit<SaveAndPostOptions, 'timeoutMs' | 'logger'> {
+  return {
+    taskId: flags['task-id'],
+    agentApiUrl: agentApiBaseUrl(flags.port, flags['agentapi-url']),
+    port: flags.port,
+    pidFile: flags['pid-file'],
+    stateFile: flags['state-file'],
+    statePersistence: flags['state-persistence'],
+    maxMessages: flags['max-messages'],
+    maxBytes: flags['max-bytes'],
+    saveTimeoutMs: flags['save-timeout'],
+    coder: coderEnv(),
+  };
+}

@@ -7,6 +7,7 @@ import { configuredStateFile, type Located, persistenceSupport } from './agentap
 import { type FileStamp, heldBy, stampOf, waitForReplacement } from './agentapi/state-file.js';
 import { isSameProcess } from './process/proc.js';
 import { send } from './process/signals.js';
+import type { CoderEnv } from './settings.js';
 import type { Deadline } from './utils/deadline.js';
 import type { Logger } from './utils/log.js';
 
@@ -15,6 +16,19 @@ export interface SaveOptions {
   /** Used only when AgentAPI's own state file cannot be read from /proc. */
   stateFile?: string;
   logger: Logger;
+}
+
+/** What shutdown and checkpoint both take: the AgentAPI to save, and the snapshot to post. */
+export interface SaveAndPostOptions extends SaveOptions {
+  taskId?: string;
+  agentApiUrl: string;
+  port: number;
+  pidFile: string;
+  maxMessages: number;
+  maxBytes: number;
+  timeoutMs: number;
+  saveTimeoutMs: number;
+  coder: CoderEnv;
 }
 
 export interface SaveResult {

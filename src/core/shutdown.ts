@@ -23,31 +23,25 @@ import {
 } from './process/lock.js';
 import { isSameProcess } from './process/proc.js';
 import { type StopOutcome, stopProcess } from './process/signals.js';
-import { finishSave, noteMessages, type SaveResult, type SaveStart, startSave } from './save.js';
-import { type CoderEnv, DEFAULTS, oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
+import {
+  finishSave,
+  noteMessages,
+  type SaveAndPostOptions,
+  type SaveResult,
+  type SaveStart,
+  startSave,
+} from './save.js';
+import { DEFAULTS, oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
 import { Deadline } from './utils/deadline.js';
 import { formatDuration } from './utils/duration.js';
 import { describe } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
 import { preparePrivateFolders } from './utils/private-dir.js';
 
-export interface ShutdownOptions {
-  taskId?: string;
-  agentApiUrl: string;
-  port: number;
-  pidFile: string;
-  /** Used only when AgentAPI's own configuration cannot be read. */
-  stateFile?: string;
-  statePersistence: boolean;
+export interface ShutdownOptions extends SaveAndPostOptions {
   snapshot: boolean;
   stop: boolean;
-  maxMessages: number;
-  maxBytes: number;
-  timeoutMs: number;
   graceMs: number;
-  saveTimeoutMs: number;
-  coder: CoderEnv;
-  logger: Logger;
   /** Aborted when we are told to exit ourselves: finish fast, still SIGTERM AgentAPI. */
   hurry?: AbortSignal;
 }

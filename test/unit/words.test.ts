@@ -10,6 +10,8 @@ import {
   durationFlag,
   pidFileFlag,
   runningStateFileFlag,
+  saveAndPostFlags,
+  saveAndPostOptions,
   saveTimeoutFlag,
   snapshotFlags,
   stateFileFlag,
@@ -44,6 +46,7 @@ import { Logger, redact } from '../../src/core/utils/log.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.unstubAllEnvs();
 });
 
 /** Everything printError writes to stderr. */
@@ -424,6 +427,47 @@ describe('the flags and their variables, as the README lists them', () => {
     expect((runningStateFileFlag as { default?: unknown }).default).toBeUndefined();
     expect(taskIdFlag.description).toContain('UUID');
     expect(snapshotFlags['max-messages']).toMatchObject({ min: 1, default: 10 });
+  });
+
+  it('shutdown and checkpoint take the same flags, as the same options', () => {
+    expect(Object.keys(saveAndPostFlags)).toEqual([
+      'task-id',
+      'port',
+      'agentapi-url',
+      'pid-file',
+      'state-file',
+      'state-persistence',
+      'max-messages',
+      'max-bytes',
+      'save-timeout',
+    ]);
+    vi.stubEnv('CODER_AGENT_URL', 'https://coder.example.com');
+    vi.stubEnv('CODER_AGENT_TOKEN', 'tok');
+    const flags = {
+      'task-id': 'abc',
+      port: 3290,
+      'pid-file': '/p',
+      'state-file': '/s',
+      'state-persistence': false,
+      'max-messages': 7,
+      'max-bytes': 900,
+      'save-timeout': 1234,
+    };
+    expect(saveAndPostOptions(flags)).toEqual({
+      taskId: 'abc',
+      agentApiUrl: 'http://127.0.0.1:3290',
+      port: 3290,
+      pidFile: '/p',
+      stateFile: '/s',
+      statePersistence: false,
+      maxMessages: 7,
+      maxBytes: 900,
+      saveTimeoutMs: 1234,
+      coder: { agentUrl: 'https://coder.example.com', token: 'tok' },
+    });
+    expect(saveAndPostOptions({ ...flags, 'agentapi-url': 'http://127.0.0.1:9' }).agentApiUrl).toBe(
+      'http://127.0.0.1:9',
+    );
   });
 
   it('a duration flag without a default shows none', () => {

@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useFixture } from '../support/fixture.js';
-import { type RunResult, run, startBystander, TASK_ID, waitFor } from '../support/harness.js';
+import { type RunResult, startBystander, TASK_ID, waitFor } from '../support/harness.js';
 import { shutdownHelpers } from '../support/shutdown.js';
 
 const f = useFixture();
-const { setup, shutdown, report, signalsReceived, alive } = shutdownHelpers(f);
+const { setup, against, shutdown, report, signalsReceived, alive } = shutdownHelpers(f);
 
 interface CheckpointReport {
   ok: boolean;
@@ -23,22 +23,8 @@ interface CheckpointReport {
   fingerprintFile?: string;
 }
 
-function checkpoint(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<RunResult> {
-  const task = args.includes('--task-id') ? [] : ['--task-id', TASK_ID];
-  return run(
-    [
-      'checkpoint',
-      ...task,
-      '--pid-file',
-      f.work.pidFile,
-      '--port',
-      String(f.sim?.port ?? 1),
-      '--json',
-      ...args,
-    ],
-    { env: { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token, ...env } },
-  );
-}
+const checkpoint = (args: string[] = [], env: Record<string, string | undefined> = {}) =>
+  against('checkpoint', args, env);
 const outcomeOf = (result: RunResult): CheckpointReport => JSON.parse(result.stdout);
 const posts = () => f.coderd?.received.length ?? 0;
 const usr1 = () => signalsReceived().filter((s) => s === 'SIGUSR1').length;

@@ -1,5 +1,5 @@
-// Running `shutdown` against one test's fixture and reading its --json report: shared by the
-// shutdown tests and the hostile-field tests.
+// Running `shutdown` (or `checkpoint`) against one test's fixture and reading its --json report:
+// shared by the shutdown, checkpoint, private-default and hostile-field tests.
 
 import type { Mode } from './coderd.js';
 import { startCoderd } from './coderd.js';
@@ -52,7 +52,9 @@ export function shutdownHelpers(f: Fixture) {
     ...extra,
   ];
 
-  function shutdown(
+  /** `command` (shutdown or checkpoint) with this fixture's task, PID file, port and coderd, in --json. */
+  function against(
+    command: 'shutdown' | 'checkpoint',
     args: string[] = [],
     env: Record<string, string | undefined> = {},
     killAfterMs?: number,
@@ -60,16 +62,7 @@ export function shutdownHelpers(f: Fixture) {
   ): Promise<RunResult> {
     const task = args.includes('--task-id') ? [] : ['--task-id', TASK_ID];
     return run(
-      [
-        'shutdown',
-        ...task,
-        '--pid-file',
-        f.work.pidFile,
-        '--port',
-        String(f.sim?.port ?? 1),
-        '--json',
-        ...args,
-      ],
+      [command, ...task, '--pid-file', f.work.pidFile, '--port', String(f.sim?.port ?? 1), '--json', ...args],
       {
         env: { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token, ...env },
         killAfterMs,
@@ -78,6 +71,13 @@ export function shutdownHelpers(f: Fixture) {
     );
   }
 
+  const shutdown = (
+    args: string[] = [],
+    env: Record<string, string | undefined> = {},
+    killAfterMs?: number,
+    more: Partial<RunOptions> = {},
+  ) => against('shutdown', args, env, killAfterMs, more);
+
   const report = (result: RunResult): Report => JSON.parse(result.stdout);
   const step = (r: Report, name: string) => r.steps.find((s) => s.step === name);
   const signalsReceived = (): string[] =>
@@ -85,5 +85,5 @@ export function shutdownHelpers(f: Fixture) {
       .filter((e) => e.source === 'agentapi' && e.event === 'signal')
       .map((e) => e.signal as string);
 
-  return { setup, shutdown, shutdownArgs, report, step, signalsReceived, alive: isAlive };
+  return { setup, against, shutdown, shutdownArgs, report, step, signalsReceived, alive: isAlive };
 }

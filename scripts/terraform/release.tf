@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "dd86db42cf0860fd9cf0ed30de66b2ddc7a60f4cee87af2c1b312dd143f76d59"
-      "agentapi-lifecycle-linux-arm64.gz" = "7b8b414c86fa3c48df867b7ddb31fe58ddfda377bd3039a4211af6cb36c1b0ea"
-      "agentapi-lifecycle-linux-arm64.xz" = "1394b0d9cac7a508ae8c69b199f98051a410ec63a0090b7c88f57fadb6f6698a"
-      "agentapi-lifecycle-linux-x64"      = "4d5c3eab51c799acfac5e9bcf9fcedca19773d1fd925ef9fc0fb542a8bd8414d"
-      "agentapi-lifecycle-linux-x64.gz"   = "4980413942fc06c42e19aad1d363e153876fa223742da7b50cea65e3602eb399"
-      "agentapi-lifecycle-linux-x64.xz"   = "bf3912b3cb139b131fe2df43ed84ac634a006a420f3d6990534ec91678530ee2"
+      "agentapi-lifecycle-linux-arm64"    = "33749eabf4e14e2b68a46ae76dd8ae204111d091a9d744df0fdf21b5cbc6e019"
+      "agentapi-lifecycle-linux-arm64.gz" = "63c7038dd0c4d8a268751b71cd21f7b8e183f27bec68f12630796a72a1bc2dd1"
+      "agentapi-lifecycle-linux-arm64.xz" = "dbab10eb58072f22dfcbde1cf38953785a092b04418abf6aacadb7755c865eea"
+      "agentapi-lifecycle-linux-x64"      = "9ac40d9c8765fcb3fea847971f8b21f18ad56eba7ffb41bc9a3f10f0d4946842"
+      "agentapi-lifecycle-linux-x64.gz"   = "4e9d53e0cbc28973dae06760a008d851ef1cc69d8d60c301a3c4de6e2b264b45"
+      "agentapi-lifecycle-linux-x64.xz"   = "4db90367e4ff8320586ed9bc42e4047e926bca42e54f7256d3b5d474d66e1c85"
     }
   }
 }

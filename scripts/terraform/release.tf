@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "33749eabf4e14e2b68a46ae76dd8ae204111d091a9d744df0fdf21b5cbc6e019"
-      "agentapi-lifecycle-linux-arm64.gz" = "63c7038dd0c4d8a268751b71cd21f7b8e183f27bec68f12630796a72a1bc2dd1"
-      "agentapi-lifecycle-linux-arm64.xz" = "dbab10eb58072f22dfcbde1cf38953785a092b04418abf6aacadb7755c865eea"
-      "agentapi-lifecycle-linux-x64"      = "9ac40d9c8765fcb3fea847971f8b21f18ad56eba7ffb41bc9a3f10f0d4946842"
-      "agentapi-lifecycle-linux-x64.gz"   = "4e9d53e0cbc28973dae06760a008d851ef1cc69d8d60c301a3c4de6e2b264b45"
-      "agentapi-lifecycle-linux-x64.xz"   = "4db90367e4ff8320586ed9bc42e4047e926bca42e54f7256d3b5d474d66e1c85"
+      "agentapi-lifecycle-linux-arm64"    = "ab1d2e97f0774b3d3ff85efb01ece0109f7929da5164523ee932fdbf817bff04"
+      "agentapi-lifecycle-linux-arm64.gz" = "70610e84d1f7f6043f1638f94101516442359e04e1f99a987ed616edeca76c29"
+      "agentapi-lifecycle-linux-arm64.xz" = "4e6109f874315d1922422ce6d94674fcc811bd720df73ad2d4a759e770e7e601"
+      "agentapi-lifecycle-linux-x64"      = "a7604ee5d12df52ecfae78aa5d5476b1bc555460f88ac5955c85009dec894512"
+      "agentapi-lifecycle-linux-x64.gz"   = "9057324c385320feb16b93b863e1294f3471ed0c40c40041fed8b002ec1ce480"
+      "agentapi-lifecycle-linux-x64.xz"   = "f3e717759131fef16c8eb65d2adad3eb5b16ac1f45729978b5f3fadd1569d5ad"
     }
   }
 }

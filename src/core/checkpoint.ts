@@ -9,6 +9,7 @@
 // its own POST, so the last snapshot is always shutdown's. One checkpoint at a time: a tick that
 // finds the previous one still running leaves at once.
 
+import { createHash } from 'node:crypto';
 import { locateAgentApi } from './agentapi/agentapi-process.js';
 import {
   type Collected,
@@ -30,18 +31,22 @@ import { finishSave, noteMessages, type SaveAndPostOptions, type SaveResult, sta
 import { oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
 import { Deadline } from './utils/deadline.js';
 import { describe } from './utils/errors.js';
+import { readSmallFile, replaceFile } from './utils/local-file.js';
 import { preparePrivateFolders } from './utils/private-dir.js';
 
 export interface CheckpointOptions extends SaveAndPostOptions {
   /** Aborted when a shutdown (or anyone) tells us to stop: nothing is posted after it. */
   stopped?: AbortSignal;
+  /** Say a line the last tick already said (numbers aside) only once a day (for a schedule). */
+  quietRepeats?: boolean;
 }
 
 /**
  * unchanged: nothing new, nothing sent. stored: saved and posted. saved: saved, no snapshot to
  * post (no task id or Coder variables). empty: no messages yet. deferred: a shutdown is running.
  * busy: the previous checkpoint is still running. stopped: told to stop before posting.
- * not-running, not-identified: no AgentAPI of ours. not-stored, unconfirmed, failed: see detail.
+ * not-running, not-identified: no AgentAPI of ours. not-saved: the save cannot land (a full or
+ * read-only disk, AgentAPI gone). not-stored, unconfirmed, failed: see detail.
  */
 export type CheckpointOutcome =
   | 'unchanged'
@@ -55,6 +60,7 @@ export type CheckpointOutcome =
   | 'not-identified'
   | 'not-stored'
   | 'unconfirmed'
+  | 'not-saved'
   | 'failed';
 
 export interface CheckpointReport {
@@ -82,15 +88,23 @@ const FINE: readonly CheckpointOutcome[] = [
 ];
 
 export async function runCheckpoint(o: CheckpointOptions): Promise<CheckpointReport> {
+  // Everything the steps would say is held, and said in the tick's one line (tell()).
+  const held: string[] = [];
+  const report = await checkpoint({ ...o, logger: o.logger.holding(held) });
+  await tell(report, held, o);
+  return report;
+}
+
+async function checkpoint(o: CheckpointOptions): Promise<CheckpointReport> {
   const started = Date.now();
   const deadline = Deadline.in(o.timeoutMs).slice(o.timeoutMs, o.stopped);
-  const done = (outcome: CheckpointOutcome, detail: string, extra: Partial<CheckpointReport> = {}) => {
-    const report = { ok: FINE.includes(outcome), outcome, detail, ms: Date.now() - started, ...extra };
-    const line = `checkpoint: ${outcome}: ${detail}`;
-    if (report.ok) o.logger.info(line);
-    else o.logger.warn(line);
-    return report;
-  };
+  const done: Done = (outcome, detail, extra = {}) => ({
+    ok: FINE.includes(outcome),
+    outcome,
+    detail,
+    ms: Date.now() - started,
+    ...extra,
+  });
   if (await shutdownRunning(o.pidFile))
     return done('deferred', 'a shutdown is running; it saves and posts itself');
   const notPrivate = await preparePrivateFolders([o.pidFile], PRIVATE_DIR);
@@ -106,6 +120,49 @@ export async function runCheckpoint(o: CheckpointOptions): Promise<CheckpointRep
   } finally {
     await lock.release();
   }
+}
+
+/** Outcomes that mean nothing happened: a tick that ends so says nothing (but with --verbose). */
+const NOTHING_HAPPENED: readonly CheckpointOutcome[] = ['unchanged', 'busy', 'deferred', 'stopped'];
+/** Outcomes that are news every time: said even when the last tick said the same words. */
+const ALWAYS_NEWS: readonly CheckpointOutcome[] = ['stored', 'saved'];
+/** A failure said once is said again after this long, if it lasts (once a day). */
+const SAY_AGAIN_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The tick's one line: nothing when nothing happened; what was stored; or what failed, with what
+ * the steps noticed on the way. With `quietRepeats` (the module's cron: Coder keeps at most 1 MiB
+ * of an agent's logs), a line the last tick already said, numbers aside, is not said again for a
+ * day: a failure that lasts (coderd down, AgentAPI gone) is one line, not 720 a day.
+ */
+async function tell(report: CheckpointReport, held: string[], o: CheckpointOptions): Promise<void> {
+  const line = `checkpoint: ${report.outcome}: ${report.detail}${held.length ? `; ${held.join('; ')}` : ''}`;
+  if (NOTHING_HAPPENED.includes(report.outcome) && held.length === 0) return o.logger.debug(line);
+  if (o.quietRepeats) {
+    const said = await saidBefore(checkpointSaidPath(o.pidFile), line, ALWAYS_NEWS.includes(report.outcome));
+    if (said) return o.logger.debug(`${line} (said at an earlier tick; not repeated until it changes)`);
+  }
+  if (report.ok && held.length === 0) o.logger.info(line);
+  else o.logger.warn(line);
+}
+
+/** Beside the PID file: what the last tick said, for `--quiet-repeats`. */
+export function checkpointSaidPath(pidFile: string): string {
+  return `${pidFile}.checkpoint-said`;
+}
+
+/**
+ * Whether `line` (numbers aside) is what the record at `path` says was said within a day; if not,
+ * it becomes the record. `news` is always said, and recorded.
+ */
+async function saidBefore(path: string, line: string, news: boolean): Promise<boolean> {
+  const key = createHash('sha256').update(line.replace(/\d+/g, '#')).digest('hex');
+  const file = await readSmallFile(path, 128);
+  const [hash, at] = file.state === 'ok' ? file.data.toString('utf8').trim().split(' ') : [];
+  if (!news && hash === key && Date.now() - Number(at) < SAY_AGAIN_AFTER_MS) return true;
+  // A record that cannot be kept (a full disk) only means the line is said again next time.
+  await replaceFile(path, `${key} ${Date.now()}\n`).catch(() => undefined);
+  return false;
 }
 
 type Done = (
@@ -169,13 +226,14 @@ async function checkpointLocked(
     fingerprintFile,
   };
   const savedOk = saved.status !== 'failed';
+  const notSaved = saved.outcome === 'unconfirmed' ? 'unconfirmed' : 'not-saved';
 
   const badTaskId = taskIdProblem(o.taskId);
   const target = badTaskId ? { missing: badTaskId } : postTarget(o.taskId, o.coder);
   if ('missing' in target) {
     if (savedOk) await writeFingerprint(fingerprintFile, fingerprint, o.logger);
     return done(
-      savedOk ? 'saved' : 'unconfirmed',
+      savedOk ? 'saved' : notSaved,
       `${saved.detail}; no snapshot posted (${target.missing})`,
       extra,
     );
@@ -192,7 +250,7 @@ async function checkpointLocked(
     const outcome = o.stopped?.aborted ? 'stopped' : 'not-stored';
     return done(outcome, `snapshot: ${posted.kind}: ${posted.message}`, report);
   }
-  if (!savedOk) return done('unconfirmed', `snapshot stored, but ${saved.detail}`, report);
+  if (!savedOk) return done(notSaved, `snapshot stored, but ${saved.detail}`, report);
   await writeFingerprint(fingerprintFile, fingerprint, o.logger);
   return done(
     'stored',

@@ -3,11 +3,10 @@
 // they are the same. A regular file of one line, read with a bound, replaced in one rename.
 
 import { createHash } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
 import { configuredStateFile, type Located } from './agentapi/agentapi-process.js';
 import type { Collected } from './coderd/log-snapshot.js';
 import { describe } from './utils/errors.js';
-import { readSmallFile } from './utils/local-file.js';
+import { readSmallFile, replaceFile } from './utils/local-file.js';
 import type { Logger } from './utils/log.js';
 
 /** What a checkpoint saved and posted: the whole conversation's length and the body it posts. */
@@ -35,13 +34,9 @@ export async function readFingerprint(path: string): Promise<string | undefined>
 
 /** Replaces the fingerprint at `path` in one rename (0600); a failure is logged, never fatal. */
 export async function writeFingerprint(path: string, fingerprint: string, logger: Logger): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
   try {
-    await unlink(temporary).catch(() => undefined);
-    await writeFile(temporary, `${fingerprint}\n`, { mode: 0o600, flag: 'wx' });
-    await rename(temporary, path);
+    await replaceFile(path, `${fingerprint}\n`);
   } catch (error) {
-    await unlink(temporary).catch(() => undefined);
     logger.warn(
       `cannot keep the checkpoint's fingerprint in ${path} (${describe(error)}); the next one posts again`,
     );

@@ -25,6 +25,7 @@ import {
   checkAgentApiVersion,
   checkPidFile,
   checkPortFree,
+  checkRoom,
   decideResume,
   prepareStateDir,
   serverArgs,
@@ -120,6 +121,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   }
   await prepareStateDir(o.stateFile);
   await checkPortFree(port);
+  await checkRoom({ ...o, pidFileFlag: gate.persistence, persistence }, logger);
 
   // The agent's own session: continued on a resume, never on a first start.
   const decision = await decideResume(o.stateFile, persistence);
@@ -206,6 +208,8 @@ function checkpointArgs(o: StartOptions, intervalMs: number, persistence: boolea
     ...['--max-messages', String(o.maxMessages), '--max-bytes', String(o.maxBytes)],
     ...['--timeout', `${checkpointBudgetMs(intervalMs)}ms`],
     ...(persistence ? [] : ['--no-state-persistence']),
+    // A schedule: a lasting failure is said once, not at every tick.
+    '--quiet-repeats',
     ...(level.verbose ? ['--verbose'] : level.quiet ? ['--quiet'] : []),
   ];
 }

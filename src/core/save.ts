@@ -2,13 +2,14 @@
 // it (0.12.0+), and the save confirmed by the state file AgentAPI writes being replaced, or known
 // to be needless (AgentAPI skips a save when nothing changed since the last one).
 
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { configuredStateFile, type Located, persistenceSupport } from './agentapi/agentapi-process.js';
 import { type FileStamp, heldBy, stampOf, waitForReplacement } from './agentapi/state-file.js';
 import { isSameProcess } from './process/proc.js';
 import { send } from './process/signals.js';
 import type { CoderEnv } from './settings.js';
 import type { Deadline } from './utils/deadline.js';
+import { noRoomFor } from './utils/disk.js';
 import type { Logger } from './utils/log.js';
 
 export interface SaveOptions {
@@ -33,7 +34,7 @@ export interface SaveAndPostOptions extends SaveOptions {
 
 export interface SaveResult {
   status: 'ok' | 'skipped' | 'failed';
-  /** confirmed, up-to-date, unconfirmed, unsupported, version-unknown, no-state-file, … */
+  /** confirmed, up-to-date, unconfirmed, no-space, read-only, unsupported, version-unknown, no-state-file, … */
   outcome: string;
   detail: string;
 }
@@ -77,6 +78,10 @@ export async function startSave(found: Located | undefined, o: SaveOptions): Pro
     ...known,
     result: { status: 'failed' as const, outcome, detail },
   });
+  // A full or read-only file system: the save cannot land, so neither signal nor wait for it.
+  // The new file holds at least what the old one did (the conversation only grows).
+  const noRoom = await noRoomFor(dirname(stateFile), before?.size ?? 0);
+  if (noRoom) return failed(noRoom.kind, `${stateFile} cannot be saved: ${noRoom.detail}`);
   if (!(await isSameProcess(found.proc))) return failed('gone', 'AgentAPI exited before the save');
   const sent = send(found.pid, 'SIGUSR1');
   if (sent !== 'sent') return failed(sent, `SIGUSR1 to PID ${found.pid}: ${sent}`);
@@ -154,10 +159,12 @@ export async function finishSave(
       detail: `${pending.stateFile} is newer than the last message (or there is none); nothing to save`,
     };
   }
+  // Perhaps the disk filled meanwhile: say so rather than only "not in time".
+  const noRoom = await noRoomFor(dirname(pending.stateFile), pending.before?.size ?? 0);
   return {
     status: 'failed',
-    outcome: 'unconfirmed',
-    detail: `${pending.stateFile} was not replaced in time`,
+    outcome: noRoom?.kind ?? 'unconfirmed',
+    detail: `${pending.stateFile} was not replaced in time${noRoom ? `: ${noRoom.detail}` : ''}`,
   };
 }
 

@@ -1,8 +1,7 @@
 // What the last `start` did about the agent's own session (a resume or not, and what it added to
 // the agent command), kept beside the PID file so that `status` can tell a person later.
 
-import { rename, unlink, writeFile } from 'node:fs/promises';
-import { readSmallFile } from './utils/local-file.js';
+import { readSmallFile, replaceFile } from './utils/local-file.js';
 
 /** What `start` did about the agent's own session, kept beside the PID file for `status`. */
 export interface StartRecord {
@@ -22,15 +21,7 @@ export function startRecordPath(pidFile: string): string {
 
 /** Written in one rename (0600); a failure only costs `status` the line. */
 export async function writeStartRecord(pidFile: string, record: StartRecord): Promise<void> {
-  const path = startRecordPath(pidFile);
-  const temporary = `${path}.${process.pid}.tmp`;
-  try {
-    await unlink(temporary).catch(() => undefined);
-    await writeFile(temporary, `${JSON.stringify(record)}\n`, { mode: 0o600, flag: 'wx' });
-    await rename(temporary, path);
-  } catch {
-    await unlink(temporary).catch(() => undefined);
-  }
+  await replaceFile(startRecordPath(pidFile), `${JSON.stringify(record)}\n`).catch(() => undefined);
 }
 
 /** The record of the last start, if there is a readable one. */

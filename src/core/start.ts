@@ -7,8 +7,9 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { readVersion, type VersionInfo } from './agentapi/agentapi-version.js';
 import { readPidFile } from './agentapi/pid-file.js';
-import { summarizeState } from './agentapi/state-file.js';
+import { stampOf, summarizeState } from './agentapi/state-file.js';
 import { identifyAgentApi } from './process/proc.js';
+import { noRoomFor } from './utils/disk.js';
 import { fsReason, UserError } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
 
@@ -88,6 +89,32 @@ export async function checkPortFree(port: number): Promise<void> {
     );
     server.listen(port, () => server.close(() => resolve()));
   });
+}
+
+/**
+ * A full or read-only disk, said before AgentAPI runs: it could not write its PID file (refused:
+ * it would exit at once), or could not save the conversation (a warning: it still runs, and
+ * saves once there is room).
+ */
+export async function checkRoom(
+  o: { pidFile: string; stateFile: string; pidFileFlag: boolean; persistence: boolean },
+  logger: Logger,
+): Promise<void> {
+  if (o.pidFileFlag) {
+    const noRoom = await noRoomFor(dirname(o.pidFile), 0);
+    if (noRoom) {
+      throw new UserError(
+        `cannot start AgentAPI: ${noRoom.detail}, so it could not write its PID file ${o.pidFile}; make room there (or give --pid-file elsewhere)`,
+      );
+    }
+  }
+  if (!o.persistence) return;
+  const noRoom = await noRoomFor(dirname(o.stateFile), (await stampOf(o.stateFile))?.size ?? 0);
+  if (noRoom) {
+    logger.warn(
+      `${noRoom.detail}: AgentAPI runs, but cannot save the conversation (on a pause or a checkpoint) until there is room`,
+    );
+  }
 }
 
 export type PidFileCheck = { state: 'free' } | { state: 'running'; pid: number };

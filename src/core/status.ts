@@ -20,6 +20,7 @@ import { TaskIdSchema } from './coderd/coderd-client.js';
 import { identifyAgentApi } from './process/proc.js';
 import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
 import { readStartRecord } from './start-record.js';
+import { type NoRoom, noRoomFor } from './utils/disk.js';
 import { describe } from './utils/errors.js';
 import { classifyRequestError, readBounded, shorten } from './utils/http.js';
 
@@ -59,6 +60,8 @@ export interface StatusReport {
     writtenByRunning?: boolean;
     /** Where the path came from: the running AgentAPI's own configuration, --state-file, or the default. */
     source: 'agentapi' | 'flag' | 'default';
+    /** Its file system cannot take the next save: full, or read-only. */
+    noRoom?: NoRoom;
   };
   /** The agent's own session: what the last start did about it, and where the agent keeps it. */
   agentSession?: {
@@ -177,6 +180,14 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   if (!stateFile.exists && !stateFile.problem && persistence === 'on') {
     notes.push(`no state file at ${stateFile.path} yet: AgentAPI writes it on its first save`);
   }
+  // Where AgentAPI saves (or would): a full or read-only file system loses the next save.
+  const noRoom =
+    persistence === 'off' ? undefined : await noRoomFor(dirname(stateFile.path), stateFile.size ?? 0);
+  if (noRoom) {
+    warnings.push(
+      `${noRoom.detail}: AgentAPI cannot save the conversation there (on a pause or a checkpoint) until there is room`,
+    );
+  }
   if (coder.detail) warnings.push(coder.detail);
   trace(`coderd: ${coder.agentUrl ?? 'no CODER_AGENT_URL'}${coder.reachable ? ', reachable' : ''}`);
 
@@ -198,7 +209,7 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     notes,
     pidFile: pid,
     agentapi,
-    stateFile: { ...stateFile, ageSeconds, source: state.source, writtenByRunning },
+    stateFile: { ...stateFile, ageSeconds, source: state.source, writtenByRunning, noRoom },
     agentSession,
     coder: { ...coder, taskId: o.taskId, taskIdValid },
   };

@@ -247,17 +247,17 @@ describe.skipIf(!!engineMissing)(
         const result = await ws.tick();
         expect(result.code, result.stderr).toBe(0);
         ticks.push(result);
-        return result.stderr;
+        return result.stdout + result.stderr;
       };
       expect(await tick()).toContain('checkpoint: stored');
       expect(coderd.received).toHaveLength(1);
-      for (let i = 0; i < 3; i++) expect(await tick()).toContain('checkpoint: unchanged');
+      for (let i = 0; i < 3; i++) expect(await tick()).toBe('');
       expect(coderd.received).toHaveLength(1);
       await say(ws.url, 'first step');
       expect(await tick()).toContain('checkpoint: stored');
       await say(ws.url, 'second step');
       expect(await tick()).toContain('checkpoint: stored');
-      expect(await tick()).toContain('checkpoint: unchanged');
+      expect(await tick()).toBe('');
       expect(coderd.received).toHaveLength(3);
       const lastTick = await messages(ws.url);
 
@@ -278,9 +278,44 @@ describe.skipIf(!!engineMissing)(
       rmSync(ws.env.CODER_SYNC_DIR, { recursive: true });
       for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
       expect((await messages(ws.url)).map((m) => m.content)).toEqual(lastTick.map((m) => m.content));
-      // Nothing new since: the first tick after the resume sends nothing.
-      expect(await tick()).toContain('checkpoint: unchanged');
+      // Nothing new since: the first tick after the resume sends nothing, and says nothing.
+      expect(await tick()).toBe('');
       expect(coderd.received).toHaveLength(3);
+      expect((await ws.stop()).code).toBe(0);
+    });
+
+    it("the cron keeps the agent's logs quiet: nothing when nothing changed, one line when it stored, a lasting failure said once", async () => {
+      const ws = await workspace();
+      for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
+      const tick = async () => {
+        const result = await ws.tick();
+        expect(result.code, result.stderr).toBe(0);
+        return result.stdout + result.stderr;
+      };
+      const lines = (text: string) => text.split('\n').filter(Boolean);
+      expect(lines(await tick())).toEqual([expect.stringMatching(/INFO {2}checkpoint: stored: /)]);
+      // Twenty ticks of an unchanged conversation: not a byte.
+      let quiet = '';
+      for (let i = 0; i < 20; i++) quiet += await tick();
+      expect(quiet).toBe('');
+      expect(coderd.received).toHaveLength(1);
+      // A change: one line.
+      await say(ws.url, 'a change');
+      expect(lines(await tick())).toEqual([
+        expect.stringMatching(/INFO {2}checkpoint: stored: .*snapshot of \d+ of \d+ messages stored/),
+      ]);
+      // A failure: one line naming it; the same failure at the next ticks says nothing more.
+      coderd.setMode({ kind: 'status', status: 401 });
+      await say(ws.url, 'another change');
+      expect(lines(await tick())).toEqual([
+        expect.stringMatching(/WARN {2}checkpoint: not-stored: snapshot: unauthorized: .*401/),
+      ]);
+      for (let i = 0; i < 3; i++) expect(await tick()).toBe('');
+      expect(coderd.received.filter((r) => r.status === 401)).toHaveLength(4);
+      // Fixed: said, once.
+      coderd.setMode({ kind: 'normal' });
+      expect(lines(await tick())).toEqual([expect.stringMatching(/INFO {2}checkpoint: stored: /)]);
+      expect(await tick()).toBe('');
       expect((await ws.stop()).code).toBe(0);
     });
 

@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import {
   alive,
@@ -20,7 +20,7 @@ import {
   waitFor,
   workdir,
 } from '../support/harness.js';
-import { type PeerLookup, peer, peersRequired } from '../support/peers.js';
+import { peer, withPeer } from '../support/peers.js';
 import {
   type AgentApiMessage,
   CHAT_AGENT,
@@ -32,19 +32,6 @@ import {
 
 const agentapi = peer('agentapi');
 const agentapiOld = peer('agentapi-0.11');
-
-/** A describe for tests that need `lookup`: skipped by name without it, failed by name in CI. */
-function withPeer(lookup: PeerLookup, title: string, body: (path: string) => void): void {
-  if (lookup.installed) {
-    describe(`${title} (${lookup.title})`, () => body(lookup.path));
-  } else if (peersRequired) {
-    it(`${title}: ${lookup.title} is installed`, () => {
-      throw new Error(`${lookup.missing}; CI=true runs every real-peer test`);
-    });
-  } else {
-    describe.skip(`${title} (skipped: ${lookup.missing})`, () => it('needs it', () => {}));
-  }
-}
 
 let work: Workdir;
 let port: number;

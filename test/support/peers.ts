@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { describe, it } from 'vitest';
 import { ROOT } from './paths.js';
 
 export interface PeerSpec {
@@ -124,6 +125,19 @@ export function peer(name: PeerName, env: NodeJS.ProcessEnv = process.env): Peer
 
 /** CI runs every real-peer test: a missing peer there is a failure, not a skip. */
 export const peersRequired = process.env.CI === 'true';
+
+/** A describe for tests that need `lookup`: skipped by name without it, failed by name in CI. */
+export function withPeer(lookup: PeerLookup, title: string, body: (path: string) => void): void {
+  if (lookup.installed) {
+    describe(`${title} (${lookup.title})`, () => body(lookup.path));
+  } else if (peersRequired) {
+    it(`${title}: ${lookup.title} is installed`, () => {
+      throw new Error(`${lookup.missing}; CI=true runs every real-peer test`);
+    });
+  } else {
+    describe.skip(`${title} (skipped: ${lookup.missing})`, () => it('needs it', () => {}));
+  }
+}
 
 /**
  * Where a provider peer lies in an OpenTofu filesystem mirror, relative to the mirror's root:

@@ -49,10 +49,10 @@ import {
 import { Deadline } from '../../src/core/utils/deadline.js';
 import {
   kindOf,
-  openForAppend,
-  openRegular,
   readFileTail,
   readSmallFile,
+  withAppendFile,
+  withRegularFile,
 } from '../../src/core/utils/local-file.js';
 import {
   preparePrivateFolders,
@@ -76,12 +76,14 @@ const fifo = (name: string) => {
   return at(name);
 };
 
+/** Opens and closes: 'opened', or why it could not. */
+const openRegular = (path: string) => withRegularFile(path, async () => 'opened');
+const openForAppend = (path: string) => withAppendFile(path, async () => 'opened');
+
 describe('local files (local-file.ts)', () => {
-  it('openRegular: a regular file opens; missing, FIFO and directory are told apart, without blocking', async () => {
+  it('withRegularFile: a regular file opens; missing, FIFO and directory are told apart, without blocking', async () => {
     writeFileSync(at('f'), 'x');
-    const ok = await openRegular(at('f'));
-    expect(ok.state).toBe('ok');
-    if (ok.state === 'ok') await ok.handle.close();
+    expect(await openRegular(at('f'))).toBe('opened');
     expect(await openRegular(at('none'))).toEqual({ state: 'missing' });
     expect(await openRegular(fifo('p'))).toEqual({
       state: 'refused',
@@ -122,13 +124,9 @@ describe('local files (local-file.ts)', () => {
     expect((await readFileTail(at('none'), 10)).state).toBe('missing');
   });
 
-  it('openForAppend: creates 0600 and appends; refuses a FIFO (with or without a reader) and a directory', async () => {
-    const handle = await openForAppend(at('new.log'));
-    await handle.write('a');
-    await handle.close();
-    const again = await openForAppend(at('new.log'));
-    await again.write('b');
-    await again.close();
+  it('withAppendFile: creates 0600 and appends; refuses a FIFO (with or without a reader) and a directory', async () => {
+    await withAppendFile(at('new.log'), (handle) => handle.write('a'));
+    await withAppendFile(at('new.log'), (handle) => handle.write('b'));
     expect(readFileSync(at('new.log'), 'utf8')).toBe('ab');
     // Root's 0600 is what a user would see too.
     expect(

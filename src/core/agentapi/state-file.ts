@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { type Deadline, pollUntil } from '../utils/deadline.js';
 import { fsReason } from '../utils/errors.js';
-import { openRegular } from '../utils/local-file.js';
+import { withRegularFile } from '../utils/local-file.js';
 import { lastElements, NotJsonError } from './last-elements.js';
 
 export interface FileStamp {
@@ -74,35 +74,35 @@ export interface StateSummary {
  * through the same scanner as /messages, so a state file of any size costs little memory.
  */
 export async function summarizeState(path: string): Promise<StateSummary> {
-  const opened = await openRegular(path);
-  if (opened.state === 'missing') return { path, exists: false };
-  if (opened.state === 'refused') return { path, exists: true, problem: opened.reason };
-  const { handle, stat } = opened;
-  const summary: StateSummary = {
-    path,
-    exists: true,
-    size: stat.size,
-    modifiedAt: new Date(stat.mtimeMs).toISOString(),
-  };
-  try {
-    const found = await lastElements(handle.createReadStream({ autoClose: false }), {
-      keep: 0,
-      fields: [],
-      topFields: ['version'],
-    });
-    summary.messages = found.total;
-    const version = Number(found.top.get('version'));
-    summary.formatVersion = Number.isInteger(version) ? version : undefined;
-    if (summary.formatVersion !== 1) {
-      summary.problem = `format version is ${found.top.get('version') ?? 'missing'}, expected 1`;
+  const summary = await withRegularFile(path, async (handle, stat) => {
+    const summary: StateSummary = {
+      path,
+      exists: true,
+      size: stat.size,
+      modifiedAt: new Date(stat.mtimeMs).toISOString(),
+    };
+    try {
+      const found = await lastElements(handle.createReadStream({ autoClose: false }), {
+        keep: 0,
+        fields: [],
+        topFields: ['version'],
+      });
+      summary.messages = found.total;
+      const version = Number(found.top.get('version'));
+      summary.formatVersion = Number.isInteger(version) ? version : undefined;
+      if (summary.formatVersion !== 1) {
+        summary.problem = `format version is ${found.top.get('version') ?? 'missing'}, expected 1`;
+      }
+    } catch (error) {
+      summary.problem =
+        error instanceof NotJsonError
+          ? `is not a state file AgentAPI can load (${error.message}); AgentAPI will report that and start fresh`
+          : `cannot be read (${fsReason(error)})`;
     }
-  } catch (error) {
-    summary.problem =
-      error instanceof NotJsonError
-        ? `is not a state file AgentAPI can load (${error.message}); AgentAPI will report that and start fresh`
-        : `cannot be read (${fsReason(error)})`;
-  } finally {
-    await handle.close();
-  }
-  return summary;
+    return summary;
+  });
+  if (!('state' in summary)) return summary;
+  return summary.state === 'missing'
+    ? { path, exists: false }
+    : { path, exists: true, problem: summary.reason };
 }

@@ -12,12 +12,12 @@
 // find the guard taken, wait for the new holder, and defer to it.
 
 import { unlinkSync } from 'node:fs';
-import { lstat, open, readlink, rename, unlink, writeFile } from 'node:fs/promises';
+import { lstat, readlink, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parsePid } from '../agentapi/pid-file.js';
 import { type Deadline, pollUntil } from '../utils/deadline.js';
 import { fsReason } from '../utils/errors.js';
-import { readSmallFile } from '../utils/local-file.js';
+import { readSmallFile, replaceFile, writeNewFile } from '../utils/local-file.js';
 import { isOurs, isRunning, readProc } from './proc.js';
 
 export type LockResult =
@@ -76,12 +76,10 @@ export async function acquireLock(
   // Stryker disable next-line EqualityOperator,UpdateOperator: untested bound; the deadline also ends a lock planted again and again
   for (let takeovers = 0; takeovers <= MAX_TAKEOVERS; takeovers++) {
     try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
+      await writeNewFile(path, `${process.pid}\n`);
       return held(path);
     } catch (error) {
-      // A missing or read-only directory must not stop the shutdown itself.
+      // A missing, read-only or full folder must not stop the shutdown itself.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return unlocked(path, fsReason(error));
     }
     const holder = await lockHolder(path, holders);
@@ -139,7 +137,7 @@ export async function takeOver(
 ): Promise<'won' | 'busy' | 'lost' | string> {
   const guard = guardPath(path, stamp);
   try {
-    await (await open(guard, 'wx', 0o600)).close();
+    await writeNewFile(guard, '');
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EEXIST' ? 'busy' : fsReason(error);
   }
@@ -148,10 +146,7 @@ export async function takeOver(
     const now = await lockHolder(path, holders);
     if (now.live || !now.stamp || now.stamp.ino !== stamp.ino || now.stamp.mtimeMs !== stamp.mtimeMs)
       return 'lost';
-    const ours = `${path}.${process.pid}`;
-    await unlink(ours).catch(() => undefined);
-    await writeFile(ours, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
-    await rename(ours, path);
+    await replaceFile(path, `${process.pid}\n`);
     return 'won';
   } catch (error) {
     return fsReason(error);

@@ -8,7 +8,7 @@ import { getStatus } from '../agentapi/agentapi-client.js';
 import { readPidFile } from '../agentapi/pid-file.js';
 import { agentApiBaseUrl } from '../settings.js';
 import { Deadline, pollUntil } from '../utils/deadline.js';
-import { openForAppend, readFileTail } from '../utils/local-file.js';
+import { readFileTail, withAppendFile } from '../utils/local-file.js';
 import type { Exit } from './foreground.js';
 import { SUPERVISOR_ARG, selfCommand } from './internal-commands.js';
 import { identifyAgentApi } from './proc.js';
@@ -36,12 +36,12 @@ export async function spawnDetached(
   env: NodeJS.ProcessEnv,
   logFile: string,
 ): Promise<{ child: ChildProcess; log: LogTarget } | Error> {
-  const log = await openForAppend(logFile);
-  const offset = (await log.stat()).size;
-  const child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd], detached: true, env });
-  // Listen before the next await: 'spawn' may come while the log closes.
-  const spawned = started(child);
-  await log.close();
+  const { child, offset, spawned } = await withAppendFile(logFile, async (log) => {
+    const offset = (await log.stat()).size;
+    const child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd], detached: true, env });
+    // Listen before the next await: 'spawn' may come while the log closes.
+    return { child, offset, spawned: started(child) };
+  });
   const result = await spawned;
   if (result instanceof Error) return result;
   child.unref();
@@ -57,17 +57,15 @@ export async function spawnSupervisor(
   options: SupervisorOptions,
   logFile: string,
 ): Promise<{ child: ChildProcess; log: LogTarget }> {
-  const log = await openForAppend(logFile);
-  const offset = (await log.stat()).size;
   const [file, args] = selfCommand(SUPERVISOR_ARG);
-  const child = spawn(file, args, {
-    stdio: ['pipe', log.fd, log.fd],
-    detached: true,
+  const { child, offset } = await withAppendFile(logFile, async (log) => {
+    const offset = (await log.stat()).size;
+    const child = spawn(file, args, { stdio: ['pipe', log.fd, log.fd], detached: true });
+    return { child, offset };
   });
   // An early exit closes the pipe; the readiness wait reports that exit, not this error.
   child.stdin?.on('error', () => {});
   child.stdin?.end(JSON.stringify(options));
-  await log.close();
   child.unref();
   return { child, log: { file: logFile, offset } };
 }

@@ -58,6 +58,8 @@ const FS_REASONS: Record<string, string> = {
   EACCES: 'permission denied',
   EPERM: 'permission denied',
   EROFS: 'read-only file system',
+  ENOSPC: 'no space left on its file system',
+  EDQUOT: 'disk quota exceeded',
   EISDIR: 'it is a directory',
 };
 

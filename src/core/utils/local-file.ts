@@ -1,21 +1,33 @@
-// Opening local paths that anyone may have planted (/tmp is shared with every user of the
-// workspace): never block on a FIFO or device, accept regular files only, read a bounded amount.
+// Local files, the one place this code opens them. Paths anyone may have planted (/tmp is shared
+// with every user of the workspace) are opened without blocking (a FIFO would hang), accepted only
+// as regular files and read with a bound. And every file opened here is closed on every path,
+// whatever fails: a handle left to the garbage collector makes Bun throw from the collector, at a
+// moment no one chooses (a full disk did it: the write of a lock failed, its handle stayed open).
+// Nothing else in src/ opens a file (test/unit/files.test.ts checks).
 
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { fsReason } from './errors.js';
 
-export type Opened =
-  | { state: 'ok'; handle: FileHandle; stat: Stats }
-  | { state: 'missing' }
-  /** Exists but is not something we may use: not a regular file, or unreadable. */
-  | { state: 'refused'; reason: string };
+/** Runs `use` on `handle` and closes it afterwards, whatever `use` did. */
+export async function closing<T>(handle: FileHandle, use: (handle: FileHandle) => Promise<T>): Promise<T> {
+  try {
+    return await use(handle);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+export type Refused = { state: 'missing' } | { state: 'refused'; reason: string };
 
 /**
- * Opens `path` for reading without blocking (O_NONBLOCK: a FIFO with no writer would hang a
- * plain open or read forever) and accepts it only if it is a regular file.
+ * Runs `use` on `path` opened for reading if it is a regular file (O_NONBLOCK: a FIFO with no
+ * writer would hang a plain open or read forever), else says why not; the file is closed after.
  */
-export async function openRegular(path: string): Promise<Opened> {
+export async function withRegularFile<T>(
+  path: string,
+  use: (handle: FileHandle, stat: Stats) => Promise<T>,
+): Promise<T | Refused> {
   let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -23,25 +35,18 @@ export async function openRegular(path: string): Promise<Opened> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
     return { state: 'refused', reason: `cannot read it (${fsReason(error)})` };
   }
-  const stat = await handle.stat();
-  if (!stat.isFile()) {
-    await handle.close();
-    return { state: 'refused', reason: `it is ${kindOf(stat)}, not a regular file` };
-  }
-  return { state: 'ok', handle, stat };
+  return closing(handle, async (opened): Promise<T | Refused> => {
+    const stat = await opened.stat();
+    if (!stat.isFile()) return { state: 'refused', reason: `it is ${kindOf(stat)}, not a regular file` };
+    return use(opened, stat);
+  });
 }
 
-export type LocalRead =
-  | { state: 'ok'; data: Buffer; stat: Stats }
-  | { state: 'missing' }
-  | { state: 'refused'; reason: string };
+export type LocalRead = { state: 'ok'; data: Buffer; stat: Stats } | Refused;
 
 /** The whole of a small regular file, or why not: larger than `maxBytes` is refused, not read. */
 export async function readSmallFile(path: string, maxBytes: number): Promise<LocalRead> {
-  const opened = await openRegular(path);
-  if (opened.state !== 'ok') return opened;
-  const { handle, stat } = opened;
-  try {
+  return withRegularFile(path, async (handle, stat): Promise<LocalRead> => {
     if (stat.size > maxBytes) {
       return { state: 'refused', reason: `it is ${stat.size} bytes, more than the ${maxBytes} expected` };
     }
@@ -52,32 +57,26 @@ export async function readSmallFile(path: string, maxBytes: number): Promise<Loc
       return { state: 'refused', reason: `it is more than the ${maxBytes} bytes expected` };
     }
     return { state: 'ok', data: buffer.subarray(0, bytesRead), stat };
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
 /** The last `maxBytes` of a regular file (for showing the end of a log). */
 export async function readFileTail(path: string, maxBytes: number): Promise<LocalRead> {
-  const opened = await openRegular(path);
-  if (opened.state !== 'ok') return opened;
-  const { handle, stat } = opened;
-  try {
+  return withRegularFile(path, async (handle, stat): Promise<LocalRead> => {
     const from = Math.max(0, stat.size - maxBytes);
     // Stryker disable next-line MethodExpression: a larger buffer is only cut to what was read
     const buffer = Buffer.alloc(Math.min(stat.size, maxBytes));
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, from);
     return { state: 'ok', data: buffer.subarray(0, bytesRead), stat };
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
 /**
- * Opens (creating if needed, 0600) a file to append to, refusing anything but a regular file:
- * O_NONBLOCK makes a FIFO with no reader fail at once instead of hanging the open.
+ * Runs `use` on `path` opened (created if needed, 0600) to append to, refusing anything but a
+ * regular file: O_NONBLOCK makes a FIFO with no reader fail at once instead of hanging the open.
+ * Throws why it cannot be used.
  */
-export async function openForAppend(path: string): Promise<FileHandle> {
+export async function withAppendFile<T>(path: string, use: (handle: FileHandle) => Promise<T>): Promise<T> {
   const flags =
     constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
   let handle: FileHandle;
@@ -89,12 +88,47 @@ export async function openForAppend(path: string): Promise<FileHandle> {
       code === 'ENXIO' ? `${path} is a FIFO, not a regular file` : `${path}: ${fsReason(error)}`,
     );
   }
-  const stat = await handle.stat();
-  if (!stat.isFile()) {
-    await handle.close();
-    throw new Error(`${path} is ${kindOf(stat)}, not a regular file`);
+  return closing(handle, async (opened) => {
+    const stat = await opened.stat();
+    if (!stat.isFile()) throw new Error(`${path} is ${kindOf(stat)}, not a regular file`);
+    return use(opened);
+  });
+}
+
+/**
+ * Creates `path`, which must not exist (O_EXCL: a file or link planted there is never written
+ * through), with `data` (0600). A write that fails (a full disk) leaves no file behind: a
+ * half-written lock or record would be read as one. Throws the error (EEXIST when it exists).
+ */
+export async function writeNewFile(path: string, data: string, mode = 0o600): Promise<void> {
+  const flags =
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NOCTTY;
+  const handle = await open(path, flags, mode);
+  try {
+    await closing(handle, (created) => created.writeFile(data));
+  } catch (error) {
+    // O_EXCL made it ours, and no one else can replace it in our folder or a sticky /tmp.
+    await unlink(path).catch(() => undefined);
+    throw error;
   }
-  return handle;
+}
+
+/**
+ * Replaces `path` with `data` in one rename (0600), from a temporary file of this process beside
+ * it: a reader sees the old file or the new one, never half of one. Throws the error; the
+ * temporary file never stays behind.
+ */
+export async function replaceFile(path: string, data: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    // A temporary file of an earlier process that had our PID.
+    await unlink(temporary).catch(() => undefined);
+    await writeNewFile(temporary, data);
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
 }
 
 export function kindOf(stat: Stats): string {

@@ -10,6 +10,8 @@ export interface LoggerOptions {
   /** Values that must never be printed (the agent token); replaced by "***". */
   secrets?: readonly string[];
   write?: (line: string) => void;
+  /** Keep info and warn messages here instead of writing them (see holding()). */
+  hold?: string[];
 }
 
 export class Logger {
@@ -42,6 +44,14 @@ export class Logger {
     return { verbose: this.options.verbose === true, quiet: this.options.quiet === true };
   }
 
+  /**
+   * A copy that keeps its info and warn messages in `held` instead of writing them (debug lines
+   * are still written): for a command that says all it has to say in one line at its end.
+   */
+  holding(held: string[]): Logger {
+    return new Logger({ ...this.options, secrets: this.secrets, hold: held });
+  }
+
   /** A copy that also hides `secret`. */
   withSecret(secret: string | undefined): Logger {
     if (!secret) return this;
@@ -53,6 +63,10 @@ export class Logger {
   }
 
   private log(level: Level, message: string): void {
+    if (this.options.hold && (level === 'info' || level === 'warn')) {
+      this.options.hold.push(message);
+      return;
+    }
     // Logging never changes the outcome: a closed or full stderr is ignored.
     try {
       this.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${this.redact(message)}\n`);

@@ -6,6 +6,7 @@
 //   shutdown   the same four steps as a bare, sleep-free curl sequence (scripts/bench/floor-shutdown.sh)
 //   snapshot   `curl -o /dev/null` of the same /messages
 //   checkpoint the same steps as a bare curl sequence (scripts/bench/floor-checkpoint.sh)
+//   logs       what the module's scripts write into the agent's logs a day, against Coder's 1 MiB
 //   resident   AgentAPI alone
 // Prints a Markdown table (medians, ratios, targets) and writes dist/bench/results.json. With
 // --check it exits 1 when a target is missed; --smoke runs everything once, small, to prove the
@@ -332,6 +333,72 @@ async function checkpointBench(size: { messages: number } | { megabytes: number 
   }
 }
 
+// --- 3c. What the module's scripts write into the agent's logs -------------------------------
+/**
+ * Coder keeps at most 1 MiB of an agent's logs (coderd's max_logs_length), the output of every
+ * coder_script included. The module with its defaults, applied by OpenTofu with the coder
+ * provider, its scripts run as the agent runs them: install and start once, the cron's checkpoint
+ * every 2 minutes (720 ticks a day), the stop script once; an idle task (nothing changes) and a
+ * busy one (something changes before every tick). Bytes of stdout and stderr, both of which the
+ * agent keeps. Fewer ticks than a day are scaled to a day (--quick, --smoke).
+ */
+async function logsBench(): Promise<void> {
+  const { engineMissing } = await import('../../test/support/tofu.js');
+  if (engineMissing) {
+    log(`agent logs: skipped (${engineMissing})`);
+    return;
+  }
+  const { serveRelease } = await import('../../test/support/release-server.js');
+  const { workspace } = await import('../../test/support/workspace.js');
+  const ticksPerDay = 720;
+  const ticks = reps(ticksPerDay, 60) === 1 ? 5 : reps(ticksPerDay, 60);
+  const bytes = (r: { stdout: string; stderr: string }) =>
+    Buffer.byteLength(r.stdout) + Buffer.byteLength(r.stderr);
+  const day = async (busy: boolean) => {
+    const work = await workdir();
+    const server = await serveRelease();
+    const coderd = await startCoderd({ tasks: [TASK_ID] });
+    const cleanups: (() => void)[] = [];
+    try {
+      const ws = await workspace({ work, server, coderd, cleanups });
+      const startup = (await ws.start()).reduce((sum, r) => sum + bytes(r), 0);
+      // The first tick saves what the start began with, busy or not: counted once, not scaled.
+      const first = bytes(await ws.tick());
+      let tickBytes = 0;
+      for (let i = 1; i < ticks; i++) {
+        if (busy) {
+          await fetch(`${ws.url}/message`, {
+            method: 'POST',
+            body: JSON.stringify({ content: `step ${i}`, type: 'user' }),
+          });
+        }
+        tickBytes += bytes(await ws.tick());
+      }
+      const stop = bytes(await ws.stop());
+      const perDay = first + Math.round((tickBytes * (ticksPerDay - 1)) / (ticks - 1));
+      return { startup, perDay, stop };
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+      await coderd.close();
+      await server.close();
+      await work.cleanup();
+    }
+  };
+  for (const busy of [false, true]) {
+    const o = await day(busy);
+    const afterStartup = o.perDay + o.stop;
+    results[`logs_${busy ? 'busy' : 'idle'}_day`] = { ...o, ticks, ticksPerDay };
+    rows.push({
+      what: `the module's scripts in the agent's logs, ${busy ? 'a busy day (a change before every tick)' : 'an idle day (nothing changes)'}, defaults: install and start, ${ticksPerDay} cron ticks${ticks < ticksPerDay ? ` (${ticks} run, scaled)` : ''}, stop`,
+      ours: `${afterStartup} bytes after start-up (ticks ${o.perDay}, stop ${o.stop}); start-up ${o.startup}`,
+      floor: "Coder keeps 1 MiB of an agent's logs",
+      ratio: `${((100 * (afterStartup + o.startup)) / 2 ** 20).toFixed(1)}% of it a day`,
+      target: busy ? '' : '< 1 KiB after start-up',
+      met: busy ? undefined : afterStartup < 1024,
+    });
+  }
+}
+
 // --- 4. What stays resident while AgentAPI runs ------------------------------------------------
 async function residentBench(): Promise<void> {
   const rssKb = (pid: number) =>
@@ -512,7 +579,7 @@ if (!existsSync(BIN) || !existsSync(SIM)) {
 mkdirSync(`${ROOT}dist/bench`, { recursive: true });
 await buildFloors();
 
-// `--only fleet` (or startup, shutdown, snapshot, checkpoint, resident, size) runs one part.
+// `--only fleet` (or startup, shutdown, snapshot, checkpoint, logs, resident, size) runs one part.
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const part = (name: string) => !only || only === name;
 if (part('startup')) {
@@ -543,6 +610,10 @@ if (part('checkpoint')) {
     log(`checkpoint ticks, ${'messages' in size ? `${size.messages} messages` : `${size.megabytes} MB`}…`);
     await checkpointBench(size);
   }
+}
+if (part('logs')) {
+  log("the module's scripts in the agent's logs, an idle and a busy day…");
+  await logsBench();
 }
 if (part('resident')) {
   log('resident memory…');

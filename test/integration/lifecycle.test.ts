@@ -4,15 +4,14 @@
 // with the agent's semantics (test/support/coder-cli.sh); the release (and AgentAPI's release)
 // served from dist/ over HTTP; the AgentAPI simulator as AgentAPI; the coderd stand-in as coderd.
 
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import {
   alive,
   cleanEnv,
-  freePort,
   type RunResult,
   readEvents,
   TASK_ID,
@@ -23,7 +22,8 @@ import {
 import { ROOT, SIM } from '../support/paths.js';
 import { peersRequired } from '../support/peers.js';
 import { type ReleaseServer, serveRelease } from '../support/release-server.js';
-import { applyModule, engineMissing, type ModuleInputs, type Rendered } from '../support/tofu.js';
+import { engineMissing, type ModuleInputs } from '../support/tofu.js';
+import { workspace as makeWorkspace, runSh, type Workspace } from '../support/workspace.js';
 
 const engineNote = engineMissing ? ` (skipped: ${engineMissing})` : '';
 if (engineMissing && peersRequired) {
@@ -33,8 +33,6 @@ if (engineMissing && peersRequired) {
 }
 
 const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
-const ASSET = process.arch === 'arm64' ? 'agentapi-linux-arm64' : 'agentapi-linux-amd64';
-const SIM_SHA = execFileSync('sha256sum', [SIM]).toString().split(' ')[0];
 
 let work: Workdir;
 let server: ReleaseServer;
@@ -54,107 +52,9 @@ afterEach(async () => {
   await work.cleanup();
 });
 
-interface Workspace {
-  home: string;
-  env: Record<string, string>;
-  scripts: Rendered;
-  port: number;
-  /** Runs every run_on_start script at once (optionally one first), as the agent does. */
-  start(first?: 'install' | 'start'): Promise<RunResult[]>;
-  stop(): Promise<RunResult>;
-  /** One tick of the checkpoint script's cron, as the agent runs it. */
-  tick(): Promise<RunResult>;
-  url: string;
-}
-
-/** A workspace using the module with these inputs; `sync: false` is a Coder without `exp sync`. */
-async function workspace(inputs: ModuleInputs = {}, { sync = true } = {}): Promise<Workspace> {
-  const home = join(work.dir, 'home');
-  const bin = join(work.dir, 'bin');
-  mkdirSync(bin, { recursive: true });
-  if (!existsSync(join(bin, 'coder'))) symlinkSync(`${ROOT}test/support/coder-cli.sh`, join(bin, 'coder'));
-  const port = (inputs.agentapi_port as number | undefined) ?? (await freePort());
-  const scripts = await applyModule(
-    {
-      release_base_url: server.base,
-      agentapi_release_base_url: server.agentapiBase,
-      agentapi_sha256: { [ASSET]: SIM_SHA },
-      agent_command: 'claude --continue',
-      agent_type: 'claude',
-      agentapi_port: port,
-      pid_file_path: join(work.dir, `${inputs.name ?? 'agentapi'}.pid`),
-      ...inputs,
-    },
-    TASK_ID,
-  );
-  const env: Record<string, string> = {
-    HOME: home,
-    PATH: `${bin}:${process.env.PATH}`,
-    CODER_SYNC_DIR: join(work.dir, 'sync'),
-    CODER_AGENT_URL: coderd.url,
-    CODER_AGENT_TOKEN: coderd.token,
-    AGENTAPI_SIM_EVENTS: work.eventsFile,
-    AGENTAPI_SIM_MESSAGES: '2',
-    ...(sync ? {} : { CODER_SYNC_UNSUPPORTED: '1' }),
-  };
-  const files: Record<string, string> = {};
-  for (const [name, text] of Object.entries({
-    install: scripts.install,
-    start: scripts.start,
-    shutdown: scripts.shutdown,
-    checkpoint: scripts.checkpoint,
-  })) {
-    if (!text) continue;
-    files[name] = join(work.dir, `${inputs.name ?? 'agentapi'}-${name}.sh`);
-    writeFileSync(files[name], text);
-  }
-  const runScript = (name: string) => runSh(files[name], env);
-  return {
-    home,
-    env,
-    scripts,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    async start(first) {
-      // The agent runs the scripts concurrently; `first` gives one a head start of 300 ms.
-      const order = first === 'start' ? ['start', 'install'] : ['install', 'start'];
-      const runs = [runScript(order[0])];
-      if (first) await new Promise((r) => setTimeout(r, 300));
-      runs.push(runScript(order[1]));
-      const results = await Promise.all(runs);
-      if (existsSync(scripts.pidFile)) {
-        const pid = Number(readFileSync(scripts.pidFile, 'utf8'));
-        cleanups.push(() => {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {}
-        });
-      }
-      return results;
-    },
-    stop: () => runScript('shutdown'),
-    tick: () => runScript('checkpoint'),
-  };
-}
-
-function runSh(file: string, env: Record<string, string>, args: string[] = []): Promise<RunResult> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const child: ChildProcess = spawn('/bin/sh', [file, ...args], {
-      env: cleanEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d) => (stdout += d));
-    child.stderr?.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+/** A workspace of this test's: its folder, release server, coderd and clean-ups. */
+const workspace = (inputs: ModuleInputs = {}, options: { sync?: boolean } = {}) =>
+  makeWorkspace({ work, server, coderd, cleanups }, inputs, options);
 
 async function say(url: string, content: string): Promise<void> {
   const response = await fetch(`${url}/message`, {

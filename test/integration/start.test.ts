@@ -419,6 +419,7 @@ describe('the checkpoint supervisor', () => {
         '65536',
         '--timeout',
         '1000ms',
+        '--quiet-repeats',
         '--verbose',
       ],
     ]);

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "ab1d2e97f0774b3d3ff85efb01ece0109f7929da5164523ee932fdbf817bff04"
-      "agentapi-lifecycle-linux-arm64.gz" = "70610e84d1f7f6043f1638f94101516442359e04e1f99a987ed616edeca76c29"
-      "agentapi-lifecycle-linux-arm64.xz" = "4e6109f874315d1922422ce6d94674fcc811bd720df73ad2d4a759e770e7e601"
-      "agentapi-lifecycle-linux-x64"      = "a7604ee5d12df52ecfae78aa5d5476b1bc555460f88ac5955c85009dec894512"
-      "agentapi-lifecycle-linux-x64.gz"   = "9057324c385320feb16b93b863e1294f3471ed0c40c40041fed8b002ec1ce480"
-      "agentapi-lifecycle-linux-x64.xz"   = "f3e717759131fef16c8eb65d2adad3eb5b16ac1f45729978b5f3fadd1569d5ad"
+      "agentapi-lifecycle-linux-arm64"    = "fb2a012e720466e236baed5b857d53482d0af0d640200a6fe68abc62729b6194"
+      "agentapi-lifecycle-linux-arm64.gz" = "89090ac32ad970965319fa330056e0bb490e2b462198da767a43481dd63ad6f1"
+      "agentapi-lifecycle-linux-arm64.xz" = "c51fcc1c673bc5fc5b4e6983ec86ac70ca61d6a046258c6dee88cc962e27978e"
+      "agentapi-lifecycle-linux-x64"      = "b0352e9a41b0d2ab1fba193cff380b38fec66d62676320d181d4ce03e7b497cc"
+      "agentapi-lifecycle-linux-x64.gz"   = "5b9f7184bd309d9900b1cc511bd8d25168c6d474a061430c0c6d11a7bec15b97"
+      "agentapi-lifecycle-linux-x64.xz"   = "80076835e72af73b072a2416b4b891973da6d25fd555225b69d9a5b7b7cbac3c"
     }
   }
 }

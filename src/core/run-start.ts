@@ -5,10 +5,12 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { agentTypeOf, planResume } from './agent-resume.js';
+import { getStatus } from './agentapi/agentapi-client.js';
 import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
 import { postTarget } from './coderd/log-snapshot.js';
 import { runCheckpointProcess } from './process/checkpoint-process.js';
 import { exitCodeOf, spawnForeground, supervise } from './process/foreground.js';
+import type { ProcInfo } from './process/proc.js';
 import {
   childrenOf,
   identifiedPid,
@@ -27,6 +29,7 @@ import {
   checkPortFree,
   checkRoom,
   decideResume,
+  differences,
   prepareStateDir,
   serverArgs,
 } from './start.js';
@@ -67,6 +70,8 @@ export interface StartOptions {
 
 export interface StartReport {
   ok: boolean;
+  /** started: by this run; already-running: the very AgentAPI it would start was running. */
+  outcome: 'started' | 'already-running';
   pid?: number;
   supervisorPid?: number;
   port: number;
@@ -96,11 +101,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
 
   const running = gate.persistence ? await checkPidFile(o.pidFile, logger) : { state: 'free' as const };
   if (running.state === 'running') {
-    if (!o.replace) {
-      throw new UserError(
-        `AgentAPI is already running (PID ${running.pid}, ${o.pidFile}); use --replace to stop it first`,
-      );
-    }
+    if (!o.replace) return alreadyRunning(o, running, persistence, gate.info.raw);
     logger.info(`stopping the running AgentAPI (PID ${running.pid}) first`);
     await runShutdown({
       taskId: o.taskId,
@@ -155,6 +156,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   });
   const report: StartReport = {
     ok: true,
+    outcome: 'started',
     port,
     statePersistence: persistence,
     agentapiVersion: gate.info.raw,
@@ -179,6 +181,66 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   checkpoints?.stop();
   logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
   return { ...report, ok: exit.code === 0, exitCode: exitCodeOf(exit) };
+}
+
+/** How long a running AgentAPI gets to answer /status before it counts as not healthy. */
+const HEALTH_TIMEOUT_MS = 5000;
+
+/**
+ * The AgentAPI this start would run is running already (its PID file names a live agentapi server
+ * of ours): a second run of a start script, a restarted Coder agent. Success when it is the very
+ * same (the command line this start would run, on a first start or a resume) and answers /status,
+ * like `systemctl start` on a running unit; else refused, saying what differs.
+ */
+async function alreadyRunning(
+  o: StartOptions,
+  running: { pid: number; proc: ProcInfo },
+  persistence: boolean,
+  agentapiVersion: string | undefined,
+): Promise<StartReport> {
+  const since = new Date(running.proc.startedAtMs).toISOString();
+  const who = `AgentAPI is already running (PID ${running.pid}, since ${since}, ${o.pidFile})`;
+  const expected = [false, true].map((resumed) => {
+    const plan = planResume({
+      resumed,
+      type: o.type,
+      agent: o.agent,
+      resumeArgs: o.resumeArgs,
+      recipes: o.resumeAgent,
+    });
+    return serverArgs({
+      port: o.port,
+      type: o.type,
+      pidFile: o.pidFile,
+      stateFile: o.stateFile,
+      statePersistence: persistence,
+      pidFileFlag: true,
+      extra: o.serverArgs,
+      agent: plan.agent,
+    });
+  });
+  const differ = differences(running.proc.argv.slice(1), expected);
+  if (differ.length > 0) {
+    throw new UserError(
+      `${who}, but not as asked: ${differ.join('; ')}; use --replace to stop it and start it as asked`,
+    );
+  }
+  try {
+    await getStatus({ baseUrl: agentApiBaseUrl(o.port), timeoutMs: HEALTH_TIMEOUT_MS });
+  } catch (error) {
+    throw new UserError(
+      `${who}, but it does not answer /status (${describe(error)}); use --replace to stop it and start it again`,
+    );
+  }
+  o.logger.info(`${who}, as asked, and answers /status: nothing to do`);
+  return {
+    ok: true,
+    outcome: 'already-running',
+    pid: running.pid,
+    port: o.port,
+    statePersistence: persistence,
+    agentapiVersion,
+  };
 }
 
 /** Checkpoints for a foreground start: the `checkpoint` command on each tick, as in the supervisor. */

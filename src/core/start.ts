@@ -5,10 +5,11 @@ import { constants } from 'node:fs';
 import { access, mkdir, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { flagValue } from './agentapi/agentapi-process.js';
 import { readVersion, type VersionInfo } from './agentapi/agentapi-version.js';
 import { readPidFile } from './agentapi/pid-file.js';
 import { stampOf, summarizeState } from './agentapi/state-file.js';
-import { identifyAgentApi } from './process/proc.js';
+import { identifyAgentApi, type ProcInfo } from './process/proc.js';
 import { noRoomFor } from './utils/disk.js';
 import { fsReason, UserError } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
@@ -117,7 +118,7 @@ export async function checkRoom(
   }
 }
 
-export type PidFileCheck = { state: 'free' } | { state: 'running'; pid: number };
+export type PidFileCheck = { state: 'free' } | { state: 'running'; pid: number; proc: ProcInfo };
 
 /**
  * A PID file naming a live AgentAPI of ours means it is running. One that provably is a stale
@@ -135,7 +136,7 @@ export async function checkPidFile(path: string, logger: Logger): Promise<PidFil
     );
   }
   const identity = await identifyAgentApi(file.pid, file.writtenAtMs);
-  if (identity.ok) return { state: 'running', pid: file.pid };
+  if (identity.ok) return { state: 'running', pid: file.pid, proc: identity.proc };
   if (identity.kind === 'other-user' || identity.kind === 'self') {
     throw new UserError(`--pid-file ${path}: ${identity.reason}; choose another --pid-file`);
   }
@@ -172,4 +173,39 @@ export async function decideResume(stateFile: string, persistence: boolean): Pro
   if (messages < 2)
     return { resumed: false, why: `the state file holds ${messages} message(s): no conversation yet` };
   return { resumed: true, why: `the state file holds ${messages} messages, which AgentAPI loads` };
+}
+
+/** The server arguments that locate what AgentAPI keeps, named for a person. */
+const NAMED_FLAGS: readonly [string, readonly string[]][] = [
+  ['port', ['--port', '-p']],
+  ['agent type', ['--type', '-t']],
+  ['state file', ['--state-file', '-s']],
+  ['PID file', ['--pid-file']],
+];
+
+/**
+ * How the running AgentAPI's command line (`actual`, after the executable) differs from every one
+ * this start could run (`expected`: its first start and its resume differ only in the agent's
+ * arguments), in words; empty when it is one of them.
+ */
+export function differences(actual: readonly string[], expected: readonly (readonly string[])[]): string[] {
+  const split = (argv: readonly string[]) => {
+    const at = argv.indexOf('--');
+    return at === -1 ? [argv, []] : [argv.slice(0, at), argv.slice(at + 1)];
+  };
+  const [server, agent] = split(actual);
+  const [wantedServer, wantedAgent] = split(expected[0]);
+  const found: string[] = [];
+  for (const [what, names] of NAMED_FLAGS) {
+    const is = flagValue(server, names);
+    const wanted = flagValue(wantedServer, names);
+    if (is !== wanted) found.push(`its ${what} is ${is ?? 'not given'}, not ${wanted ?? 'none'}`);
+  }
+  if (found.length === 0 && server.join('\0') !== wantedServer.join('\0')) {
+    found.push(`it runs \`${server.join(' ')}\`, not \`${wantedServer.join(' ')}\``);
+  }
+  if (!expected.some((argv) => split(argv)[1].join('\0') === agent.join('\0'))) {
+    found.push(`its agent command is \`${agent.join(' ')}\`, not \`${wantedAgent.join(' ')}\``);
+  }
+  return found;
 }

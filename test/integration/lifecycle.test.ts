@@ -235,6 +235,30 @@ describe.skipIf(!!engineMissing)(
       expect((await ws.stop()).code).toBe(0);
     });
 
+    it('the start script run twice in a row (a restarted Coder agent) ends 0 both times and leaves one AgentAPI', async () => {
+      const ws = await workspace();
+      for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
+      const pid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
+      const again = await runSh(ws.files.start, ws.env);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toBe('');
+      expect(again.stderr).toMatch(new RegExp(`AgentAPI is already running \\(PID ${pid}.*nothing to do`));
+      expect(Number(readFileSync(ws.scripts.pidFile, 'utf8'))).toBe(pid);
+      const servers = spawnSync('pgrep', ['-f', `agentapi server --port ${ws.port}`])
+        .stdout.toString()
+        .trim();
+      expect(servers.split('\n')).toEqual([String(pid)]);
+      // No other AgentAPI ever ran: every event of one comes from this one.
+      expect(
+        new Set(
+          readEvents(work.eventsFile)
+            .filter((e) => e.source === 'agentapi')
+            .map((e) => e.pid),
+        ),
+      ).toEqual(new Set([pid]));
+      expect((await ws.stop()).code).toBe(0);
+    });
+
     it('a failed install makes the start script say so at once, not hang', async () => {
       server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.xz`);
       server.missing.add(`agentapi-lifecycle-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.gz`);

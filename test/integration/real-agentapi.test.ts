@@ -241,6 +241,68 @@ withPeer(agentapi, 'the whole cycle on the real AgentAPI', (bin) => {
     ]);
   });
 
+  it('start run again with the same settings: exit 0, the same AgentAPI, nothing started (also after a save, when a fresh start would be a resume)', async () => {
+    const record = join(work.dir, 'agent-starts');
+    const env = { CHAT_AGENT_RECORD: record };
+    const first = await detach(bin, [], env);
+    const again = await run(startArgs(bin, ['--detach']), { env: { ...coderEnv(), ...env } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(`${first.pid}\n`);
+    expect(again.stderr).toMatch(
+      new RegExp(
+        `INFO {2}AgentAPI is already running \\(PID ${first.pid}, since 20\\d\\d-.*\\), as asked, and answers /status: nothing to do`,
+      ),
+    );
+    await say(base(), 'saved now');
+    // A checkpoint saves: a start now would be a resume (the agent gets --resume-last), yet this
+    // one is the same AgentAPI, started for a first start.
+    expect((await run(['checkpoint', '--pid-file', work.pidFile, '--port', String(port)])).code).toBe(0);
+    const json = await run(startArgs(bin, ['--detach', '--json', '--resume-args=--resume-last']), {
+      env: { ...coderEnv(), ...env },
+    });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, outcome: 'already-running', pid: first.pid });
+    // One AgentAPI, one agent start, the same PID file.
+    expect(readFileSync(record, 'utf8').split('\n').filter(Boolean)).toEqual(['start']);
+    expect(Number(readFileSync(work.pidFile, 'utf8'))).toBe(first.pid);
+    expect(alive(first.pid)).toBe(true);
+  });
+
+  it('start run again with another agent command or other persistence: refused, naming what differs; the running one untouched', async () => {
+    const first = await detach(bin);
+    const other = await run([...startArgs(bin, ['--detach']).slice(0, -1), '/bin/cat'], { env: coderEnv() });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain(`error: AgentAPI is already running (PID ${first.pid}`);
+    expect(other.stderr).toContain(
+      `but not as asked: its agent command is \`${CHAT_AGENT}\`, not \`/bin/cat\``,
+    );
+    expect(other.stderr).toContain('use --replace to stop it and start it as asked');
+    const noState = await run(startArgs(bin, ['--detach', '--no-state-persistence']), { env: coderEnv() });
+    expect(noState.code).toBe(1);
+    expect(noState.stderr).toContain(`its state file is ${work.stateFile}, not none`);
+    expect(alive(first.pid)).toBe(true);
+    await stable(base());
+  });
+
+  it('start run again while the running one does not answer /status: refused, named', async () => {
+    const first = await detach(bin);
+    process.kill(first.pid, 'SIGSTOP');
+    cleanups.push(() => {
+      try {
+        process.kill(first.pid, 'SIGCONT');
+      } catch {}
+    });
+    const hung = await run(startArgs(bin, ['--detach']), { env: coderEnv() });
+    process.kill(first.pid, 'SIGCONT');
+    expect(hung.code).toBe(1);
+    expect(hung.stderr).toMatch(
+      new RegExp(
+        `error: AgentAPI is already running \\(PID ${first.pid}.*\\), but it does not answer /status \\(AgentAPI did not answer GET /status within .*\\); use --replace`,
+      ),
+    );
+    expect(hung.ms).toBeLessThan(15_000);
+  });
+
   it('start in the foreground forwards SIGTERM once, AgentAPI saves and exits 0', async () => {
     let child: ChildProcess | undefined;
     const done = run(startArgs(bin), { env: coderEnv(), onSpawn: (c) => (child = c) });

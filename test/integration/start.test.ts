@@ -276,11 +276,18 @@ describe('start --detach', () => {
     expect(result.stderr).toContain(`(PID ${pid}, checkpoint supervisor ${supervisor}`);
   });
 
-  it('refuses to start a second AgentAPI, and --replace stops the first', async () => {
+  it('the same start again is a success with nothing started; another one is refused; --replace stops the first', async () => {
     const first = JSON.parse((await detach()).stdout);
-    const again = await detach();
+    const same = await detach();
+    expect(same.code, same.stderr).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ ok: true, outcome: 'already-running', pid: first.pid });
+    const again = await detach(['--type', 'goose']);
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(new RegExp(`AgentAPI is already running \\(PID ${first.pid}`));
+    expect(again.stderr).toMatch(
+      new RegExp(
+        `AgentAPI is already running \\(PID ${first.pid}.*but not as asked: its agent type is not given, not goose`,
+      ),
+    );
     const replaced = await detach(['--replace']);
     expect(replaced.code).toBe(0);
     expect(alive(first.pid)).toBe(false);

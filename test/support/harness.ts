@@ -202,6 +202,8 @@ async function startSimOn(port: number, options: SimOptions): Promise<Sim> {
 export interface SimEvent {
   source: 'agentapi' | 'coderd';
   event: string;
+  /** The process that wrote it (the simulator's own PID). */
+  pid?: number;
   signal?: string;
   method?: string;
   path?: string;

@@ -12,7 +12,7 @@ import { exitCodeOf, spawnForeground, supervise } from './core/process/foregroun
 import { SUPERVISOR_ARG } from './core/process/internal-commands.js';
 import { readStdinOptions, reportFailure, stderrLogger } from './core/process/internal-io.js';
 import { supervisorOptions } from './core/process/supervisor-options.js';
-import { childEnv, coderEnv } from './core/settings.js';
+import { agentApiEnv, coderEnv } from './core/settings.js';
 import { UserError } from './core/utils/errors.js';
 
 export async function runSupervisor(): Promise<void> {
@@ -21,7 +21,7 @@ export async function runSupervisor(): Promise<void> {
     const o = await readStdinOptions(SUPERVISOR_ARG, "start's checkpoint supervisor", supervisorOptions);
     const logger = stderrLogger(o, token);
     // The agent token is for coderd: neither AgentAPI nor the agent sees it unless asked.
-    const env = o.passAgentToken ? process.env : childEnv();
+    const env = agentApiEnv(o.agentEnv, o.passAgentToken);
     logger.info(`starting ${o.agentapiBin} ${o.args.join(' ')}`);
     const child = spawnForeground(o.agentapiBin, o.args, env);
     if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);

@@ -104,6 +104,22 @@ export default class Start extends BaseCommand<typeof Start> {
       allowNo: true,
     }),
     'task-id': taskIdFlag,
+    prompt: Flags.string({
+      description:
+        "The Task's prompt, given to the agent on a first start only (AgentAPI's initial prompt), never on a resume nor twice",
+      exclusive: ['prompt-file'],
+    }),
+    'prompt-file': Flags.string({
+      description: 'The same, read byte for byte from a file (- for standard input)',
+    }),
+    'task-app-slug': Flags.string({
+      description:
+        "The Task app's slug: an agent with a Coder MCP set-up (claude) reports its status to it (coder exp mcp configure)",
+    }),
+    'adopt-state': Flags.string({
+      description:
+        "Without a state file of its own, start from a copy of this one (default: the state file the registry's module kept for this agent type, e.g. ~/.claude-module/agentapi-state.json; '' for none)",
+    }),
     ...snapshotFlags,
     'pass-agent-token': Flags.boolean({
       description: `Pass ${ENV.agentToken} on to AgentAPI and the agent (by default no child process sees it)`,
@@ -126,10 +142,12 @@ export default class Start extends BaseCommand<typeof Start> {
     const { flags } = this;
     const agent = agentCommand(this.argv);
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
-    const [{ runStart }, { taskIdProblem }] = await Promise.all([
+    const [{ runStart }, { taskIdProblem }, { readPrompt }] = await Promise.all([
       import('../core/run-start.js'),
       import('../core/coderd/log-snapshot.js'),
+      import('../core/prompt.js'),
     ]);
+    const prompt = flags['prompt-file'] !== undefined ? await readPrompt(flags['prompt-file']) : flags.prompt;
     // A bad task id must not keep the agent from starting: checkpoints then only save state.
     const badTaskId = taskIdProblem(flags['task-id']);
     if (badTaskId) this.logger.warn(`${badTaskId}; checkpoints will not post snapshots`);
@@ -150,6 +168,9 @@ export default class Start extends BaseCommand<typeof Start> {
       replace: flags.replace,
       checkpointIntervalMs: flags['checkpoint-interval'],
       taskId: badTaskId ? undefined : flags['task-id'] || undefined,
+      prompt,
+      reportSlug: flags['task-app-slug'] || undefined,
+      adoptState: flags['adopt-state'],
       maxMessages: flags['max-messages'],
       maxBytes: flags['max-bytes'],
       passAgentToken: flags['pass-agent-token'],

@@ -99,6 +99,20 @@ function render(r: StatusReport): string {
       ? `a resume${g.added.length ? `: ${g.added.join(' ')} added (${g.source})` : ', nothing added'}`
       : 'a first start';
     row('last start', `${what}; ${g.why} (${g.at})`);
+    if (g.adoptedFrom)
+      row('adopted', `the state file started as a copy of ${g.adoptedFrom} (the registry module's)`);
+    if (g.sessionId) row('session', `${g.sessionId}, the task's own (named by its id)`);
+    if (g.prompt) {
+      const state = !g.prompt.given
+        ? 'not given'
+        : g.prompt.delivered
+          ? 'delivered'
+          : g.prompt.delivered === false
+            ? 'NOT seen delivered'
+            : 'given to AgentAPI';
+      row('prompt', `${state}: ${g.prompt.why}`);
+    }
+    if (g.reporting) row('reporting', `${g.reporting.state}: ${g.reporting.why}`);
     if (g.folder) {
       const where = !g.folderExists
         ? 'not there yet'

@@ -3,9 +3,12 @@
 // detached on its own, or detached under a checkpoint supervisor.
 
 import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { agentTypeOf, planResume } from './agent-resume.js';
+import { adoptState } from './adopt.js';
+import { planSession, sessionsFound } from './agent-session.js';
 import { getStatus } from './agentapi/agentapi-client.js';
+import { AGENTS, type AgentProfile, agentTypeOf } from './agents/index.js';
 import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
 import { postTarget } from './coderd/log-snapshot.js';
 import { runCheckpointProcess } from './process/checkpoint-process.js';
@@ -21,7 +24,18 @@ import {
   waitUntilReady,
 } from './process/supervise.js';
 import type { SupervisorOptions } from './process/supervisor-options.js';
-import { agentApiBaseUrl, childEnv, coderEnv, DEFAULTS, PRIVATE_DIR } from './settings.js';
+import {
+  asSent,
+  decidePrompt,
+  digest,
+  PROMPT_ENV,
+  type PromptRecord,
+  readPromptRecord,
+  waitForDelivery,
+  writePromptRecord,
+} from './prompt.js';
+import { configureReporting, type Reporting } from './report-status.js';
+import { agentApiBaseUrl, agentApiEnv, coderEnv, DEFAULTS, PRIVATE_DIR } from './settings.js';
 import { runShutdown } from './shutdown.js';
 import {
   checkAgentApiVersion,
@@ -60,8 +74,14 @@ export interface StartOptions {
   readyTimeoutMs: number;
   replace: boolean;
   checkpointIntervalMs?: number;
-  /** Already checked: a UUID or undefined. */
+  /** Already checked: a UUID or undefined. It also names the agent's session, where it can. */
   taskId?: string;
+  /** The Task's prompt, given to AgentAPI on a first start only (prompt.ts). */
+  prompt?: string;
+  /** The Task's app slug: the agent reports its status to it (report-status.ts). */
+  reportSlug?: string;
+  /** A state file to start from when ours is absent; undefined: the registry module's for this agent; '': none. */
+  adoptState?: string;
   maxMessages: number;
   maxBytes: number;
   passAgentToken: boolean;
@@ -80,7 +100,21 @@ export interface StartReport {
   agentapiVersion?: string;
   readyMs?: number;
   /** Whether this start is a resume, why, and what was added to the agent command for it. */
-  resume?: { resumed: boolean; why: string; added: string[]; source?: string; agent: string[] };
+  resume?: {
+    resumed: boolean;
+    why: string;
+    added: string[];
+    source?: string;
+    agent: string[];
+    /** The agent's session, when it is the task's own (named by its id). */
+    sessionId?: string;
+    /** The registry module's state file ours started as a copy of. */
+    adoptedFrom?: string;
+  };
+  /** The Task's prompt: given to AgentAPI or not, and whether it was seen delivered. */
+  prompt?: { given: boolean; bytes: number; why: string; delivered?: boolean };
+  /** Status reporting to the Task. */
+  reporting?: Reporting;
   /** Foreground: how AgentAPI exited (128 + signal when killed), the command's own exit code. */
   exitCode?: number;
 }
@@ -124,26 +158,56 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   await checkPortFree(port);
   await checkRoom({ ...o, pidFileFlag: gate.persistence, persistence }, logger);
 
-  // The agent's own session: continued on a resume, never on a first start.
+  const type = agentTypeOf(o.type, o.agent);
+  const profile = AGENTS[type];
+  // A template that moved here from the registry's module: its task's conversation, copied.
+  const adoptFrom = persistence ? adoptionSource(o.adoptState, profile) : undefined;
+  const adoption = adoptFrom ? await adoptState(o.stateFile, adoptFrom) : undefined;
+  if (adoption && 'adopted' in adoption) {
+    logger.info(
+      `started from a copy of ${adoption.adopted}, the state the registry's module kept for this task (the original is left as it was)`,
+    );
+  } else if (adoption) logger.warn(adoption.refused);
+
+  // The agent's own session: the task's, named by its id where the agent can; else continued on a
+  // resume, never on a first start.
   const decision = await decideResume(o.stateFile, persistence);
-  const plan = planResume({
+  const where = { home: homedir(), cwd: process.cwd(), env: process.env };
+  const plan = planSession({
     resumed: decision.resumed,
-    type: o.type,
+    type,
+    profile,
     agent: o.agent,
     resumeArgs: o.resumeArgs,
     recipes: o.resumeAgent,
+    sessionId: o.taskId,
+    existing: await sessionsFound(profile, o.taskId, where),
   });
   logger.info(`${plan.why}${plan.added.length ? ` (${plan.added.join(' ')})` : ''}: ${decision.why}`);
-  await writeStartRecord(o.pidFile, {
-    at: new Date().toISOString(),
-    type: agentTypeOf(o.type, o.agent),
-    resumed: decision.resumed,
-    why: decision.why,
-    added: plan.added,
-    source: plan.source,
-    cwd: process.cwd(),
-  });
 
+  // The Task's prompt: AgentAPI's own initial prompt, on a first start only (prompt.ts).
+  const sent = o.prompt === undefined ? '' : asSent(o.prompt);
+  const promptDecision = sent
+    ? decidePrompt({ sent, resumed: decision.resumed, record: await readPromptRecord(o.stateFile) })
+    : undefined;
+  if (promptDecision) logger.info(promptDecision.why);
+
+  // Status reporting to the Task, set up before the agent starts (report-status.ts).
+  const reporting = o.reportSlug
+    ? await configureReporting(profile, {
+        slug: o.reportSlug,
+        agentApiUrl: `http://localhost:${port}`,
+        workdir: process.cwd(),
+        type,
+      })
+    : undefined;
+  if (reporting?.state === 'configured') logger.info(`status reporting: ${reporting.why}`);
+  else if (reporting) logger.warn(`status reporting: ${reporting.why}`);
+
+  const agentEnv: Record<string, string> = {
+    ...(reporting?.state === 'configured' ? profile?.reporting?.agentEnv : {}),
+    ...(promptDecision?.give ? { [PROMPT_ENV]: sent } : {}),
+  };
   const args = serverArgs({
     port,
     type: o.type,
@@ -166,21 +230,105 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
       added: plan.added,
       source: plan.source,
       agent: plan.agent,
+      sessionId: plan.sessionId,
+      adoptedFrom: adoption && 'adopted' in adoption ? adoption.adopted : undefined,
     },
+    prompt: promptDecision && {
+      given: promptDecision.give,
+      bytes: Buffer.byteLength(sent),
+      why: promptDecision.why,
+    },
+    reporting,
   };
-  // The agent token is for coderd: neither AgentAPI nor the agent sees it unless asked.
-  const env = o.passAgentToken ? process.env : childEnv();
-  if (o.detach) return detach(o, report, args, env);
+  const record = async () =>
+    writeStartRecord(o.pidFile, {
+      at: new Date().toISOString(),
+      type,
+      resumed: decision.resumed,
+      why: decision.why,
+      added: plan.added,
+      source: plan.source,
+      cwd: process.cwd(),
+      sessionId: plan.sessionId,
+      adoptedFrom: report.resume?.adoptedFrom,
+      prompt: report.prompt,
+      reporting,
+    });
+  await record();
+  const handed = promptDecision?.give ? await handPrompt(o, sent, logger) : undefined;
+  const env = agentApiEnv(agentEnv, o.passAgentToken);
+  if (o.detach) {
+    await detach(o, report, args, env, agentEnv);
+    if (handed && report.prompt) {
+      await deliver(
+        o,
+        sent,
+        handed,
+        report.prompt,
+        Deadline.in(Math.max(1, o.readyTimeoutMs - (report.readyMs ?? 0))),
+      );
+      await record();
+    }
+    return report;
+  }
 
   logger.info(`starting ${o.agentapiBin} ${args.join(' ')}`);
   const child = spawnForeground(o.agentapiBin, args, env);
   if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
   report.pid = child.pid;
   const checkpoints = checkpointsFor(o, persistence);
+  if (handed && report.prompt) {
+    const prompt = report.prompt;
+    void deliver(o, sent, handed, prompt, Deadline.in(o.readyTimeoutMs));
+  }
   const exit = await supervise(child);
   checkpoints?.stop();
   logger.info(`AgentAPI exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
   return { ...report, ok: exit.code === 0, exitCode: exitCodeOf(exit) };
+}
+
+/** The state file to adopt: --adopt-state, else the registry module's for this agent; '' is none. */
+function adoptionSource(given: string | undefined, profile: AgentProfile | undefined): string | undefined {
+  if (given !== undefined) return given || undefined;
+  return profile?.registryState && join(homedir(), profile.registryState.path);
+}
+
+/** Records that the prompt is being handed to AgentAPI (before it runs: a crash then still counts). */
+async function handPrompt(o: StartOptions, sent: string, logger: Logger): Promise<PromptRecord> {
+  const record: PromptRecord = {
+    sha256: digest(sent),
+    bytes: Buffer.byteLength(sent),
+    at: new Date().toISOString(),
+    state: 'handed',
+  };
+  const problem = await writePromptRecord(o.stateFile, record);
+  if (problem)
+    logger.warn(`cannot keep the prompt's record (${problem}); a later first start may send it again`);
+  return record;
+}
+
+/**
+ * Waits (until `deadline`) for AgentAPI to show the prompt as a user message, and says how it went:
+ * delivered, or not yet (AgentAPI still holds it, and sends it once the agent is ready for input).
+ */
+async function deliver(
+  o: StartOptions,
+  sent: string,
+  handed: PromptRecord,
+  prompt: NonNullable<StartReport['prompt']>,
+  deadline: Deadline,
+): Promise<void> {
+  const delivered = await waitForDelivery(agentApiBaseUrl(o.port), sent, deadline);
+  if (delivered) {
+    const at = new Date().toISOString();
+    prompt.delivered = true;
+    await writePromptRecord(o.stateFile, { ...handed, state: 'delivered', deliveredAt: at });
+    o.logger.info(`the Task's prompt was delivered (${handed.bytes} bytes)`);
+  } else {
+    prompt.delivered = false;
+    prompt.why = `the Task's prompt (${handed.bytes} bytes) was not delivered within ${formatDuration(o.readyTimeoutMs)}: AgentAPI sends it once the agent is ready for input; \`status\` tells; a later first start gives it again`;
+    o.logger.warn(prompt.why);
+  }
 }
 
 /** How long a running AgentAPI gets to answer /status before it counts as not healthy. */
@@ -200,25 +348,36 @@ async function alreadyRunning(
 ): Promise<StartReport> {
   const since = new Date(running.proc.startedAtMs).toISOString();
   const who = `AgentAPI is already running (PID ${running.pid}, since ${since}, ${o.pidFile})`;
-  const expected = [false, true].map((resumed) => {
-    const plan = planResume({
-      resumed,
-      type: o.type,
-      agent: o.agent,
-      resumeArgs: o.resumeArgs,
-      recipes: o.resumeAgent,
-    });
-    return serverArgs({
-      port: o.port,
-      type: o.type,
-      pidFile: o.pidFile,
-      stateFile: o.stateFile,
-      statePersistence: persistence,
-      pidFileFlag: true,
-      extra: o.serverArgs,
-      agent: plan.agent,
-    });
-  });
+  // Any command line this start could have run: a first start or a resume, with the task's
+  // session existing or not (or an earlier module's).
+  const type = agentTypeOf(o.type, o.agent);
+  const profile = AGENTS[type];
+  const ids =
+    o.taskId && profile?.sessions ? [o.taskId, ...(profile.sessions.legacy ?? []).map((l) => l.id)] : [];
+  const expected = [false, true].flatMap((resumed) =>
+    [new Set<string>(), ...ids.map((id) => new Set([id]))].map((existing) => {
+      const plan = planSession({
+        resumed,
+        type,
+        profile,
+        agent: o.agent,
+        resumeArgs: o.resumeArgs,
+        recipes: o.resumeAgent,
+        sessionId: o.taskId,
+        existing,
+      });
+      return serverArgs({
+        port: o.port,
+        type: o.type,
+        pidFile: o.pidFile,
+        stateFile: o.stateFile,
+        statePersistence: persistence,
+        pidFileFlag: true,
+        extra: o.serverArgs,
+        agent: plan.agent,
+      });
+    }),
+  );
   const differ = differences(running.proc.argv.slice(1), expected);
   if (differ.length > 0) {
     throw new UserError(
@@ -282,11 +441,13 @@ function supervisorOptions(
   intervalMs: number,
   args: string[],
   persistence: boolean,
+  agentEnv: Record<string, string>,
 ): SupervisorOptions {
   return {
     agentapiBin: o.agentapiBin,
     args,
     passAgentToken: o.passAgentToken === true,
+    agentEnv,
     intervalMs,
     checkpointArgs: checkpointArgs(o, intervalMs, persistence),
     ...o.logger.level,
@@ -303,6 +464,7 @@ async function detach(
   report: StartReport,
   args: string[],
   env: NodeJS.ProcessEnv,
+  agentEnv: Record<string, string>,
 ): Promise<StartReport> {
   const logFile = o.logFile ?? join(dirname(o.stateFile), 'agentapi.log');
   await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
@@ -313,9 +475,10 @@ async function detach(
   const intervalMs = o.checkpointIntervalMs;
   const supervised = intervalMs !== undefined;
   const spawned = supervised
-    ? await spawnSupervisor(supervisorOptions(o, intervalMs, args, report.statePersistence), logFile).catch(
-        logError,
-      )
+    ? await spawnSupervisor(
+        supervisorOptions(o, intervalMs, args, report.statePersistence, agentEnv),
+        logFile,
+      ).catch(logError)
     : await spawnDetached(o.agentapiBin, args, env, logFile).catch(logError);
   if (spawned instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${spawned.message}`);
   const { child, log } = spawned;

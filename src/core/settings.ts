@@ -98,6 +98,20 @@ export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEn
   return rest;
 }
 
+/**
+ * AgentAPI's environment: ours without the agent token (unless `passAgentToken`) and without an
+ * initial prompt we were handed by our own environment (the Task's prompt is given only when start
+ * decides so), plus `extra` (the prompt, what the agent needs to report its status).
+ */
+export function agentApiEnv(
+  extra: Readonly<Record<string, string>>,
+  passAgentToken: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const { AGENTAPI_INITIAL_PROMPT: _, ...rest } = passAgentToken ? env : childEnv(env);
+  return { ...rest, ...extra };
+}
+
 export function coderEnv(env: NodeJS.ProcessEnv = process.env): CoderEnv {
   return { agentUrl: env[ENV.agentUrl] || undefined, token: env[ENV.agentToken] || undefined };
 }

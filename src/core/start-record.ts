@@ -1,5 +1,6 @@
-// What the last `start` did about the agent's own session (a resume or not, and what it added to
-// the agent command), kept beside the PID file so that `status` can tell a person later.
+// What the last `start` did about the agent's own session (a resume or not, what it added to the
+// agent command, the task's session, an adopted state), the Task's prompt and status reporting,
+// kept beside the PID file so that `status` can tell a person later.
 
 import { readSmallFile, replaceFile } from './utils/local-file.js';
 
@@ -13,6 +14,14 @@ export interface StartRecord {
   source?: string;
   /** The folder AgentAPI and the agent started in. */
   cwd: string;
+  /** The agent's session, when it is the task's own (named by the task id). */
+  sessionId?: string;
+  /** The registry module's state file the state file started as a copy of. */
+  adoptedFrom?: string;
+  /** The Task's prompt: given to AgentAPI or not, why, whether it was seen delivered. */
+  prompt?: { given: boolean; bytes: number; why: string; delivered?: boolean };
+  /** Status reporting to the Task: configured, unsupported, or failed, and why. */
+  reporting?: { state: string; why: string; slug: string };
 }
 
 export function startRecordPath(pidFile: string): string {

@@ -5,7 +5,6 @@ import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ky from 'ky';
-import { AGENT_STORAGE } from './agent-storage.js';
 import { getMessages, getStatus } from './agentapi/agentapi-client.js';
 import {
   type ConfiguredStateFile,
@@ -16,6 +15,7 @@ import {
 } from './agentapi/agentapi-process.js';
 import { readPidFileOrOld } from './agentapi/pid-file.js';
 import { type StateSummary, summarizeState } from './agentapi/state-file.js';
+import { AGENTS } from './agents/index.js';
 import { TaskIdSchema } from './coderd/coderd-client.js';
 import { identifyAgentApi } from './process/proc.js';
 import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
@@ -78,6 +78,14 @@ export interface StatusReport {
     sameFilesystemAsState?: boolean;
     /** The persistent storage Coder says the agent's sessions need, e.g. "100 MB (can grow to GB)". */
     minStorage?: string;
+    /** The agent's session, when it is the task's own (named by the task id). */
+    sessionId?: string;
+    /** The registry module's state file the state file started as a copy of. */
+    adoptedFrom?: string;
+    /** The Task's prompt at the last start: given or not, why, whether it was seen delivered. */
+    prompt?: { given: boolean; bytes: number; why: string; delivered?: boolean };
+    /** Status reporting to the Task, as the last start set it up. */
+    reporting?: { state: string; why: string; slug: string };
   };
   coder: {
     agentUrl?: string;
@@ -199,6 +207,10 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     warnings.push(
       `the agent keeps its sessions in ${agentSession.folder}, on another filesystem than the state file: if that one is not persistent, the agent forgets on a resume`,
     );
+  if (agentSession?.prompt?.given && agentSession.prompt.delivered === false)
+    warnings.push(agentSession.prompt.why);
+  if (agentSession?.reporting?.state === 'failed')
+    warnings.push(`status reporting: ${agentSession.reporting.why}`);
   const taskIdValid = o.taskId ? TaskIdSchema.safeParse(o.taskId).success : undefined;
   if (taskIdValid === false) problems.push(`task id "${o.taskId}" is not a UUID`);
   const { pidInfo: _, ...pid } = pidFile;
@@ -219,9 +231,10 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
 async function checkAgentSession(pidFile: string, stateFile: string): Promise<StatusReport['agentSession']> {
   const record = await readStartRecord(pidFile);
   if (!record) return undefined;
-  const { resumed, why, added, source, at, type } = record;
-  const storage = AGENT_STORAGE[type];
-  if (!storage) return { resumed, why, added, source, at, type };
+  const { resumed, why, added, source, at, type, sessionId, adoptedFrom, prompt, reporting } = record;
+  const known = { resumed, why, added, source, at, type, sessionId, adoptedFrom, prompt, reporting };
+  const storage = AGENTS[type]?.storage;
+  if (!storage) return known;
   const [path] = storage.paths;
   const folder = path.startsWith('~/') ? join(homedir(), path.slice(2)) : resolve(record.cwd ?? '/', path);
   const [here, state] = await Promise.all([
@@ -229,12 +242,7 @@ async function checkAgentSession(pidFile: string, stateFile: string): Promise<St
     stat(dirname(stateFile)).catch(() => undefined),
   ]);
   return {
-    resumed,
-    why,
-    added,
-    source,
-    at,
-    type,
+    ...known,
     folder,
     folderExists: here !== undefined,
     sameFilesystemAsState: here && state ? here.dev === state.dev : undefined,

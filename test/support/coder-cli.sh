@@ -1,6 +1,8 @@
 #!/bin/sh
-# A stand-in for the `coder` CLI inside a workspace, for tests: only `coder exp sync`, with the
-# agent's semantics (Coder's startup-coordination docs):
+# A stand-in for the `coder` CLI inside a workspace, for tests: `coder exp mcp configure` (records
+# what it was given: its arguments, the slug and AgentAPI URL, and whether it had the agent token,
+# never the token) and `coder exp sync`, with the agent's semantics (Coder's startup-coordination
+# docs):
 #   ping                      is coordination available?
 #   want <unit> <dep>...      <unit> depends on each <dep> (a dep may be registered later)
 #   start <unit>              registers <unit>, blocks until every dep of it has completed
@@ -9,6 +11,20 @@
 # CODER_SYNC_UNSUPPORTED=1 answers like an agent older than v2.30, which has no `exp sync`.
 set -eu
 
+if [ "${1:-} ${2:-} ${3:-}" = "exp mcp configure" ]; then
+  shift 3
+  {
+    printf 'configure'
+    for arg in "$@"; do printf '\t%s' "$arg"; done
+    printf '\tslug=%s\turl=%s\ttoken=%s\n' "${CODER_MCP_APP_STATUS_SLUG:-}" "${CODER_MCP_AI_AGENTAPI_URL:-}" \
+      "$([ -n "${CODER_AGENT_TOKEN:-}" ] && echo set || echo unset)"
+  } >>"${CODER_MCP_RECORD:?CODER_MCP_RECORD is not set}"
+  [ "${CODER_MCP_FAIL:-}" != 1 ] || {
+    echo "error: failed to modify claude.json: permission denied" >&2
+    exit 1
+  }
+  exit 0
+fi
 if [ "${CODER_SYNC_UNSUPPORTED:-}" = 1 ] || [ "${1:-} ${2:-}" != "exp sync" ]; then
   echo "error: unknown command \"$*\" for \"coder\"" >&2
   exit 1

@@ -1,24 +1,44 @@
-// planResume: what `start` adds to the agent command so the agent continues its own session, and
-// only on a resume. Each recipe's argv, the template's own --resume-args, --no-resume-agent, and
-// every reason to add nothing.
+// planSession: what `start` adds to the agent command so the agent continues its own session:
+// the task's own session where the agent can name one (claude), else its latest session, and only
+// on a resume. Each recipe's argv, the task's session in every case, the template's own
+// --resume-args, --no-resume-agent, and every reason to add nothing; and the agents' files.
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { agentTypeOf, planResume, RECIPES } from '../../src/core/agent-resume.js';
-import { AGENT_STORAGE } from '../../src/core/agent-storage.js';
+import { planSession } from '../../src/core/agent-session.js';
+import { AGENTS, agentTypeOf } from '../../src/core/agents/index.js';
+import { ROOT } from '../support/paths.js';
+
+const AGENT_STORAGE = Object.fromEntries(Object.entries(AGENTS).map(([type, p]) => [type, p.storage]));
+const RECIPES = Object.fromEntries(
+  Object.entries(AGENTS).flatMap(([type, p]) => (p.latest ? [[type, p.latest]] : [])),
+);
 
 const plan = (
   agent: string[],
-  o: { type?: string; resumeArgs?: string[]; recipes?: boolean; resumed?: boolean } = {},
-) =>
-  planResume({
+  o: {
+    type?: string;
+    resumeArgs?: string[];
+    recipes?: boolean;
+    resumed?: boolean;
+    sessionId?: string;
+    existing?: string[];
+  } = {},
+) => {
+  const type = agentTypeOf(o.type, agent);
+  return planSession({
     resumed: o.resumed ?? true,
-    type: o.type,
+    type,
+    profile: AGENTS[type],
     agent,
     resumeArgs: o.resumeArgs ?? [],
     recipes: o.recipes ?? true,
+    sessionId: o.sessionId,
+    existing: new Set(o.existing ?? []),
   });
+};
 
-describe('planResume: each recipe, on a resume', () => {
+describe('planSession: each recipe, on a resume (no task session)', () => {
   it.each([
     ['claude', ['claude'], ['claude', '--continue']],
     ['claude', ['claude', '--model', 'opus'], ['claude', '--model', 'opus', '--continue']],
@@ -83,7 +103,7 @@ describe("where each agent keeps its sessions (Coder's agent compatibility page)
   });
 });
 
-describe('planResume: adds nothing when it should not', () => {
+describe('planSession: adds nothing when it should not', () => {
   it.each([
     ['a first start', ['claude'], { type: 'claude', resumed: false }, /a first start/],
     [
@@ -123,7 +143,7 @@ describe('planResume: adds nothing when it should not', () => {
   });
 });
 
-describe("planResume: the template's own --resume-args", () => {
+describe("planSession: the template's own --resume-args", () => {
   it('win over a recipe, are added at the end, on a resume only', () => {
     expect(plan(['claude'], { type: 'claude', resumeArgs: ['--resume', 'x'] })).toMatchObject({
       agent: ['claude', '--resume', 'x'],
@@ -137,6 +157,140 @@ describe("planResume: the template's own --resume-args", () => {
     expect(plan(['my-agent'], { resumeArgs: ['--again'], recipes: false }).agent).toEqual([
       'my-agent',
       '--again',
+    ]);
+  });
+});
+
+const TASK = '3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b';
+const LEGACY = 'cd32e253-ca16-4fd3-9825-d837e74ae3c2';
+
+describe("planSession: claude's session is the task's own, named by its id", () => {
+  it.each([
+    [
+      'a first start: a new session of that name',
+      { resumed: false },
+      ['--session-id', TASK],
+      TASK,
+      /a first start: claude's session is named/,
+    ],
+    [
+      'a resume: that session continued',
+      { resumed: true, existing: [TASK] },
+      ['--resume', TASK],
+      TASK,
+      /a resume: claude continues its session/,
+    ],
+    [
+      'a first start for AgentAPI whose conversation was lost, the session kept: continued, never named twice',
+      { resumed: false, existing: [TASK] },
+      ['--resume', TASK],
+      TASK,
+      /no conversation saved.*has the task's session/,
+    ],
+    [
+      'a resume whose session did not persist: a new one of that name, not a resume of nothing',
+      { resumed: true },
+      ['--session-id', TASK],
+      TASK,
+      /has no session .* \(did ~\/\.claude persist\?\)/,
+    ],
+    [
+      'a resume of a task claude-code 4.x began: the session it gave every task',
+      { resumed: true, existing: [LEGACY] },
+      ['--resume', LEGACY],
+      LEGACY,
+      /the one claude-code 4\.x gave every task/,
+    ],
+    [
+      'ours wins over the legacy one',
+      { resumed: true, existing: [TASK, LEGACY] },
+      ['--resume', TASK],
+      TASK,
+      /its session/,
+    ],
+    [
+      'a legacy session is never continued on a first start',
+      { resumed: false, existing: [LEGACY] },
+      ['--session-id', TASK],
+      TASK,
+      /a first start/,
+    ],
+  ])('%s', (_, o, added, sessionId, why) => {
+    const p = plan(['claude', '--model', 'opus'], { type: 'claude', sessionId: TASK, ...o });
+    expect(p.agent).toEqual(['claude', '--model', 'opus', ...added]);
+    expect(p.added).toEqual(added);
+    expect(p.sessionId).toBe(sessionId);
+    expect(p.source).toBe('session:claude');
+    expect(p.why).toMatch(why);
+  });
+
+  it.each([
+    ['a command that names its session', ['claude', '--session-id', 'x'], /names or resumes/],
+    ['a command that continues by itself', ['claude', '--continue'], /names or resumes/],
+    ['a wrapper', ['npx', 'claude'], /is not claude itself/],
+  ])('nothing for %s', (_, agent, why) => {
+    const p = plan(agent, { type: 'claude', sessionId: TASK, resumed: false });
+    expect(p.added).toEqual([]);
+    expect(p.why).toMatch(why);
+  });
+
+  it('without a task id (outside a Task): the latest-session recipe on a resume, nothing on a first start', () => {
+    expect(plan(['claude'], { type: 'claude' }).added).toEqual(['--continue']);
+    expect(plan(['claude'], { type: 'claude', resumed: false }).added).toEqual([]);
+  });
+
+  it('an agent that cannot name its sessions keeps its recipe, task id or not', () => {
+    expect(plan(['codex'], { type: 'codex', sessionId: TASK }).agent).toEqual(['codex', 'resume', '--last']);
+    expect(plan(['codex'], { type: 'codex', sessionId: TASK, resumed: false }).added).toEqual([]);
+  });
+
+  it('--resume-args and --no-resume-agent leave the session to the template, on a first start too', () => {
+    expect(
+      plan(['claude'], { type: 'claude', sessionId: TASK, resumed: false, resumeArgs: ['-c'] }).added,
+    ).toEqual([]);
+    expect(plan(['claude'], { type: 'claude', sessionId: TASK, resumeArgs: ['-c'] }).added).toEqual(['-c']);
+    expect(
+      plan(['claude'], { type: 'claude', sessionId: TASK, resumed: false, recipes: false }).added,
+    ).toEqual([]);
+  });
+});
+
+describe('one file per agent (src/core/agents)', () => {
+  const folder = `${ROOT}src/core/agents`;
+  const files = readdirSync(folder).filter(
+    (f) => f.endsWith('.ts') && !['index.ts', 'profile.ts'].includes(f),
+  );
+
+  it('every file is listed in index.ts, under its own type', () => {
+    const index = readFileSync(`${folder}/index.ts`, 'utf8');
+    for (const file of files) {
+      const name = file.replace(/\.ts$/, '');
+      expect(index, file).toContain(`from './${name}.js'`);
+      expect(AGENTS[name]?.type, file).toBe(name);
+    }
+    expect(Object.keys(AGENTS).sort()).toEqual(files.map((f) => f.replace(/\.ts$/, '')).sort());
+  });
+
+  it('every fact names its source', () => {
+    for (const profile of Object.values(AGENTS)) {
+      for (const part of [profile.latest, profile.sessions, profile.reporting, profile.registryState]) {
+        if (part)
+          expect(part.source, profile.type).toMatch(/https:\/\/|registry |coder\/coder |claude --help/);
+      }
+      for (const legacy of profile.sessions?.legacy ?? []) expect(legacy.source).toMatch(/registry /);
+    }
+  });
+
+  it('session ids go where the agent takes them', () => {
+    const sessions = AGENTS.claude.sessions;
+    expect(sessions?.start(TASK)).toEqual(['--session-id', TASK]);
+    expect(sessions?.resume(TASK)).toEqual(['--resume', TASK]);
+    expect(AGENTS.claude.reporting?.configure('/srv/p')).toEqual([
+      'exp',
+      'mcp',
+      'configure',
+      'claude-code',
+      '/srv/p',
     ]);
   });
 });

@@ -8,6 +8,8 @@ export const supervisorOptions = z.object({
   /** `agentapi server …`'s arguments, as start worked them out. */
   args: z.array(z.string()).check(z.minLength(1)),
   passAgentToken: z.boolean(),
+  /** Added to AgentAPI's environment: the Task's prompt, what the agent needs to report its status. */
+  agentEnv: z.record(z.string(), z.string()),
   intervalMs: z.number(),
   /** `checkpoint`'s arguments (after the command's name), run on each tick. */
   checkpointArgs: z.array(z.string()),

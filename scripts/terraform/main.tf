@@ -231,7 +231,7 @@ variable "agentapi_release_base_url" {
 
 variable "web_app" {
   type        = bool
-  description = "With agent_command: a coder_app for AgentAPI's chat UI, with a /status healthcheck (a Task needs it: give app_id to coder_ai_task)."
+  description = "With agent_command: a coder_app for AgentAPI's chat UI, with a /status healthcheck. In a Task it exists whatever this says (coder_ai_task needs its id: give it app_id)."
   default     = true
 }
 
@@ -267,6 +267,40 @@ variable "subdomain" {
   default     = true
 }
 
+variable "wait_for_scripts" {
+  type        = list(string)
+  description = "`coder exp sync` names of other modules' scripts the start script waits for, besides this module's install, e.g. module.claude-code.scripts (a module that installs the agent). Without `coder exp sync` (Coder before v2.30, or its socket server off) they cannot be waited for: the start script then waits, within install_wait_timeout, for the agent command's executable to be installed, and says so."
+  default     = []
+  validation {
+    condition     = alltrue([for name in var.wait_for_scripts : can(regex("^[A-Za-z0-9._-]+$", name))])
+    error_message = "wait_for_scripts must be `coder exp sync` names: letters, digits, dots, dashes and underscores."
+  }
+}
+
+variable "task_prompt" {
+  type        = string
+  description = "The prompt given to the agent on the task's first start, never on a resume nor twice. Null: the Task's own prompt (data.coder_task.me.prompt) in a Task, none outside one. \"\": none."
+  default     = null
+  nullable    = true
+}
+
+variable "report_tasks" {
+  type        = bool
+  description = "In a Task, have the agent report its status to the Task (claude: `coder exp mcp configure claude-code` with this module's app slug and AgentAPI's URL, before the agent starts). Agents without a documented Coder MCP set-up do not report."
+  default     = true
+}
+
+variable "adopt_state_file" {
+  type        = string
+  description = "Without a state file of its own, start from a copy of this one (never moving or changing it): a task whose template moved here from the registry's module resumes with its conversation. Null: the state file the registry's module kept for agent_type (claude: $HOME/.claude-module/agentapi-state.json, codex: $HOME/.codex-module/agentapi-state.json). \"\": none."
+  default     = null
+  nullable    = true
+  validation {
+    condition     = var.adopt_state_file == null ? true : (var.adopt_state_file == "" || can(regex("^(/|\\$HOME/)[^\"'`[:space:]]*$", var.adopt_state_file)))
+    error_message = "adopt_state_file must be null, empty, or an absolute path (or one under $HOME/) without spaces or quotes."
+  }
+}
+
 variable "install_wait_timeout" {
   type        = number
   description = "Without `coder exp sync` (Coder before v2.30, or its socket server off): seconds the start script waits for the install to finish."
@@ -296,6 +330,12 @@ locals {
   # workspace's id: a fleet's checkpoints spread over two minutes instead of meeting coderd at once.
   checkpoint_slot = parseint(substr(sha256(data.coder_workspace.me.id), 0, 4), 16) % 120
   checkpoint_cron = var.checkpoint_cron != null ? var.checkpoint_cron : "${local.checkpoint_slot % 60} ${floor(local.checkpoint_slot / 60)}-59/2 * * * *"
+  is_task         = data.coder_task.me.enabled
+  # The Task's prompt unless the template gives its own ("" for none); outside a Task, none.
+  prompt = var.task_prompt != null ? var.task_prompt : (local.is_task ? data.coder_task.me.prompt : "")
+  # In a Task the app exists whatever web_app says: coder_ai_task needs its id (the registry's
+  # agentapi module does the same).
+  web_app         = var.web_app || local.is_task
   install_unit    = "agentapi-lifecycle-${var.name}-install_script"
   start_unit      = "agentapi-lifecycle-${var.name}-start_script"
   starts_agent    = var.agent_command != ""
@@ -356,6 +396,10 @@ resource "coder_script" "start" {
     unit                 = local.start_unit
     install_unit         = local.install_unit
     install_wait_timeout = var.install_wait_timeout
+    wait_for_b64         = base64encode(join("\n", var.wait_for_scripts))
+    prompt_b64           = base64encode(local.prompt)
+    report_slug          = var.report_tasks && local.task_id != "" ? local.app_slug : ""
+    adopt_flag           = var.adopt_state_file == null ? "" : "--adopt-state=\"${var.adopt_state_file}\""
     binary               = local.binary
     agentapi_bin         = var.install_agentapi ? "${var.install_dir}/agentapi/${var.agentapi_version}/agentapi" : "agentapi"
     port                 = var.agentapi_port
@@ -411,7 +455,7 @@ resource "coder_script" "checkpoint" {
 }
 
 resource "coder_app" "agentapi" {
-  count        = local.starts_agent && var.web_app ? 1 : 0
+  count        = local.starts_agent && local.web_app ? 1 : 0
   agent_id     = var.agent_id
   slug         = local.app_slug
   display_name = var.web_app_display_name
@@ -441,7 +485,7 @@ output "scripts" {
 }
 
 output "app_id" {
-  description = "The id of the AgentAPI chat app, for coder_ai_task's app_id (null without agent_command or with web_app = false)."
+  description = "The id of the AgentAPI chat app, for coder_ai_task's app_id (null without agent_command, or with web_app = false outside a Task)."
   value       = try(coder_app.agentapi[0].id, null)
 }
 

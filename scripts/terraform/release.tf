@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "fb2a012e720466e236baed5b857d53482d0af0d640200a6fe68abc62729b6194"
-      "agentapi-lifecycle-linux-arm64.gz" = "89090ac32ad970965319fa330056e0bb490e2b462198da767a43481dd63ad6f1"
-      "agentapi-lifecycle-linux-arm64.xz" = "c51fcc1c673bc5fc5b4e6983ec86ac70ca61d6a046258c6dee88cc962e27978e"
-      "agentapi-lifecycle-linux-x64"      = "b0352e9a41b0d2ab1fba193cff380b38fec66d62676320d181d4ce03e7b497cc"
-      "agentapi-lifecycle-linux-x64.gz"   = "5b9f7184bd309d9900b1cc511bd8d25168c6d474a061430c0c6d11a7bec15b97"
-      "agentapi-lifecycle-linux-x64.xz"   = "80076835e72af73b072a2416b4b891973da6d25fd555225b69d9a5b7b7cbac3c"
+      "agentapi-lifecycle-linux-arm64"    = "0de2a6872c685fa14c8d0a87e9a879bc4075da865afc5abcfcd47e13fd4ebad0"
+      "agentapi-lifecycle-linux-arm64.gz" = "81d097b35f698be6449698e7549a2ef4e45f74c581a3574dbb8cae86fca31421"
+      "agentapi-lifecycle-linux-arm64.xz" = "f9ae82f4b1a0e8e5edbfa59123091dd19b390acb402993c41a7963d7efc556a3"
+      "agentapi-lifecycle-linux-x64"      = "08d5b4992e2bfbc437b1450820945f529ead690289fb85dbaf49edf622539b83"
+      "agentapi-lifecycle-linux-x64.gz"   = "1ff710a60db86377906998bd529827f9f5ec9f44b88a788aac0c9e38643c1fbf"
+      "agentapi-lifecycle-linux-x64.xz"   = "3b33446801556064118db1c64c0370a89498bf9e9115957504ae2c0424d6c997"
     }
   }
 }

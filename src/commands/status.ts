@@ -101,7 +101,7 @@ function render(r: StatusReport): string {
     row('last start', `${what}; ${g.why} (${g.at})`);
     if (g.adoptedFrom)
       row('adopted', `the state file started as a copy of ${g.adoptedFrom} (the registry module's)`);
-    if (g.sessionId) row('session', `${g.sessionId}, the task's own (named by its id)`);
+    if (g.sessionId) row('session', `${g.sessionId}: ${g.sessionWhy ?? 'named by us'}`);
     if (g.prompt) {
       const state = !g.prompt.given
         ? 'not given'

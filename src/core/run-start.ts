@@ -250,6 +250,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
       source: plan.source,
       cwd: process.cwd(),
       sessionId: plan.sessionId,
+      sessionWhy: plan.sessionId ? plan.why : undefined,
       adoptedFrom: report.resume?.adoptedFrom,
       prompt: report.prompt,
       reporting,

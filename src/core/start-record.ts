@@ -14,8 +14,9 @@ export interface StartRecord {
   source?: string;
   /** The folder AgentAPI and the agent started in. */
   cwd: string;
-  /** The agent's session, when it is the task's own (named by the task id). */
+  /** The agent's session, when it is one named by us (the task's), and what was done about it. */
   sessionId?: string;
+  sessionWhy?: string;
   /** The registry module's state file the state file started as a copy of. */
   adoptedFrom?: string;
   /** The Task's prompt: given to AgentAPI or not, why, whether it was seen delivered. */

@@ -78,8 +78,9 @@ export interface StatusReport {
     sameFilesystemAsState?: boolean;
     /** The persistent storage Coder says the agent's sessions need, e.g. "100 MB (can grow to GB)". */
     minStorage?: string;
-    /** The agent's session, when it is the task's own (named by the task id). */
+    /** The agent's session, when it is one named by us (the task's), and what start did about it. */
     sessionId?: string;
+    sessionWhy?: string;
     /** The registry module's state file the state file started as a copy of. */
     adoptedFrom?: string;
     /** The Task's prompt at the last start: given or not, why, whether it was seen delivered. */
@@ -231,8 +232,21 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
 async function checkAgentSession(pidFile: string, stateFile: string): Promise<StatusReport['agentSession']> {
   const record = await readStartRecord(pidFile);
   if (!record) return undefined;
-  const { resumed, why, added, source, at, type, sessionId, adoptedFrom, prompt, reporting } = record;
-  const known = { resumed, why, added, source, at, type, sessionId, adoptedFrom, prompt, reporting };
+  const { resumed, why, added, source, at, type, sessionId, sessionWhy, adoptedFrom, prompt, reporting } =
+    record;
+  const known = {
+    resumed,
+    why,
+    added,
+    source,
+    at,
+    type,
+    sessionId,
+    sessionWhy,
+    adoptedFrom,
+    prompt,
+    reporting,
+  };
   const storage = AGENTS[type]?.storage;
   if (!storage) return known;
   const [path] = storage.paths;

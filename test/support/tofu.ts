@@ -196,13 +196,20 @@ export function moduleFiles(): Record<string, string> {
   return Object.fromEntries(files.map((file) => [file, readFileSync(join(MODULE_DIR, file), 'utf8')]));
 }
 
+/** An expression in the template, e.g. `module.claude-code.scripts`, where a value goes. */
+export interface Expr {
+  expr: string;
+}
+export const expr = (text: string): Expr => ({ expr: text });
+
 /** The module's inputs, as a template author sets them. */
 export interface ModuleInputs {
-  [name: string]: string | number | boolean | string[] | Record<string, string> | undefined;
+  [name: string]: string | number | boolean | string[] | Record<string, string> | Expr | null | undefined;
 }
 
 /** In the JSON syntax a string is a template: `${` and `%{` in a value must stay literal. */
 function literal(value: unknown): unknown {
+  if (value && typeof value === 'object' && 'expr' in value) return `\${${(value as Expr).expr}}`;
   if (typeof value === 'string') return value.replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
   if (Array.isArray(value)) return value.map(literal);
   if (value && typeof value === 'object')
@@ -210,14 +217,21 @@ function literal(value: unknown): unknown {
   return value;
 }
 
+/** Other modules in the template, by name: their source and inputs. */
+export type OtherModules = Record<string, { source: string } & ModuleInputs>;
+
 /**
  * The smallest Task template around the module, in OpenTofu's JSON syntax: a coder_agent, the
- * module with `inputs`, coder_ai_task with the module's app_id (when there is an app), and every
- * output of the module passed through.
+ * module with `inputs` (and `others` beside it), coder_ai_task with the module's app_id (when there
+ * is an app: always in a Task), and every output of the module passed through.
  */
-export function taskTemplate(inputs: ModuleInputs, coderVersion = '>= 2.13'): string {
+export function taskTemplate(
+  inputs: ModuleInputs,
+  coderVersion = '>= 2.13',
+  { others = {}, task = false }: { others?: OtherModules; task?: boolean } = {},
+): string {
   const hasApp =
-    inputs.agent_command !== undefined && inputs.agent_command !== '' && inputs.web_app !== false;
+    inputs.agent_command !== undefined && inputs.agent_command !== '' && (task || inputs.web_app !== false);
   const outputs = [
     'app_id',
     'binary_path',
@@ -245,6 +259,12 @@ export function taskTemplate(inputs: ModuleInputs, coderVersion = '>= 2.13'): st
           : {}),
       },
       module: {
+        ...Object.fromEntries(
+          Object.entries(others).map(([name, { source, ...rest }]) => [
+            name,
+            { source, agent_id: '${coder_agent.main.id}', ...(literal(rest) as object) },
+          ]),
+        ),
         agentapi_lifecycle: {
           source: MODULE_DIR,
           agent_id: '${coder_agent.main.id}',
@@ -278,6 +298,10 @@ export interface Rendered {
   stateFile: string;
   /** Every coder_script of the module, as applied. */
   scripts: StateResource[];
+  /** The other modules' coder_scripts, as applied. */
+  others: StateResource[];
+  /** Whether the module made its app, and its id. */
+  appId?: string;
   state: State;
 }
 
@@ -285,12 +309,21 @@ export interface Rendered {
  * `init` and `apply` of the smallest Task template with the module given `inputs`, as the Coder
  * provisioner runs it (a task when `taskId` is given), and what the agent then gets.
  */
-export async function applyModule(inputs: ModuleInputs, taskId = ''): Promise<Rendered> {
-  const template = new Template({ 'main.tf.json': taskTemplate(inputs) }, provisionerEnv(taskId));
+export async function applyModule(
+  inputs: ModuleInputs,
+  taskId = '',
+  { others = {}, provisioner = {} }: { others?: OtherModules; provisioner?: Record<string, string> } = {},
+): Promise<Rendered> {
+  const template = new Template(
+    { 'main.tf.json': taskTemplate(inputs, undefined, { others, task: taskId !== '' }) },
+    provisionerEnv(taskId, provisioner),
+  );
   try {
     await template.init();
     const state = await template.apply();
-    const scripts = resourcesOf(state).filter((r) => r.type === 'coder_script');
+    const all = resourcesOf(state).filter((r) => r.type === 'coder_script');
+    const ours = (r: StateResource) => r.address.startsWith('module.agentapi_lifecycle.');
+    const scripts = all.filter(ours);
     const script = (name: string) =>
       scripts.find((r) => r.name === name)?.values.script as string | undefined;
     const output = (name: string) => state.values.outputs?.[name]?.value;
@@ -305,6 +338,8 @@ export async function applyModule(inputs: ModuleInputs, taskId = ''): Promise<Re
       pidFile: output('pid_file') as string,
       stateFile: output('state_file') as string,
       scripts,
+      others: all.filter((r) => !ours(r)),
+      appId: output('app_id') as string | undefined,
       state,
     };
   } finally {

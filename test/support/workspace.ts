@@ -11,7 +11,7 @@ import type { Coderd } from './coderd.js';
 import { cleanEnv, freePort, type RunResult, TASK_ID, type Workdir } from './harness.js';
 import { ROOT, SIM } from './paths.js';
 import type { ReleaseServer } from './release-server.js';
-import { applyModule, type ModuleInputs, type Rendered } from './tofu.js';
+import { applyModule, type ModuleInputs, type OtherModules, type Rendered } from './tofu.js';
 
 const ASSET = process.arch === 'arm64' ? 'agentapi-linux-arm64' : 'agentapi-linux-amd64';
 let simSha: string | undefined;
@@ -23,7 +23,7 @@ export interface Workspace {
   port: number;
   /** The scripts as files, by name (install, start, shutdown, checkpoint). */
   files: Record<string, string>;
-  /** Runs every run_on_start script at once (optionally one first), as the agent does. */
+  /** Runs every run_on_start script at once, the other modules' too (optionally one of ours first), as the agent does. */
   start(first?: 'install' | 'start'): Promise<RunResult[]>;
   stop(): Promise<RunResult>;
   /** One tick of the checkpoint script's cron, as the agent runs it. */
@@ -39,16 +39,30 @@ export interface WorkspaceContext {
   cleanups: (() => void)[];
 }
 
-/** A workspace using the module with these inputs; `sync: false` is a Coder without `exp sync`. */
+export interface WorkspaceOptions {
+  /** false: a Coder without `exp sync`. */
+  sync?: boolean;
+  /** Other modules in the template; their run_on_start scripts run with ours. */
+  others?: OtherModules;
+  /** The real AgentAPI, on PATH as `agentapi` (the module installs none then), instead of the simulator. */
+  agentapi?: string;
+  /** More of the workspace's environment. */
+  env?: Record<string, string>;
+  /** More of the provisioner's (e.g. CODER_TASK_PROMPT, the Task's prompt). */
+  provisioner?: Record<string, string>;
+}
+
+/** A workspace using the module with these inputs. */
 export async function workspace(
   { work, server, coderd, cleanups }: WorkspaceContext,
   inputs: ModuleInputs = {},
-  { sync = true } = {},
+  { sync = true, others, agentapi, env: extraEnv = {}, provisioner }: WorkspaceOptions = {},
 ): Promise<Workspace> {
   const home = join(work.dir, 'home');
   const bin = join(work.dir, 'bin');
   mkdirSync(bin, { recursive: true });
   if (!existsSync(join(bin, 'coder'))) symlinkSync(`${ROOT}test/support/coder-cli.sh`, join(bin, 'coder'));
+  if (agentapi && !existsSync(join(bin, 'agentapi'))) symlinkSync(agentapi, join(bin, 'agentapi'));
   const port = (inputs.agentapi_port as number | undefined) ?? (await freePort());
   simSha ??= execFileSync('sha256sum', [SIM]).toString().split(' ')[0];
   const scripts = await applyModule(
@@ -60,9 +74,11 @@ export async function workspace(
       agent_type: 'claude',
       agentapi_port: port,
       pid_file_path: join(work.dir, `${inputs.name ?? 'agentapi'}.pid`),
+      ...(agentapi ? { install_agentapi: false } : {}),
       ...inputs,
     },
     TASK_ID,
+    { others, provisioner },
   );
   const env: Record<string, string> = {
     HOME: home,
@@ -72,7 +88,9 @@ export async function workspace(
     CODER_AGENT_TOKEN: coderd.token,
     AGENTAPI_SIM_EVENTS: work.eventsFile,
     AGENTAPI_SIM_MESSAGES: '2',
+    CODER_MCP_RECORD: join(work.dir, 'mcp-configure'),
     ...(sync ? {} : { CODER_SYNC_UNSUPPORTED: '1' }),
+    ...extraEnv,
   };
   const files: Record<string, string> = {};
   for (const [name, text] of Object.entries({
@@ -85,6 +103,14 @@ export async function workspace(
     files[name] = join(work.dir, `${inputs.name ?? 'agentapi'}-${name}.sh`);
     writeFileSync(files[name], text);
   }
+  // The other modules' start-up scripts, as files too.
+  const otherStarts = scripts.others
+    .filter((r) => r.values.run_on_start)
+    .map((r, i) => {
+      const file = join(work.dir, `other-${i}-${r.name}.sh`);
+      writeFileSync(file, r.values.script as string);
+      return file;
+    });
   const runScript = (name: string) => runSh(files[name], env);
   return {
     home,
@@ -96,7 +122,7 @@ export async function workspace(
     async start(first) {
       // The agent runs the scripts concurrently; `first` gives one a head start of 300 ms.
       const order = first === 'start' ? ['start', 'install'] : ['install', 'start'];
-      const runs = [runScript(order[0])];
+      const runs = [runScript(order[0]), ...otherStarts.map((file) => runSh(file, env))];
       if (first) await new Promise((r) => setTimeout(r, 300));
       runs.push(runScript(order[1]));
       const results = await Promise.all(runs);

@@ -335,11 +335,11 @@ locals {
   prompt = var.task_prompt != null ? var.task_prompt : (local.is_task ? data.coder_task.me.prompt : "")
   # In a Task the app exists whatever web_app says: coder_ai_task needs its id (the registry's
   # agentapi module does the same).
-  web_app         = var.web_app || local.is_task
-  install_unit    = "agentapi-lifecycle-${var.name}-install_script"
-  start_unit      = "agentapi-lifecycle-${var.name}-start_script"
-  starts_agent    = var.agent_command != ""
-  app_slug        = var.web_app_slug != "" ? var.web_app_slug : var.name
+  web_app      = var.web_app || local.is_task
+  install_unit = "agentapi-lifecycle-${var.name}-install_script"
+  start_unit   = "agentapi-lifecycle-${var.name}-start_script"
+  starts_agent = var.agent_command != ""
+  app_slug     = var.web_app_slug != "" ? var.web_app_slug : var.name
   # Path-based apps are proxied under this path; AgentAPI must serve its chat UI there.
   chat_base_path = var.subdomain ? "" : "/@${data.coder_workspace_owner.me.name}/${data.coder_workspace.me.name}.${var.agent_id}/apps/${local.app_slug}/chat"
   start_prefix = join(" ", compact([

@@ -31,6 +31,11 @@ import {
 } from '../support/tofu.js';
 
 const templates: Template[] = [];
+
+/** The registry module versions the READMEs may name: their interfaces (test/fixtures/registry/README.md). */
+const REGISTRY_INTERFACES: Record<string, string> = {
+  'registry.coder.com/coder/claude-code/coder@5.4.0': `${ROOT}test/fixtures/registry/claude-code-5.4.0`,
+};
 afterEach(() => {
   for (const t of templates.splice(0)) t.remove();
 });
@@ -111,6 +116,31 @@ describe.skipIf(engineMissing !== undefined)(
       expect(scripts.start.script).toContain(`TASK_ID='${TASK_ID}'`);
     });
 
+    it('(a) in a Task the app exists whatever web_app says (coder_ai_task needs it); outside one, web_app = false means none', async () => {
+      const inTask = await applyModule({ agent_command: 'my-agent', web_app: false }, TASK_ID);
+      expect(inTask.appId).toMatch(UUID);
+      const outside = await applyModule({ agent_command: 'my-agent', web_app: false });
+      expect(outside.state.values.outputs?.app_id?.value ?? null).toBeNull();
+    });
+
+    it("(a) in a Task the start script carries the Task's prompt as base64 (never as shell words) and the app's slug; task_prompt overrides it", async () => {
+      const prompt = 'Fix `it` in "$HOME"\nnow';
+      const rendered = await applyModule({ agent_command: 'my-agent' }, TASK_ID, {
+        provisioner: { CODER_TASK_PROMPT: prompt },
+      });
+      expect(rendered.start).toContain(`PROMPT_B64='${Buffer.from(prompt).toString('base64')}'`);
+      expect(rendered.start).not.toContain('Fix `it`');
+      expect(rendered.start).toContain("REPORT_SLUG='agentapi'");
+      const none = await applyModule(
+        { agent_command: 'my-agent', task_prompt: '', report_tasks: false },
+        TASK_ID,
+      );
+      expect(none.start).toContain("PROMPT_B64=''");
+      expect(none.start).toContain("REPORT_SLUG=''");
+      const outside = await applyModule({ agent_command: 'my-agent' });
+      expect(outside.start).toContain("PROMPT_B64=''");
+    });
+
     it('(a) outside a task the id is not empty but meaningless: the scripts embed "" and the output says ""', async () => {
       const rendered = await applyModule({ agent_command: 'my-agent' });
       expect(rendered.shutdown).toContain('--task-id ""');
@@ -165,13 +195,34 @@ describe.skipIf(engineMissing !== undefined)(
       const ourSource = `git::${pjson.repository.url}.git//scripts/terraform?ref=v${VERSION}`;
 
       it.each(examples)('%s', async (_, text) => {
-        // Offline: our module from this checkout; a registry module cannot be fetched, so it is
-        // left out (its inputs are the registry's business) and said so in the test's output.
+        // Offline: our module from this checkout; a registry module, by the interface of the very
+        // version the example names (test/fixtures/registry), so an input it lacks fails to plan.
         let body = text.replaceAll(ourSource, MODULE_DIR);
-        const registry = [
-          ...body.matchAll(/^module "(\w+)" \{\n\s+source\s+=\s+"registry\.[^"]+"[\s\S]*?^\}\n/gm),
-        ];
-        for (const block of registry) body = body.replace(block[0], '');
+        const registry = [...body.matchAll(/^module "([\w-]+)" \{\n[\s\S]*?^\}\n/gm)].filter((block) =>
+          /source\s+=\s+"registry\./.test(block[0]),
+        );
+        for (const [block] of registry) {
+          const source = /source\s+=\s+"([^"]+)"/.exec(block)?.[1];
+          const version = /version\s+=\s+"([^"]+)"/.exec(block)?.[1];
+          const fixture = REGISTRY_INTERFACES[`${source}@${version}`];
+          if (!fixture) {
+            throw new Error(
+              `${source} ${version ?? '(no version)'} is named here, but test/fixtures/registry has no interface of it: write one from the registry's files`,
+            );
+          }
+          body = body.replace(
+            block,
+            block
+              .replace(/source\s+=\s+"[^"]+"/, `source = "${fixture}"`)
+              .replace(/^\s+version\s+=.*\n/m, ''),
+          );
+        }
+        // Variables an example declares without a default get a value, as a template's user gives one.
+        const vars = Object.fromEntries(
+          [...body.matchAll(/^variable "(\w+)" \{\n([\s\S]*?)^\}/gm)]
+            .filter((m) => !/default\s+=/.test(m[2]))
+            .map((m) => [`TF_VAR_${m[1]}`, 'example']),
+        );
         // A snippet needs the template around it: the provider, the agent and the data it uses.
         const context: string[] = [];
         if (!/required_providers/.test(body))
@@ -196,10 +247,21 @@ describe.skipIf(engineMissing !== undefined)(
           expect(await t.must('validate')).toContain('The configuration is valid');
           return;
         }
-        const t = template(files, provisionerEnv(TASK_ID));
+        const t = template(files, provisionerEnv(TASK_ID, vars));
         await t.init();
         expect(await t.must('validate')).toContain('The configuration is valid');
         await t.apply();
+      });
+
+      it('an example that passes an input its registry module version lacks fails to plan', async () => {
+        const files = {
+          'main.tf': `terraform {\n  required_providers {\n    coder = { source = "coder/coder" }\n  }\n}\n\nresource "coder_agent" "main" {\n  arch = "amd64"\n  os   = "linux"\n}\n\nmodule "claude-code" {\n  source            = "${REGISTRY_INTERFACES['registry.coder.com/coder/claude-code/coder@5.4.0']}"\n  agent_id          = coder_agent.main.id\n  task_log_snapshot = false\n}\n`,
+        };
+        const t = template(files, provisionerEnv(TASK_ID));
+        await t.init();
+        const validate = await t.run('validate');
+        expect(validate.code).not.toBe(0);
+        expect(validate.stderr).toMatch(/Unsupported argument[\s\S]*task_log_snapshot/);
       });
     });
 
@@ -227,6 +289,11 @@ describe.skipIf(engineMissing !== undefined)(
         checkpoint_interval: [5, 0, 10],
         checkpoint_cron: ['*/2 * * * *', '', '@every 5m', '0 */2 * * * *'],
         agent_type: ['Claude', 'cursor-agent'],
+        wait_for_scripts: [
+          ['coder-claude-code-install_script', 'two words'],
+          ['coder-claude-code-install_script'],
+        ],
+        adopt_state_file: ['relative/state.json', '', '$HOME/.claude-module/agentapi-state.json'],
         start_timeout: [0],
         agentapi_version: ['0.12.1', 'v0.12.2-rc.1'],
         agentapi_sha256: [{ 'agentapi-darwin-amd64': 'a'.repeat(64) }],

@@ -1,5 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,7 +25,7 @@ import {
   waitFor,
   workdir,
 } from '../support/harness.js';
-import { BIN, OLD_SIM, SIM } from '../support/paths.js';
+import { BIN, OLD_SIM, ROOT, SIM } from '../support/paths.js';
 
 let work: Workdir;
 let port: number;
@@ -430,6 +438,52 @@ describe('the checkpoint supervisor', () => {
         '--verbose',
       ],
     ]);
+  });
+});
+
+describe("start: status reporting to the Task (Coder's CLI set-up)", () => {
+  const coderBin = () => {
+    const bin = join(work.dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    if (!existsSync(join(bin, 'coder'))) symlinkSync(`${ROOT}test/support/coder-cli.sh`, join(bin, 'coder'));
+    return bin;
+  };
+  const TOKEN = 'tok-0123456789abcdef';
+
+  it.each([
+    {
+      name: "Coder's CLI fails: named, with what it said; AgentAPI runs anyway",
+      extra: { CODER_MCP_FAIL: '1' },
+      type: 'claude',
+      warn: /WARN {2}status reporting: `coder exp mcp configure claude-code .*` failed \(exit 1: error: failed to modify claude\.json: permission denied\): the agent does not report its status/,
+    },
+    {
+      name: 'an agent with no Coder MCP set-up: named',
+      extra: {},
+      type: 'goose',
+      warn: /WARN {2}status reporting: the goose agent has no documented Coder MCP set-up/,
+    },
+    {
+      name: 'no agent token: named, nothing run',
+      extra: { CODER_AGENT_TOKEN: undefined },
+      type: 'claude',
+      warn: /WARN {2}status reporting: CODER_AGENT_URL and CODER_AGENT_TOKEN are needed/,
+    },
+  ])('$name', async ({ extra, type, warn }) => {
+    const record = join(work.dir, 'mcp-record');
+    const result = await detach(['--task-app-slug', 'ccw', '--type', type], {
+      PATH: `${coderBin()}:${process.env.PATH}`,
+      CODER_MCP_RECORD: record,
+      CODER_AGENT_URL: 'http://127.0.0.1:9/',
+      CODER_AGENT_TOKEN: TOKEN,
+      ...extra,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(warn);
+    expect(JSON.parse(result.stdout).reporting.state).not.toBe('configured');
+    expect(result.stdout + result.stderr).not.toContain(TOKEN);
+    const status = await run(['status', '--port', String(port), '--pid-file', work.pidFile]);
+    expect(status.stdout).toMatch(/reporting +(failed|unsupported): /);
   });
 });
 

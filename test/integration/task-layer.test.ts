@@ -5,14 +5,14 @@
 // and every message it gets, byte for byte (test/support/claude-stand-in.sh).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import { alive, cleanEnv, freePort, run, TASK_ID, type Workdir, workdir } from '../support/harness.js';
 import { ROOT } from '../support/paths.js';
 import { peer, peersRequired, withPeer } from '../support/peers.js';
-import { messagesOf, say, stable, until } from '../support/real-agentapi.js';
+import { CHAT_AGENT, messagesOf, say, stable, until } from '../support/real-agentapi.js';
 import { type ReleaseServer, serveRelease } from '../support/release-server.js';
 import { engineMissing, expr, type ModuleInputs } from '../support/tofu.js';
 import { workspace as makeWorkspace, runSh, type WorkspaceOptions } from '../support/workspace.js';
@@ -48,6 +48,14 @@ afterEach(async () => {
 });
 
 const record = () => join(work.dir, 'claude-record');
+
+function killLater(pid: number): void {
+  cleanups.push(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  });
+}
 /** What the stand-in claude recorded: its starts' arguments, and the messages it got. */
 function claudeSaw(): { starts: string[][]; messages: string[] } {
   const lines = readFileSync(record(), 'utf8').split('\n').filter(Boolean);
@@ -153,6 +161,35 @@ describe.skipIf(!!engineMissing)(
         expect((await ws.stop()).code).toBe(0);
       });
 
+      it('without coder exp sync, the start script says what it cannot wait for, and waits for the agent instead', async () => {
+        // claude-code 5.x's own scripts stop without `coder exp sync` (errexit): here another
+        // installer of the image's puts claude in place a moment after the start script began.
+        const ws = await claudeTemplate(
+          agentapi,
+          { wait_for_scripts: ['coder-claude-code-install_script'] },
+          { sync: false, others: {} },
+        );
+        const claude = join(ws.home, '.local/bin/claude');
+        const installer = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            mkdirSync(join(ws.home, '.local/bin'), { recursive: true });
+            copyFileSync(STAND_IN, `${claude}.tmp`);
+            renameSync(`${claude}.tmp`, claude);
+            resolve();
+          }, 2500),
+        );
+        const results = await ws.start();
+        await installer;
+        for (const r of results) expect(r.code, r.stderr).toBe(0);
+        const said = results.map((r) => r.stderr).join('');
+        expect(said).toContain(
+          `cannot wait for coder-claude-code-install_script without it: waiting for ${claude} to be installed instead`,
+        );
+        await stable(ws.url);
+        expect(claudeSaw().starts).toHaveLength(1);
+        expect((await ws.stop()).code).toBe(0);
+      });
+
       it('a task whose template moved from claude-code 4.x resumes with its conversation and its Claude session; theirs is left as it was', async () => {
         // The registry's module ran AgentAPI with its state file in $HOME/.claude-module, and
         // Claude in the session claude-code 4.x gave every task.
@@ -184,6 +221,65 @@ describe.skipIf(!!engineMissing)(
     });
   },
 );
+
+withPeer(peer('agentapi'), "the Task's prompt when it cannot be delivered", (agentapi) => {
+  it('is named in the log, --json and status, and does not wedge the next start, which gives it again', async () => {
+    const env = { HOME: join(work.dir, 'home') };
+    mkdirSync(env.HOME);
+    const port = String(await freePort());
+    const args = (agent: string[], extra: string[] = []) => [
+      'start',
+      '--detach',
+      '--json',
+      '--agentapi-bin',
+      agentapi,
+      '--type',
+      'custom',
+      '--port',
+      port,
+      '--prompt',
+      PROMPT,
+      ...extra,
+      '--',
+      ...agent,
+    ];
+    // An agent that never shows a prompt: AgentAPI holds the prompt, waiting for it to be ready.
+    const busy = await run(args(['/bin/sh', '-c', 'echo busy; exec sleep 600'], ['--ready-timeout', '3s']), {
+      env,
+    });
+    expect(busy.code, busy.stderr).toBe(0);
+    const first = JSON.parse(busy.stdout);
+    killLater(first.pid);
+    expect(first.prompt).toMatchObject({ given: true, delivered: false });
+    expect(busy.stderr).toMatch(
+      /WARN {2}the Task's prompt \(\d+ bytes\) was not delivered within 3\.0s: AgentAPI sends it once the agent is ready/,
+    );
+    const status = await run(['status', '--port', port], { env });
+    expect(status.stdout).toContain('prompt       NOT seen delivered');
+    expect(status.stdout).toMatch(/warning: the Task's prompt .* was not delivered/);
+    expect((await run(['shutdown', '--port', port], { env })).code).toBe(0);
+    // The next start (not a resume: the conversation is the agent's greeting alone) gives it again.
+    const again = await run(args([CHAT_AGENT]), { env });
+    expect(again.code, again.stderr).toBe(0);
+    const second = JSON.parse(again.stdout);
+    killLater(second.pid);
+    expect(second.prompt).toMatchObject({ given: true, delivered: true });
+    expect(second.prompt.why).toMatch(
+      /given to AgentAPI again: it was handed over at .* but never seen delivered/,
+    );
+    const base = `http://127.0.0.1:${port}`;
+    expect((await messagesOf(base)).filter((m) => m.role === 'user').map((m) => m.content)).toEqual([PROMPT]);
+    // And once delivered, never again: a start that finds no conversation (it was never saved).
+    expect((await run(['shutdown', '--port', port, '--no-state-persistence'], { env })).code).toBe(0);
+    rmSync(join(env.HOME, '.agentapi/state.json'), { force: true });
+    const third = JSON.parse((await run(args([CHAT_AGENT]), { env })).stdout);
+    killLater(third.pid);
+    expect(third.prompt).toMatchObject({ given: false });
+    expect(third.prompt.why).toMatch(/not sent again: it was delivered at/);
+    await stable(base);
+    expect((await messagesOf(base)).filter((m) => m.role === 'user')).toEqual([]);
+  });
+});
 
 /** What claude-code 4.x left in a home: AgentAPI's state in .claude-module, Claude's session. */
 async function registryTask(agentapi: string, home: string, stateFile: string): Promise<void> {

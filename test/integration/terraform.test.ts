@@ -460,7 +460,10 @@ describe("the READMEs' Terraform examples", () => {
   );
 
   it('the Docker example is a whole Task: this module, coder_ai_task with its app_id, a persistent home, minutes of stop grace', async () => {
-    const docker = await parse('docker.tf', blocks('scripts/terraform/README.md')[0]);
+    const docker = await parse(
+      'docker.tf',
+      blocks('scripts/terraform/README.md').find((b) => b.includes('kreuzwerker/docker')) ?? '',
+    );
     expect(ours(docker)[0].agent_command).toBeTruthy();
     expect(docker.resource.coder_ai_task.task[0].app_id).toBe(hcl('module.agentapi_lifecycle.app_id'));
     const container = docker.resource.docker_container.workspace[0];
@@ -473,16 +476,18 @@ describe("the READMEs' Terraform examples", () => {
     expect(docker.resource.coder_app).toBeUndefined();
   });
 
-  it('the companion example matches what the lifecycle test runs: no agent_command, stop_agentapi = false, their paths', async () => {
-    const companion = await parse('companion.tf', blocks('scripts/terraform/README.md')[1]);
-    const block = ours(companion)[0];
-    expect(block.agent_command).toBeUndefined();
-    expect(block.stop_agentapi).toBe(false);
-    expect(block.pid_file_path).toMatch(/\/\.claude-module\/agentapi\.pid$/);
-    expect(block.state_file_path).toMatch(/\/\.claude-module\/agentapi-state\.json$/);
-    expect(companion.module.claude_code[0]).toMatchObject({
-      task_log_snapshot: false,
-      enable_state_persistence: true,
+  it("the Claude Code example is the Task layer beside claude-code 5.x: it waits for claude-code's scripts, runs claude, and gives coder_ai_task its app", async () => {
+    const esr = await parse(
+      'esr.tf',
+      blocks('scripts/terraform/README.md').find((b) => b.includes('coder/claude-code/coder')) ?? '',
+    );
+    expect(esr.module['claude-code'][0]).toMatchObject({
+      source: 'registry.coder.com/coder/claude-code/coder',
+      version: '5.4.0',
     });
+    const block = ours(esr)[0];
+    expect(block).toMatchObject({ agent_type: 'claude', wait_for_scripts: hcl('module.claude-code.scripts') });
+    expect(block.agent_command).toMatch(/claude/);
+    expect(esr.resource.coder_ai_task.task[0].app_id).toBe(hcl('module.agentapi_lifecycle.app_id'));
   });
 });

@@ -3,7 +3,7 @@
 # runs `shutdown` in a stop script. Scripts are ordered with `coder exp sync`, the registry's way.
 
 terraform {
-  required_version = ">= 1.2"
+  required_version = ">= 1.5"
   required_providers {
     coder = {
       source  = "coder/coder"

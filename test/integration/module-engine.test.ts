@@ -14,10 +14,11 @@ import { ROOT } from '../support/paths.js';
 import { peersRequired } from '../support/peers.js';
 import { VERSION } from '../support/release-server.js';
 import {
-  applyModule,
+  applyModule as applyWith,
   coderProvider,
   coderProviderFloor,
   dockerProvider,
+  type Engine,
   engineMissing,
   MODULE_DIR,
   type ModuleInputs,
@@ -25,7 +26,9 @@ import {
   provisionerEnv,
   resourcesOf,
   type StateResource,
+  TERRAFORM,
   Template,
+  TOFU,
   taskTemplate,
   tofu,
 } from '../support/tofu.js';
@@ -40,8 +43,13 @@ afterEach(() => {
   for (const t of templates.splice(0)) t.remove();
 });
 
-function template(files: Record<string, string>, env?: Record<string, string>, overrides = false): Template {
-  const t = new Template(files, env, { overrides });
+function makeTemplate(
+  engine: Engine,
+  files: Record<string, string>,
+  env?: Record<string, string>,
+  overrides = false,
+): Template {
+  const t = new Template(files, env, { overrides, engine });
   templates.push(t);
   return t;
 }
@@ -50,17 +58,24 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const byAddress = (resources: StateResource[], address: string) =>
   resources.find((r) => r.address === address)?.values;
 
-const title = `the module under ${tofu.title} with ${coderProvider.title}`;
-
 if (engineMissing && peersRequired) {
-  it(`${title}: the engine is installed`, () => {
+  it(`the module under ${tofu.title}: the engine is installed`, () => {
     throw new Error(`${engineMissing}; CI=true runs every real-peer test`);
   });
 }
 
-describe.skipIf(engineMissing !== undefined)(
-  engineMissing ? `${title} (skipped: ${engineMissing})` : title,
-  () => {
+// OpenTofu always (a peer); HashiCorp Terraform where the machine has it (Coder's provisioner runs
+// it by default), skipped by name where it is absent.
+for (const engine of [TOFU, TERRAFORM]) engineSuite(engine);
+
+function engineSuite(engine: Engine): void {
+  const missing = engineMissing ?? engine.missing;
+  const title = `the module under ${engine.title} with ${coderProvider.title}`;
+  const template = (files: Record<string, string>, env?: Record<string, string>, overrides = false) =>
+    makeTemplate(engine, files, env, overrides);
+  const applyModule = (...[inputs, taskId, options]: Parameters<typeof applyWith>) =>
+    applyWith(inputs, taskId, { ...options, engine });
+  describe.skipIf(missing !== undefined)(missing ? `${title} (skipped: ${missing})` : title, () => {
     it('(a) a minimal Task template: init, validate, plan, apply; the scripts, the app and the task id as the agent gets them', async () => {
       const t = template(
         { 'main.tf.json': taskTemplate({ agent_command: 'my-agent --continue', agent_type: 'custom' }) },
@@ -346,7 +361,7 @@ describe.skipIf(engineMissing !== undefined)(
       });
     });
 
-    it("(e) the module's own tests (scripts/terraform/tests) pass under `tofu test`", async () => {
+    it(`(e) the module's own tests (scripts/terraform/tests) pass under \`${engine.name} test\``, async () => {
       const files = moduleFiles();
       const tests = Object.keys(files).filter((f) => f.endsWith('.tftest.hcl'));
       expect(tests.length).toBeGreaterThan(0);
@@ -359,5 +374,5 @@ describe.skipIf(engineMissing !== undefined)(
       const declared = tests.reduce((n, f) => n + runs(files[f]), 0);
       expect(result.stdout).toMatch(new RegExp(`Success! ${declared} passed, 0 failed\\.`));
     });
-  },
-);
+  });
+}

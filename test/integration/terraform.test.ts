@@ -75,6 +75,90 @@ describe('main.tf and release.tf, as a template author reads them', () => {
     }
   });
 
+  /**
+   * The Terraform version that brought each part of the language the module may use, from
+   * Terraform's CHANGELOG (v1.1 to v1.9); anything older than 1.0 counts as 1.0. A function the
+   * module uses and this table lacks fails the test: add it, with its version.
+   */
+  const SINCE: Record<string, string> = {
+    // Functions.
+    ...Object.fromEntries(
+      [
+        'alltrue',
+        'anytrue',
+        'base64encode',
+        'base64decode',
+        'can',
+        'compact',
+        'concat',
+        'contains',
+        'floor',
+        'format',
+        'join',
+        'jsonencode',
+        'length',
+        'lookup',
+        'lower',
+        'max',
+        'merge',
+        'min',
+        'parseint',
+        'regex',
+        'replace',
+        'sha256',
+        'split',
+        'substr',
+        'templatefile',
+        'tostring',
+        'trimspace',
+        'trimsuffix',
+        'trimprefix',
+        'try',
+        'upper',
+      ].map((f) => [f, '1.0']),
+    ),
+    startswith: '1.5',
+    endswith: '1.5',
+    strcontains: '1.5',
+    timecmp: '1.3',
+    plantimestamp: '1.5',
+    templatestring: '1.9',
+    // Type constraints, not calls.
+    list: '1.0',
+    map: '1.0',
+    object: '1.0',
+    optional: '1.3',
+  };
+  const newer = (a: string, b: string) => (Number(a.split('.')[1]) >= Number(b.split('.')[1]) ? a : b);
+
+  it('required_version is the oldest Terraform whose language the module uses (startswith: 1.5)', () => {
+    let needed = '1.0';
+    const why: string[] = [];
+    const need = (version: string, what: string) => {
+      if (newer(version, needed) === version && version !== needed) why.push(`${what} (${version})`);
+      needed = newer(version, needed);
+    };
+    for (const file of ['main.tf', 'release.tf']) {
+      const text = readFileSync(`${MODULE_DIR}/${file}`, 'utf8').replace(/^\s*#.*$/gm, '');
+      for (const [, name] of text.matchAll(/\b([a-z_0-9]+)\(/g)) {
+        if (name === 'http') continue; // in a URL inside a string, not a call
+        expect(SINCE[name], `${file} calls ${name}(), which the table of versions lacks`).toBeDefined();
+        need(SINCE[name], `${name}()`);
+      }
+      if (/^\s+nullable\s+=/m.test(text)) need('1.1', 'nullable');
+      if (/^\s+precondition\s+\{/m.test(text)) need('1.2', 'precondition');
+      // A validation that reads another variable needs Terraform 1.9.
+      for (const [, variable, body] of text.matchAll(/^variable "(\w+)" \{([\s\S]*?)^\}/gm)) {
+        for (const [, condition] of body.matchAll(/condition\s+=\s+(.*)/g)) {
+          const others = [...condition.matchAll(/var\.(\w+)/g)].filter(([, v]) => v !== variable);
+          if (others.length) need('1.9', `a validation of ${variable} reading var.${others[0][1]}`);
+        }
+      }
+    }
+    expect(why.at(-1)).toMatch(/startswith/);
+    expect(module.terraform[0].required_version).toBe(`>= ${needed}`);
+  });
+
   it('every output has a description, and the module README lists it', () => {
     const readme = readFileSync(`${MODULE_DIR}/README.md`, 'utf8');
     for (const [name, [block]] of Object.entries(module.output as Hcl)) {
@@ -486,7 +570,10 @@ describe("the READMEs' Terraform examples", () => {
       version: '5.4.0',
     });
     const block = ours(esr)[0];
-    expect(block).toMatchObject({ agent_type: 'claude', wait_for_scripts: hcl('module.claude-code.scripts') });
+    expect(block).toMatchObject({
+      agent_type: 'claude',
+      wait_for_scripts: hcl('module.claude-code.scripts'),
+    });
     expect(block.agent_command).toMatch(/claude/);
     expect(esr.resource.coder_ai_task.task[0].app_id).toBe(hcl('module.agentapi_lifecycle.app_id'));
   });

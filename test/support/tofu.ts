@@ -4,7 +4,7 @@
 // Coder provisioner sets. `applyModule` is what a template author's `apply` gives: the scripts the
 // agent will run, read back from the state (`show -json`), and the module's outputs.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import {
   mkdirSync,
   mkdtempSync,
@@ -41,16 +41,57 @@ export const engineMissing: string | undefined =
   [tofu, coderProvider, coderProviderFloor].flatMap((p) => (p.installed ? [] : [p.missing])).join('; ') ||
   undefined;
 
-/** One mirror for the run, holding both coder providers (symlinks into their peers' mirrors). */
-let mirror: string | undefined;
-function providerMirror(): string {
-  if (mirror) return mirror;
-  mirror = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-mirror-'));
+/** An engine that runs the module: OpenTofu (a peer), or HashiCorp Terraform where the machine has it. */
+export interface Engine {
+  name: 'tofu' | 'terraform';
+  /** e.g. "OpenTofu v1.12.5". */
+  title: string;
+  executable?: string;
+  /** Why it is not here. */
+  missing?: string;
+  /** The registry host its provider addresses default to. */
+  host: string;
+}
+
+export const TOFU: Engine = {
+  name: 'tofu',
+  title: tofu.title,
+  executable: tofu.installed ? tofu.path : undefined,
+  missing: tofu.installed ? undefined : tofu.missing,
+  host: 'registry.opentofu.org',
+};
+
+/** HashiCorp Terraform on the PATH (Coder's provisioner runs it by default), if any. */
+export const TERRAFORM: Engine = (() => {
+  // Its own empty configuration: TF_CLI_CONFIG_FILE may name a missing file here, and Terraform
+  // then warns on stdout.
+  const probe = spawnSync('terraform', ['version'], {
+    env: { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' },
+  });
+  const version = /^Terraform (v\S+)/.exec(probe.stdout?.toString() ?? '')?.[1];
+  const which = spawnSync('sh', ['-c', 'command -v terraform']).stdout?.toString().trim();
+  return {
+    name: 'terraform',
+    title: `HashiCorp Terraform ${version ?? ''}`.trim(),
+    executable: version ? which : undefined,
+    missing: version ? undefined : 'HashiCorp Terraform is not on the PATH',
+    host: 'registry.terraform.io',
+  };
+})();
+
+/** One mirror per engine for the run, holding both coder providers (symlinks into their peers' mirrors). */
+const mirrors = new Map<string, string>();
+function providerMirror(host: string): string {
+  const known = mirrors.get(host);
+  if (known) return known;
+  const mirror = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-mirror-'));
   for (const name of ['terraform-provider-coder', 'terraform-provider-coder-2.13'] as PeerName[]) {
     const path = providerMirrorPath(name);
-    mkdirSync(dirname(join(mirror, path)), { recursive: true });
-    symlinkSync(join(peerMirror(name), path), join(mirror, path));
+    const at = join(mirror, host, ...path.split('/').slice(1));
+    mkdirSync(dirname(at), { recursive: true });
+    symlinkSync(join(peerMirror(name), path), at);
   }
+  mirrors.set(host, mirror);
   return mirror;
 }
 
@@ -59,20 +100,20 @@ function providerMirror(): string {
  * template that also needs the docker provider (which has no release to mirror), both providers
  * as development overrides: then `tofu get` fetches the modules and `init` is not run.
  */
-function cliConfig(dir: string, overrides: boolean): string {
-  const file = join(dir, 'tofu.tfrc');
+function cliConfig(dir: string, overrides: boolean, host: string): string {
+  const file = join(dir, 'engine.tfrc');
   const installation = overrides
     ? [
         '  dev_overrides {',
-        `    "registry.opentofu.org/coder/coder" = "${dirname(peerExecutable('terraform-provider-coder'))}"`,
-        `    "registry.opentofu.org/kreuzwerker/docker" = "${dirname(peerExecutable('terraform-provider-docker'))}"`,
+        `    "${host}/coder/coder" = "${dirname(peerExecutable('terraform-provider-coder'))}"`,
+        `    "${host}/kreuzwerker/docker" = "${dirname(peerExecutable('terraform-provider-docker'))}"`,
         '  }',
         '  direct {}',
       ]
     : [
         '  filesystem_mirror {',
-        `    path    = "${providerMirror()}"`,
-        '    include = ["registry.opentofu.org/coder/coder"]',
+        `    path    = "${providerMirror(host)}"`,
+        `    include = ["${host}/coder/coder"]`,
         '  }',
       ];
   writeFileSync(file, ['provider_installation {', ...installation, '}', ''].join('\n'));
@@ -108,12 +149,14 @@ export interface TofuResult {
 export class Template {
   readonly dir: string;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly engine: Engine;
 
   constructor(
     files: Record<string, string>,
     env: Record<string, string> = provisionerEnv(''),
-    { overrides = false } = {},
+    { overrides = false, engine = TOFU }: { overrides?: boolean; engine?: Engine } = {},
   ) {
+    this.engine = engine;
     this.dir = mkdtempSync(join(tmpdir(), 'agentapi-lifecycle-tofu-'));
     for (const [name, text] of Object.entries(files)) {
       mkdirSync(dirname(join(this.dir, name)), { recursive: true });
@@ -121,17 +164,18 @@ export class Template {
     }
     this.env = cleanEnv({
       ...env,
-      TF_CLI_CONFIG_FILE: cliConfig(this.dir, overrides),
+      TF_CLI_CONFIG_FILE: cliConfig(this.dir, overrides, engine.host),
       TF_IN_AUTOMATION: '1',
       CHECKPOINT_DISABLE: '1',
     });
   }
 
   run(...args: string[]): Promise<TofuResult> {
-    if (!tofu.installed) throw new Error(tofu.missing);
+    const executable = this.engine.executable;
+    if (!executable) throw new Error(this.engine.missing);
     return new Promise((resolve) => {
       execFile(
-        peerExecutable('tofu'),
+        executable,
         [...args, '-no-color'],
         { cwd: this.dir, env: this.env, maxBuffer: 64 << 20 },
         (error, stdout, stderr) =>
@@ -144,7 +188,9 @@ export class Template {
   async must(...args: string[]): Promise<string> {
     const result = await this.run(...args);
     if (result.code !== 0)
-      throw new Error(`tofu ${args[0]} failed (${result.code}):\n${result.stderr}${result.stdout}`);
+      throw new Error(
+        `${this.engine.name} ${args[0]} failed (${result.code}):\n${result.stderr}${result.stdout}`,
+      );
     return result.stdout;
   }
 
@@ -312,11 +358,16 @@ export interface Rendered {
 export async function applyModule(
   inputs: ModuleInputs,
   taskId = '',
-  { others = {}, provisioner = {} }: { others?: OtherModules; provisioner?: Record<string, string> } = {},
+  {
+    others = {},
+    provisioner = {},
+    engine = TOFU,
+  }: { others?: OtherModules; provisioner?: Record<string, string>; engine?: Engine } = {},
 ): Promise<Rendered> {
   const template = new Template(
     { 'main.tf.json': taskTemplate(inputs, undefined, { others, task: taskId !== '' }) },
     provisionerEnv(taskId, provisioner),
+    { engine },
   );
   try {
     await template.init();

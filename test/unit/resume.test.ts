@@ -5,7 +5,8 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { planSession } from '../../src/core/agent-session.js';
+import { planSession, sessionsFound } from '../../src/core/agent-session.js';
+import type { AgentProfile } from '../../src/core/agents/index.js';
 import { AGENTS, agentTypeOf } from '../../src/core/agents/index.js';
 import { ROOT } from '../support/paths.js';
 
@@ -292,5 +293,83 @@ describe('one file per agent (src/core/agents)', () => {
       'claude-code',
       '/srv/p',
     ]);
+  });
+});
+
+describe('planSession with agents of other shapes', () => {
+  const named: AgentProfile = {
+    type: 'named',
+    executable: 'named',
+    storage: { paths: ['~/.named'], minStorage: '1 MB' },
+    sessions: {
+      start: (id) => ['--new', id],
+      resume: (id) => ['--old', id],
+      already: ['--new', '--old'],
+      exists: async () => false,
+      source: 'a test',
+    },
+  };
+  const bare: AgentProfile = {
+    type: 'bare',
+    executable: 'bare',
+    storage: { paths: ['~/.bare'], minStorage: '1 MB' },
+  };
+  const run = (profile: AgentProfile, o: { resumed: boolean; existing?: string[] }) =>
+    planSession({
+      resumed: o.resumed,
+      type: profile.type,
+      profile,
+      agent: [profile.type],
+      resumeArgs: [],
+      recipes: true,
+      sessionId: TASK,
+      existing: new Set(o.existing ?? []),
+    });
+
+  it('an agent that names sessions but had no earlier module: a resume without its session starts one of that name', () => {
+    expect(run(named, { resumed: true }).agent).toEqual(['named', '--new', TASK]);
+    expect(run(named, { resumed: true, existing: [TASK] }).agent).toEqual(['named', '--old', TASK]);
+  });
+
+  it('an agent with an executable but no way to continue: nothing on a resume, and it says so', () => {
+    const p = run(bare, { resumed: true });
+    expect(p.added).toEqual([]);
+    expect(p.why).toBe("a resume; no documented way to continue the bare agent's own session");
+  });
+});
+
+describe("sessionsFound: which of the task's session and the legacy ones the agent has", () => {
+  const profile = (found: string[], fail = false): AgentProfile => ({
+    type: 't',
+    executable: 't',
+    storage: { paths: ['~/.t'], minStorage: '1 MB' },
+    sessions: {
+      start: () => [],
+      resume: () => [],
+      already: [],
+      exists: async (id) => {
+        if (fail) throw new Error('unreadable');
+        return found.includes(id);
+      },
+      legacy: [{ id: LEGACY, source: 'a test' }],
+      source: 'a test',
+    },
+  });
+  const where = { home: '/h', cwd: '/w', env: {} };
+
+  it.each([
+    ['ours', [TASK], [TASK]],
+    ['the legacy one', [LEGACY], [LEGACY]],
+    ['both', [TASK, LEGACY], [TASK, LEGACY]],
+    ['neither', [], []],
+  ])('%s', async (_, found, expected) => {
+    expect([...(await sessionsFound(profile(found), TASK, where))]).toEqual(expected);
+  });
+
+  it('none without a task id, without named sessions, or when looking fails', async () => {
+    expect(await sessionsFound(profile([TASK]), undefined, where)).toEqual(new Set());
+    expect(await sessionsFound(AGENTS.codex, TASK, where)).toEqual(new Set());
+    expect(await sessionsFound(undefined, TASK, where)).toEqual(new Set());
+    expect(await sessionsFound(profile([TASK], true), TASK, where)).toEqual(new Set());
   });
 });

@@ -142,10 +142,11 @@ export default class Start extends BaseCommand<typeof Start> {
     const { flags } = this;
     const agent = agentCommand(this.argv);
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
-    const [{ runStart }, { taskIdProblem }, { readPrompt }] = await Promise.all([
+    const [{ runStart }, { taskIdProblem }, { readPrompt }, { parseUuid }] = await Promise.all([
       import('../core/run-start.js'),
       import('../core/coderd/log-snapshot.js'),
       import('../core/prompt.js'),
+      import('../core/coderd/rules.js'),
     ]);
     const prompt = flags['prompt-file'] !== undefined ? await readPrompt(flags['prompt-file']) : flags.prompt;
     // A bad task id must not keep the agent from starting: checkpoints then only save state.
@@ -167,7 +168,8 @@ export default class Start extends BaseCommand<typeof Start> {
       readyTimeoutMs: flags['ready-timeout'],
       replace: flags.replace,
       checkpointIntervalMs: flags['checkpoint-interval'],
-      taskId: badTaskId ? undefined : flags['task-id'] || undefined,
+      // In its canonical form: it also names the agent's session (claude takes a dashed UUID).
+      taskId: badTaskId ? undefined : parseUuid(flags['task-id'] ?? ''),
       prompt,
       reportSlug: flags['task-app-slug'] || undefined,
       adoptState: flags['adopt-state'],

@@ -137,7 +137,8 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeReport> {
       return `${port}, free`;
     });
     const taskId = randomUUID();
-    const token = randomBytes(16).toString('hex');
+    // Like a workspace agent's token: a UUID.
+    const token = randomUUID();
     receiver = await startSnapshotReceiver(token, taskId);
     const base = agentApiBaseUrl(port as number);
     const files = { pidFile: join(dir, 'agentapi.pid'), stateFile: join(dir, 'state', 'state.json') };
@@ -205,6 +206,8 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeReport> {
           refused ? `coderd's rules refused it: ${refused.status} ${refused.why}` : 'nothing was posted',
         );
       }
+      if (stored.unreadable)
+        throw new StageFailed(`coderd would store it, but not show it: ${stored.unreadable}`);
       if (!stored.messages.some((m) => m.content.includes(marker)))
         throw new StageFailed(`the snapshot coderd would keep does not hold "${marker}"`);
       return `${stored.messages.length} messages, ${stored.bytes} bytes, accepted by coderd's rules (204), "${marker}" in it`;

@@ -16,7 +16,7 @@ import {
 import { readPidFileOrOld } from './agentapi/pid-file.js';
 import { type StateSummary, summarizeState } from './agentapi/state-file.js';
 import { AGENTS } from './agents/index.js';
-import { TaskIdSchema } from './coderd/coderd-client.js';
+import { parseUuid } from './coderd/rules.js';
 import { identifyAgentApi } from './process/proc.js';
 import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
 import { readStartRecord } from './start-record.js';
@@ -212,7 +212,7 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     warnings.push(agentSession.prompt.why);
   if (agentSession?.reporting?.state === 'failed')
     warnings.push(`status reporting: ${agentSession.reporting.why}`);
-  const taskIdValid = o.taskId ? TaskIdSchema.safeParse(o.taskId).success : undefined;
+  const taskIdValid = o.taskId ? parseUuid(o.taskId) !== undefined : undefined;
   if (taskIdValid === false) problems.push(`task id "${o.taskId}" is not a UUID`);
   const { pidInfo: _, ...pid } = pidFile;
   return {

@@ -365,7 +365,8 @@ describe('the token stays with coderd', () => {
   it.each([0, 100, 219, 230, 235, 4080, 4090, 5000])(
     'an error body echoing the token at offset %i never shows it (stdout, stderr, --json)',
     async (offset) => {
-      const token = 'Zq9xT4kLmN2pR7sVw8';
+      // A UUID, as a workspace agent's token is (coderd answers 401 for any other).
+      const token = '7f3c9a2e-5b1d-4e8f-a6c0-9d2b4e1f8a37';
       await setup({ coderd: { mode: { kind: 'echo-token', status: 400, offset }, token } });
       const result = await shutdown();
       // Not even a part of it: a token cut short by a limit is hidden too.
@@ -508,7 +509,7 @@ describe('inputs from provisioning and peers', () => {
     expect(f.coderd?.received).toHaveLength(0);
   });
 
-  it('a message with a role coderd refuses is left out and counted; the rest is posted', async () => {
+  it("a message with a role coderd's reader refuses is left out and counted; the rest is posted, and readable", async () => {
     await setup({ sim: { env: { AGENTAPI_SIM_MESSAGES: '3', AGENTAPI_SIM_EXTRA_ROLE: 'tool' } } });
     const result = await shutdown();
     const r = report(result);
@@ -516,6 +517,8 @@ describe('inputs from provisioning and peers', () => {
     expect(step(r, 'snapshot')?.detail).toContain('left out 1 with a role coderd refuses ("tool")');
     expect(r.snapshot).toMatchObject({ messagesKept: 3, messagesLeftOut: 1 });
     expect(f.coderd?.stored.get(TASK_ID)?.messages.map((m) => m.role)).toEqual(['agent', 'user', 'agent']);
+    // coderd would have stored it with the tool message too, and then refused to show it.
+    expect(f.coderd?.unreadable.size).toBe(0);
   });
 
   it('--agentapi-url on another host is a usage error before any connection', async () => {

@@ -143,6 +143,47 @@ describe('snapshot --post', () => {
     expect(result.stdout + result.stderr).not.toContain(f.coderd.token);
   });
 
+  it.each([
+    ['32 hex digits', TASK_ID.replaceAll('-', '')],
+    ['in braces', `{${TASK_ID.toUpperCase()}}`],
+    ['after urn:uuid:', `urn:uuid:${TASK_ID}`],
+  ])("takes a task id %s, as coderd's uuid.Parse does, and sends its canonical form", async (_, id) => {
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: [TASK_ID] });
+    const result = await run(['snapshot', '-p', String(f.sim.port), '--post', '--task-id', id], {
+      env: coderEnv(f.coderd),
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(f.coderd.received[0].path).toBe(`/api/v2/workspaceagents/me/tasks/${TASK_ID}/log-snapshot`);
+    expect(f.coderd.stored.has(TASK_ID)).toBe(true);
+  });
+
+  it.each([
+    { build: { transition: 'stop', job: 'pending' }, stored: true },
+    { build: { transition: 'stop', job: 'running' }, stored: true },
+    { build: { transition: 'stop', job: 'succeeded' }, stored: false },
+    { build: { transition: 'stop', job: 'failed' }, stored: false },
+    { build: { transition: 'delete', job: 'running' }, stored: false },
+  ] as const)(
+    'during a $build.transition build whose job is $build.job: stored $stored (the agent keeps its token while the stop job runs, coder/coder#21538)',
+    async ({ build, stored }) => {
+      f.sim = await startSim({ work: f.work });
+      f.coderd = await startCoderd({ tasks: [TASK_ID] });
+      f.coderd.setBuild(build);
+      const result = await run(
+        ['snapshot', '-p', String(f.sim.port), '--post', '--task-id', TASK_ID, '--json'],
+        { env: coderEnv(f.coderd) },
+      );
+      expect(f.coderd.stored.has(TASK_ID)).toBe(stored);
+      if (stored) return expect(result.code, result.stderr).toBe(0);
+      expect(result.code).toBe(1);
+      expect(JSON.parse(result.stdout).post).toMatchObject({ ok: false, kind: 'unauthorized', status: 401 });
+      expect(result.stderr).toContain(
+        "coderd rejected the agent token (401): the stop build's job had already ended",
+      );
+    },
+  );
+
   it('joins a CODER_AGENT_URL with a path prefix and a trailing slash', async () => {
     f.sim = await startSim({ work: f.work });
     f.coderd = await startCoderd({ tasks: [TASK_ID], prefix: '/coder' });
@@ -188,7 +229,7 @@ describe('snapshot --post', () => {
       name: '401',
       mode: { kind: 'status', status: 401 },
       kind: 'unauthorized',
-      message: /agent token \(401\).*19467/,
+      message: /agent token \(401\): the stop build's job had already ended .*coder\/coder#21538/,
       posts: 1,
     },
     {

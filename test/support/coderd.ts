@@ -1,17 +1,26 @@
 // A coderd stand-in on 127.0.0.1 that enforces the log-snapshot endpoint's rules in coderd's own
-// order (coderd/aitasks.go): token, task UUID, query (format required, nothing else), task known
-// in this workspace, 64 KiB raw-body limit answered with 400, JSON, `messages` present, roles.
-// Records what it stored. Switches: answer 401/404/500, hang, fail the first N with 500, and the
+// order, by the rules src/core/coderd/rules.ts keeps (read from coderd/aitasks.go and
+// httpmw/workspaceagent.go, cited there): the agent token (a UUID, valid during the stop build
+// only while its job runs: coder/coder#21538), the task id as uuid.Parse takes it, the query
+// (format required, nothing else), the task known in this workspace, the 64 KiB limit answered
+// with 400, the body decoded as Go decodes it. Any role is stored, as coderd stores it, and a
+// snapshot its reader would refuse is flagged (`unreadable`). Records what it stored. Switches: answer 401/404/500, hang, fail the first N with 500, and the
 // hostile or unlucky answers a proxy in front of coderd gives: redirects, a 200 page, an error
 // body that echoes the token, an endless error body, 503 with Retry-After.
 
+import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  decodeSnapshot,
+  parseUuid,
+  SNAPSHOT_LIMIT_BYTES,
+  tokenRefusal,
+} from '../../src/core/coderd/rules.js';
 
-export const SNAPSHOT_LIMIT = 64 * 1024;
+export const SNAPSHOT_LIMIT = SNAPSHOT_LIMIT_BYTES;
 const ROUTE = /^\/api\/v2\/workspaceagents\/me\/tasks\/([^/]+)\/log-snapshot$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type Mode =
   | { kind: 'normal' }
@@ -54,8 +63,21 @@ export interface Received {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/**
+ * The workspace's latest build, for the agent token's window: the start build's agent keeps its
+ * token during the stop build while that build's job is pending or running (coder/coder#21538),
+ * and loses it when the job completes, and in a delete build.
+ */
+export interface Build {
+  transition: 'start' | 'stop' | 'delete';
+  job: 'pending' | 'running' | 'succeeded' | 'failed';
+}
+
 export interface CoderdOptions {
+  /** The agent's token: a UUID, as Coder makes them (default: a random one). */
   token?: string;
+  /** What /api/v2/buildinfo says, in coderd's form (default: the ESR's). */
+  version?: string;
   tasks?: string[];
   /** Serve under this path prefix, as a Coder behind a path-based proxy would. */
   prefix?: string;
@@ -69,16 +91,22 @@ export interface Coderd {
   token: string;
   /** Most snapshots being stored at once (capacity mode). */
   peakConcurrency(): number;
-  /** Last stored body per task, as coderd would keep it (an upsert). */
+  /** Last stored body per task, as coderd would keep it (an upsert), by the task's canonical id. */
   stored: Map<string, { messages: { id: number; content: string; role: string; time: string }[] }>;
+  /** Tasks whose stored snapshot coderd's reader would refuse, and why. */
+  unreadable: Map<string, string>;
+  /** The workspace's latest build (the token's window). */
+  setBuild(build: Build): void;
   received: Received[];
   setMode(mode: Mode): void;
   close(): Promise<void>;
 }
 
 export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> {
-  const token = options.token ?? 'agent-token-0123456789';
-  const tasks = new Set((options.tasks ?? []).map((t) => t.toLowerCase()));
+  const token = options.token ?? randomUUID();
+  const tasks = new Set((options.tasks ?? []).map((t) => parseUuid(t) ?? t));
+  let build: Build = { transition: 'start', job: 'succeeded' };
+  const unreadable = new Map<string, string>();
   const prefix = options.prefix ?? '';
   let mode: Mode = options.mode ?? { kind: 'normal' };
   let failures = 0;
@@ -104,18 +132,25 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
     const url = new URL(req.url ?? '/', 'http://coderd');
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : '';
     if (req.method === 'GET' && path === '/api/v2/buildinfo') {
-      return reply(res, 200, { version: 'v2.28.0-standin', dashboard_url: 'http://127.0.0.1/' });
+      return reply(res, 200, {
+        external_url: 'https://github.com/coder/coder/commit/5d2f6b8e1c3a',
+        version: options.version ?? 'v2.34.5+5d2f6b8',
+        dashboard_url: 'http://127.0.0.1/',
+      });
     }
     const match = ROUTE.exec(path);
     if (mode.kind === 'no-route' || !match || req.method !== 'POST') {
       return reply(res, 404, { message: 'Route not found.' });
     }
-    if (req.headers['coder-session-token'] !== token) {
-      return reply(res, 401, {
-        message: 'Workspace agent not authorized.',
-        detail: 'The agent token is invalid.',
-      });
-    }
+    const header = req.headers['coder-session-token'];
+    const inWindow =
+      build.transition === 'start' ||
+      (build.transition === 'stop' && (build.job === 'pending' || build.job === 'running'));
+    const refusal = tokenRefusal(
+      typeof header === 'string' ? header : undefined,
+      header === token && inWindow,
+    );
+    if (refusal) return reply(res, 401, refusal);
     if (mode.kind === 'hang') {
       hanging.add(res);
       return 0;
@@ -153,39 +188,22 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
       await new Promise((r) => setTimeout(r, mode.kind === 'capacity' ? mode.holdMs : 0));
       inFlight--;
     }
-    const taskId = decodeURIComponent(match[1]);
-    if (!UUID.test(taskId)) return reply(res, 400, { message: 'Invalid task ID format.' });
+    const taskId = parseUuid(decodeURIComponent(match[1]));
+    if (!taskId) return reply(res, 400, { message: 'Invalid task ID format.' });
     const keys = [...url.searchParams.keys()];
     if (keys.some((k) => k !== 'format') || !url.searchParams.get('format')) {
       return reply(res, 400, { message: 'Invalid query parameters.' });
     }
     if (url.searchParams.get('format') !== 'agentapi')
       return reply(res, 400, { message: 'Invalid format parameter.' });
-    if (!tasks.has(taskId.toLowerCase())) {
+    if (!tasks.has(taskId)) {
       return reply(res, 404, { message: 'Resource not found or you do not have access to this resource' });
     }
-    if (raw.length > SNAPSHOT_LIMIT) {
-      return reply(res, 400, {
-        message: 'Failed to decode request payload.',
-        detail: 'http: request body too large',
-      });
-    }
-    let payload: { messages?: unknown };
-    try {
-      payload = JSON.parse(raw.toString('utf8'));
-    } catch (error) {
-      return reply(res, 400, { message: 'Failed to decode request payload.', detail: String(error) });
-    }
-    if (!Array.isArray(payload?.messages)) {
-      return reply(res, 400, {
-        message: 'Invalid agentapi payload structure.',
-        detail: 'Missing required "messages" field.',
-      });
-    }
-    for (const m of payload.messages as { role?: unknown }[]) {
-      if (m.role !== 'user' && m.role !== 'agent')
-        return reply(res, 400, { message: 'Invalid message role.' });
-    }
+    const decoded = decodeSnapshot(raw);
+    if (!decoded.ok) return reply(res, 400, { message: decoded.message, detail: decoded.detail });
+    const payload = { messages: decoded.messages };
+    if (decoded.unreadable) unreadable.set(taskId, decoded.unreadable);
+    else unreadable.delete(taskId);
     stored.set(taskId, payload as never);
     return reply(res, 204);
   }
@@ -236,7 +254,11 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
     url: `http://127.0.0.1:${port}${prefix}/`,
     token,
     stored,
+    unreadable,
     received,
+    setBuild(next) {
+      build = next;
+    },
     peakConcurrency: () => peak,
     setMode(next) {
       mode = next;

@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { configuredStateFile } from '../../src/core/agentapi/agentapi-process.js';
 import { PID_MAX, parsePid, readPidFile, readPidFileOrOld } from '../../src/core/agentapi/pid-file.js';
 import { checkpointBudgetMs, startCheckpoints } from '../../src/core/checkpoint-timer.js';
-import { snapshotUrl, TaskIdSchema } from '../../src/core/coderd/coderd-client.js';
+import { snapshotUrl } from '../../src/core/coderd/coderd-client.js';
+import { parseUuid } from '../../src/core/coderd/rules.js';
 import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/process/proc.js';
 import { agentApiBaseUrl } from '../../src/core/settings.js';
 import { Deadline, pollUntil } from '../../src/core/utils/deadline.js';
@@ -139,16 +140,25 @@ describe('snapshotUrl', () => {
   });
 });
 
-describe('task ids', () => {
+describe("task ids, as coderd's uuid.Parse takes them", () => {
+  const canonical = '3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b';
   it.each([
-    ['3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b', true],
-    ['00000000-0000-0000-0000-000000000000', true],
-    ['3F2B6C1E-8D4A-4B7E-9C1F-2A5D6E7F8A9B', true],
-    ['not-a-uuid', false],
-    ['3f2b6c1e8d4a4b7e9c1f2a5d6e7f8a9b0', false],
-    ['', false],
-  ])('%j → %s', (id, ok) => {
-    expect(TaskIdSchema.safeParse(id).success).toBe(ok);
+    [canonical, canonical],
+    ['00000000-0000-0000-0000-000000000000', '00000000-0000-0000-0000-000000000000'],
+    ['3F2B6C1E-8D4A-4B7E-9C1F-2A5D6E7F8A9B', canonical],
+    ['3f2b6c1e8d4a4b7e9c1f2a5d6e7f8a9b', canonical],
+    [`{${canonical}}`, canonical],
+    [`urn:uuid:${canonical}`, canonical],
+    [`URN:UUID:${canonical}`, canonical],
+    ['not-a-uuid', undefined],
+    ['3f2b6c1e8d4a4b7e9c1f2a5d6e7f8a9b0', undefined],
+    ['3f2b6c1e-8d4a-4b7e-9c1f_2a5d6e7f8a9b', undefined],
+    ['3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9g', undefined],
+    [`{${canonical})`, undefined],
+    [`urn:uid::${canonical}`, undefined],
+    ['', undefined],
+  ])('%j → %s', (id, expected) => {
+    expect(parseUuid(id)).toBe(expected);
   });
 });
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { isRfc3339 } from '../../src/core/coderd/rules.js';
 import {
   buildSnapshot,
   EMPTY_BODY,
@@ -8,6 +9,7 @@ import {
   SnapshotTooSmallError,
   TRUNCATION_MARKER,
   tailStart,
+  ZERO_TIME,
 } from '../../src/core/coderd/snapshot.js';
 import { conversation } from '../support/transcript.js';
 
@@ -210,7 +212,12 @@ describe('the byte costs at every UTF-8 and JSON boundary', () => {
 });
 
 describe('buildSnapshot at its boundaries', () => {
-  const m = (id: number, content = 'hello'): SnapshotMessage => ({ id, content, role: 'user', time: 't' });
+  const m = (id: number, content = 'hello'): SnapshotMessage => ({
+    id,
+    content,
+    role: 'user',
+    time: '2026-01-01T00:00:00Z',
+  });
   const exact = (list: SnapshotMessage[]) => bytes(JSON.stringify({ messages: list }));
 
   it('a body exactly at the budget keeps everything, untouched; one byte less drops the oldest', () => {
@@ -253,5 +260,53 @@ describe('buildSnapshot at its boundaries', () => {
       '--max-bytes 10 cannot hold the newest message even with its content cut (needs 15)',
     );
     expect(() => buildSnapshot([], 1, 14)).toThrow(new SnapshotTooSmallError(14, 15));
+  });
+});
+
+describe('buildSnapshot never sends a time coderd refuses (its time.Time takes RFC 3339 alone)', () => {
+  const at = (id: number, time: string): SnapshotMessage => ({ id, content: `m${id}`, role: 'agent', time });
+
+  it('a time that is not RFC 3339 takes the time of the message before it; a first one, the zero time', () => {
+    const snap = buildSnapshot(
+      [
+        at(0, 'yesterday'),
+        at(1, '2026-12-02T05:38:36.404525753Z'),
+        at(2, '2026-12-02 05:38:37'),
+        at(3, '2026-12-02T05:38:38+01:00'),
+      ],
+      10,
+      65_536,
+    );
+    expect(snap.timesMended).toBe(2);
+    expect((JSON.parse(snap.body).messages as SnapshotMessage[]).map((m) => [m.content, m.time])).toEqual([
+      ['m0', ZERO_TIME],
+      ['m1', '2026-12-02T05:38:36.404525753Z'],
+      ['m2', '2026-12-02T05:38:36.404525753Z'],
+      ['m3', '2026-12-02T05:38:38+01:00'],
+    ]);
+  });
+
+  it('any time at all: every message keeps its place and content, every time sent is one coderd takes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.string(),
+            fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+          ),
+          {
+            maxLength: 12,
+          },
+        ),
+        (times) => {
+          const list = times.map((time, id) => at(id, time));
+          const snap = buildSnapshot(list, 20, 65_536);
+          const sent = JSON.parse(snap.body).messages as SnapshotMessage[];
+          expect(sent.map((m) => m.content)).toEqual(list.map((m) => m.content));
+          for (const m of sent) expect(isRfc3339(m.time), m.time).toBe(true);
+          expect(snap.timesMended).toBe(list.filter((m) => !isRfc3339(m.time)).length);
+        },
+      ),
+    );
   });
 });

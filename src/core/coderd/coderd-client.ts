@@ -8,13 +8,10 @@
 // honoured as a minimum, with jitter on top. Error bodies are read only a few KiB far.
 
 import ky from 'ky';
-import * as z from 'zod/mini';
 import type { Deadline } from '../utils/deadline.js';
 import { formatDuration } from '../utils/duration.js';
 import { bodySnippet, classifyRequestError, shorten } from '../utils/http.js';
 import { redact } from '../utils/log.js';
-
-export const TaskIdSchema = z.guid();
 
 export type FailureKind =
   | 'rejected' // 400: the request itself is wrong
@@ -300,8 +297,7 @@ async function finalStatus(
       return {
         ...base,
         kind: 'unauthorized',
-        message:
-          'coderd rejected the agent token (401): the task may be deleted, or this Coder rejects agent tokens once the stop build has begun (coder/coder#19467; post earlier with `start --checkpoint-interval`)',
+        message: `coderd rejected the agent token (401): the stop build's job had already ended (the agent keeps its token only while that job runs, coder/coder#21538), the workspace is being deleted, or its start build failed; post before the job ends (more stop grace for the container), and keep the checkpoints on, which post while the workspace runs`,
       };
     case status === 404 && /route not found/i.test(detail):
       return {

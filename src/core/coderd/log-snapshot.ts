@@ -7,7 +7,8 @@ import type { Deadline } from '../utils/deadline.js';
 import { formatDuration } from '../utils/duration.js';
 import { EXIT, UserError } from '../utils/errors.js';
 import type { Logger } from '../utils/log.js';
-import { type PostOutcome, postSnapshot, TaskIdSchema } from './coderd-client.js';
+import { type PostOutcome, postSnapshot } from './coderd-client.js';
+import { parseUuid } from './rules.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
 
 export interface CollectOptions {
@@ -66,15 +67,17 @@ export function postTarget(taskId: string | undefined, env: CoderEnv): PostTarge
   if (!taskId) return { missing: 'no --task-id given' };
   if (!env.agentUrl) return { missing: `${ENV.agentUrl} is not set` };
   if (!env.token) return { missing: `${ENV.agentToken} is not set` };
-  return { agentUrl: env.agentUrl, token: env.token, taskId };
+  // Sent in the form every reader of a URL agrees on (a {…} or urn:uuid: form is a UUID to coderd too).
+  return { agentUrl: env.agentUrl, token: env.token, taskId: parseUuid(taskId) ?? taskId };
 }
 
 /**
  * Why a task id cannot be used, if it cannot: an empty one means none (Terraform embeds ""
- * outside a task); anything else must be a UUID, or coderd would refuse it anyway.
+ * outside a task); anything else must be a UUID as coderd's uuid.Parse takes it, or coderd would
+ * refuse it anyway.
  */
 export function taskIdProblem(taskId: string | undefined): string | undefined {
-  if (!taskId || TaskIdSchema.safeParse(taskId).success) return undefined;
+  if (!taskId || parseUuid(taskId)) return undefined;
   const shown = taskId.length > 60 ? `${taskId.slice(0, 60)}…` : taskId;
   return `--task-id "${shown.replace(/[^\x20-\x7e…]/g, '?')}" is not a UUID (e.g. 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b)`;
 }

@@ -1,23 +1,21 @@
-// A loopback receiver for `smoke`: it takes a log snapshot exactly as coderd's endpoint would
-// (SPEC §3, coderd/aitasks.go, in its order): the route, the agent token header, a UUID task id,
-// `format=agentapi` and no other query, at most 64 KiB, JSON with `messages` whose roles coderd
-// accepts; 204 when stored, coderd's status otherwise. It keeps what it stored, for the check.
+// A loopback receiver for `smoke`: it takes a log snapshot exactly as coderd's endpoint would,
+// in its order, by coderd's own rules (rules.ts): the route, the agent token, the task id as
+// uuid.Parse takes it, `format=agentapi` and no other query, the task, then the body (64 KiB,
+// decoded as coderd decodes it). 204 when stored, coderd's status otherwise; a snapshot coderd
+// stores but its reader refuses (a role other than user or agent) is stored and flagged.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ROLES } from '../agentapi/agentapi-client.js';
-import { DEFAULTS } from '../settings.js';
-
-/** coderd's limit on the raw body. */
-const SNAPSHOT_LIMIT_BYTES = DEFAULTS.maxBytes;
+import { decodeSnapshot, parseUuid, SNAPSHOT_LIMIT_BYTES, tokenRefusal } from './rules.js';
 
 const ROUTE = /^\/api\/v2\/workspaceagents\/me\/tasks\/([^/]+)\/log-snapshot$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface StoredSnapshot {
   taskId: string;
   bytes: number;
   messages: { id: number; content: string; role: string; time: string }[];
+  /** Stored, but coderd's reader refuses it: why. */
+  unreadable?: string;
 }
 
 export interface SnapshotReceiver {
@@ -47,37 +45,26 @@ export async function startSnapshotReceiver(token: string, taskId: string): Prom
     const route = ROUTE.exec(url.pathname);
     if (req.method !== 'POST' || !route)
       return refuse(res, 404, `no such route: ${req.method} ${url.pathname}`);
-    if (req.headers['coder-session-token'] !== token)
-      return refuse(res, 401, 'the agent token is missing or wrong');
-    if (!UUID.test(route[1])) return refuse(res, 400, `task id "${route[1]}" is not a UUID`);
+    const header = req.headers['coder-session-token'];
+    const refusal = tokenRefusal(typeof header === 'string' ? header : undefined, header === token);
+    if (refusal) return refuse(res, 401, refusal.message);
+    const id = parseUuid(decodeURIComponent(route[1]));
+    if (!id) return refuse(res, 400, `Invalid task ID format: "${route[1]}" is not a UUID`);
     const query = [...url.searchParams.keys()];
-    if (url.searchParams.get('format') !== 'agentapi' || query.length !== 1)
-      return refuse(res, 400, `the query must be exactly format=agentapi, not "${url.search}"`);
-    if (route[1].toLowerCase() !== taskId.toLowerCase()) return refuse(res, 404, 'task not found');
+    if (!url.searchParams.get('format') || query.some((k) => k !== 'format'))
+      return refuse(res, 400, `Invalid query parameters: exactly format=agentapi, not "${url.search}"`);
+    if (url.searchParams.get('format') !== 'agentapi') return refuse(res, 400, 'Invalid format parameter.');
+    if (id !== parseUuid(taskId)) return refuse(res, 404, 'Resource not found (no such task here)');
     const chunks: Buffer[] = [];
     let bytes = 0;
     for await (const chunk of req) {
       bytes += (chunk as Buffer).length;
-      // Read on, but keep no more than the limit: the size is what is judged.
-      if (bytes <= SNAPSHOT_LIMIT_BYTES) chunks.push(chunk as Buffer);
+      // Read on, but keep no more than one byte past the limit: the size is what is judged.
+      if (bytes <= SNAPSHOT_LIMIT_BYTES + 1) chunks.push(chunk as Buffer);
     }
-    if (bytes > SNAPSHOT_LIMIT_BYTES) return refuse(res, 400, `the body is ${bytes} bytes, more than 65536`);
-    let body: { messages?: unknown };
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      return refuse(res, 400, 'the body is not JSON');
-    }
-    if (!Array.isArray(body.messages)) return refuse(res, 400, 'the body has no messages list');
-    for (const [i, m] of (body.messages as Record<string, unknown>[]).entries()) {
-      const shaped =
-        Number.isInteger(m?.id) &&
-        typeof m.content === 'string' &&
-        typeof m.time === 'string' &&
-        (ROLES as readonly unknown[]).includes(m.role);
-      if (!shaped) return refuse(res, 400, `messages.${i} is not {id, content, role: user|agent, time}`);
-    }
-    receiver.stored = { taskId: route[1], bytes, messages: body.messages as StoredSnapshot['messages'] };
+    const decoded = decodeSnapshot(Buffer.concat(chunks));
+    if (!decoded.ok) return refuse(res, 400, `${decoded.message} ${decoded.detail}`);
+    receiver.stored = { taskId: id, bytes, messages: decoded.messages, unreadable: decoded.unreadable };
     res.writeHead(204);
     res.end();
   };

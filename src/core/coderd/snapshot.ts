@@ -1,7 +1,11 @@
 // Builds the log-snapshot body coderd stores: the last messages, fitted to a byte budget.
 // Rules (SPEC §3): keep the last N; while the serialized body is over the budget drop the
 // oldest; when only the newest is left, keep the tail of its content behind a marker. Sizes are
-// counted in bytes of the UTF-8 JSON text that is sent, never in characters.
+// counted in bytes of the UTF-8 JSON text that is sent, never in characters. A time coderd would
+// refuse (not RFC 3339: the whole snapshot would be a 400) is mended, never sent: it takes the
+// time of the message before it, so the message's content is kept in its place.
+
+import { isRfc3339 } from './rules.js';
 
 export type Role = 'user' | 'agent';
 
@@ -23,7 +27,12 @@ export interface Snapshot {
   dropped: number;
   /** Whether the newest message's content was cut to its tail. */
   contentTruncated: boolean;
+  /** Messages whose time coderd would refuse, given the time of the message before them. */
+  timesMended: number;
 }
+
+/** What Go's time.Time is when a message has no time: the time a first message is mended to. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 export const TRUNCATION_MARKER = '[...content truncated...]\n';
 /** `{"messages":[]}`: the smallest body coderd accepts. */
@@ -53,7 +62,19 @@ export function buildSnapshot(
   maxBytes: number,
 ): Snapshot {
   if (maxBytes < ENVELOPE_BYTES) throw new SnapshotTooSmallError(maxBytes, ENVELOPE_BYTES);
-  const offered = messages.slice(Math.max(0, messages.length - maxMessages)).map(pickFields);
+  let timesMended = 0;
+  let before = ZERO_TIME;
+  const offered = messages
+    .slice(Math.max(0, messages.length - maxMessages))
+    .map(pickFields)
+    .map((m) => {
+      if (isRfc3339(m.time)) {
+        before = m.time;
+        return m;
+      }
+      timesMended++;
+      return { ...m, time: before };
+    });
   const encoded = offered.map((m) => JSON.stringify(m));
   const sizes = encoded.map((s) => Buffer.byteLength(s, 'utf8'));
 
@@ -79,7 +100,14 @@ export function buildSnapshot(
 
   const body = `{"messages":[${kept.join(',')}]}`;
   const bytes = Buffer.byteLength(body, 'utf8');
-  return { body, bytes, kept: kept.length, dropped: offered.length - kept.length, contentTruncated };
+  return {
+    body,
+    bytes,
+    kept: kept.length,
+    dropped: offered.length - kept.length,
+    contentTruncated,
+    timesMended,
+  };
 }
 
 /** Only the four fields coderd reads, in AgentAPI's order; anything else is left out. */

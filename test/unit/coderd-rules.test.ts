@@ -1,0 +1,131 @@
+// coderd's rules for a log snapshot (src/core/coderd/rules.ts), as coderd/aitasks.go and
+// httpmw/workspaceagent.go apply them: how Go decodes the body, which times it takes, which
+// snapshots its reader refuses, which tokens it answers 401 for.
+
+import { describe, expect, it } from 'vitest';
+import {
+  decodeSnapshot,
+  isRfc3339,
+  SNAPSHOT_LIMIT_BYTES,
+  tokenRefusal,
+} from '../../src/core/coderd/rules.js';
+
+const body = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
+const message = { id: 1, content: 'hi', role: 'agent', time: '2026-12-02T05:38:36.404525753Z' };
+
+describe("the body, decoded as coderd's encoding/json decodes it", () => {
+  it.each([
+    ['a snapshot as we send it', { messages: [message] }, [message]],
+    [
+      'an empty list (accepted: it replaces the last snapshot, which is why we never send one)',
+      { messages: [] },
+      [],
+    ],
+    ['extra keys, as AgentAPI sends them', { $schema: 'x', messages: [{ ...message, extra: 1 }] }, [message]],
+    [
+      'field names in another case',
+      { Messages: [{ ID: 1, Content: 'hi', ROLE: 'agent', Time: message.time }] },
+      [message],
+    ],
+    [
+      'missing fields and nulls: zero values',
+      { messages: [{}, null, { id: null, content: null, role: null, time: null }] },
+      [0, 1, 2].map(() => ({ id: 0, content: '', role: '', time: '0001-01-01T00:00:00Z' })),
+    ],
+  ])('stored: %s', (_, value, messages) => {
+    const decoded = decodeSnapshot(body(value));
+    expect(decoded).toMatchObject({ ok: true, messages });
+  });
+
+  it.each([
+    ['no messages field', { other: [] }, 'Invalid agentapi payload structure.'],
+    ['messages null', { messages: null }, 'Invalid agentapi payload structure.'],
+    ['JSON null', 'null', 'Invalid agentapi payload structure.'],
+    ['not JSON', '{"messages": [', 'Failed to decode request payload.'],
+    ['an array', [message], 'Failed to decode request payload.'],
+    ['messages not a list', { messages: {} }, 'Failed to decode request payload.'],
+    ['a message not an object', { messages: ['hi'] }, 'Failed to decode request payload.'],
+    ['an id with a fraction', { messages: [{ ...message, id: 1.5 }] }, 'Failed to decode request payload.'],
+    ['an id as a string', { messages: [{ ...message, id: '1' }] }, 'Failed to decode request payload.'],
+    ['content not a string', { messages: [{ ...message, content: 5 }] }, 'Failed to decode request payload.'],
+    ['a role not a string', { messages: [{ ...message, role: 1 }] }, 'Failed to decode request payload.'],
+    [
+      'a time that is not RFC 3339',
+      { messages: [{ ...message, time: '2026-12-02 05:38:36' }] },
+      'Failed to decode request payload.',
+    ],
+    [
+      'a time as a number',
+      { messages: [{ ...message, time: 1_733_117_916 }] },
+      'Failed to decode request payload.',
+    ],
+  ])('refused with 400: %s', (_, value, text) => {
+    expect(decodeSnapshot(body(value))).toMatchObject({ ok: false, status: 400, message: text });
+  });
+
+  it('refused with 400 past 64 KiB, not before', () => {
+    const padded = (bytes: number) => {
+      const shell = JSON.stringify({ messages: [{ ...message, content: '' }] });
+      return body(JSON.stringify({ messages: [{ ...message, content: 'x'.repeat(bytes - shell.length) }] }));
+    };
+    expect(padded(SNAPSHOT_LIMIT_BYTES).byteLength).toBe(SNAPSHOT_LIMIT_BYTES);
+    expect(decodeSnapshot(padded(SNAPSHOT_LIMIT_BYTES)).ok).toBe(true);
+    expect(decodeSnapshot(padded(SNAPSHOT_LIMIT_BYTES + 1))).toMatchObject({
+      ok: false,
+      detail: 'http: request body too large',
+    });
+  });
+
+  it('any role is stored, as coderd stores it; one its reader refuses is flagged', () => {
+    const decoded = decodeSnapshot(body({ messages: [message, { ...message, role: 'tool' }] }));
+    expect(decoded).toMatchObject({ ok: true });
+    expect(decoded.ok && decoded.unreadable).toBe(
+      'messages.1.role is "tool": coderd stores it, but its reader refuses the snapshot (500 "Invalid snapshot data.")',
+    );
+    const readable = decodeSnapshot(body({ messages: [message, { ...message, role: 'user' }] }));
+    expect(readable.ok && readable.unreadable).toBeUndefined();
+  });
+});
+
+describe("times, as Go's time.Time takes them from JSON (RFC 3339)", () => {
+  it.each([
+    ['2026-12-02T05:38:36Z', true],
+    ['2026-12-02T05:38:36.404525753Z', true],
+    ['2026-12-02T05:38:36+01:00', true],
+    ['2024-02-29T00:00:00-23:59', true],
+    ['2026-12-02 05:38:36Z', false],
+    ['2026-12-02t05:38:36z', false],
+    ['2026-12-02T05:38:36', false],
+    ['2026-13-02T05:38:36Z', false],
+    ['2026-02-29T05:38:36Z', false],
+    ['2026-12-02T24:00:00Z', false],
+    ['2026-12-02T05:60:00Z', false],
+    ['2026-12-02T05:38:60Z', false],
+    ['2026-12-02T05:38:36+24:00', false],
+    ['2026-12-02T05:38:36+01:60', false],
+    ['2026-12-00T05:38:36Z', false],
+    ['Wed Dec 02 2026', false],
+    ['', false],
+  ])('%j → %s', (text, ok) => {
+    expect(isRfc3339(text)).toBe(ok);
+  });
+});
+
+describe('the agent token, as coderd answers it (401)', () => {
+  it.each([
+    [undefined, false, 'Cookie "coder_session_token" must be provided.'],
+    ['', true, 'Cookie "coder_session_token" must be provided.'],
+    ['agent-token-0123456789', true, 'Workspace agent token invalid.'],
+    ['3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b', false, 'Workspace agent not authorized.'],
+  ])('%j (known: %s): %s', (token, known, message) => {
+    expect(tokenRefusal(token, known)?.message).toBe(message);
+  });
+
+  it('a UUID it knows is taken', () => {
+    expect(tokenRefusal('3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b', true)).toBeUndefined();
+  });
+
+  it('a token that is no UUID is told by its length, never shown', () => {
+    expect(tokenRefusal('s3cr3t', false)?.detail).toBe('An agent token must be a valid UUIDv4. (len 6)');
+  });
+});

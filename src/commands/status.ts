@@ -133,6 +133,7 @@ function render(r: StatusReport): string {
       ? `${c.agentUrl} (${c.reachable ? `reachable, Coder ${c.version ?? '?'}` : 'NOT reachable'})`
       : 'CODER_AGENT_URL not set',
   );
+  if (c.row) row('Coder', `${c.row.releases}: ${c.row.means}`);
   row('agent token', c.tokenSet ? 'set' : 'CODER_AGENT_TOKEN not set');
   if (c.taskId) row('task id', `${c.taskId}${c.taskIdValid ? '' : ' (not a UUID!)'}`);
   for (const problem of r.problems) lines.push(`problem: ${problem}`);

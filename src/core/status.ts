@@ -16,6 +16,7 @@ import {
 import { readPidFileOrOld } from './agentapi/pid-file.js';
 import { type StateSummary, summarizeState } from './agentapi/state-file.js';
 import { AGENTS } from './agents/index.js';
+import { CODER_ROWS, type CoderRow, coderRow } from './coderd/coder-versions.js';
 import { parseUuid } from './coderd/rules.js';
 import { identifyAgentApi } from './process/proc.js';
 import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
@@ -93,6 +94,8 @@ export interface StatusReport {
     tokenSet: boolean;
     reachable?: boolean;
     version?: string;
+    /** Which row of the README's Coder versions table this coderd is in, and what that means. */
+    row?: CoderRow;
     detail?: string;
     taskId?: string;
     taskIdValid?: boolean;
@@ -198,6 +201,8 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     );
   }
   if (coder.detail) warnings.push(coder.detail);
+  if (coder.row && coder.row !== CODER_ROWS.tasks)
+    warnings.push(`Coder ${coder.version} is ${coder.row.releases}: ${coder.row.means}`);
   trace(`coderd: ${coder.agentUrl ?? 'no CODER_AGENT_URL'}${coder.reachable ? ', reachable' : ''}`);
 
   const ageSeconds = stateFile.modifiedAt
@@ -315,7 +320,10 @@ async function checkHttp(url: string, timeoutMs: number, signal: AbortSignal, tr
 }
 
 /** coderd's public build info: is CODER_AGENT_URL reachable, and which Coder is it. */
-async function checkCoder(env: CoderEnv, timeoutMs: number) {
+async function checkCoder(
+  env: CoderEnv,
+  timeoutMs: number,
+): Promise<Omit<StatusReport['coder'], 'taskId' | 'taskIdValid'>> {
   const tokenSet = Boolean(env.token);
   if (!env.agentUrl) {
     return { tokenSet, detail: 'CODER_AGENT_URL is not set: snapshots cannot be posted from this shell' };
@@ -353,7 +361,14 @@ async function checkCoder(env: CoderEnv, timeoutMs: number) {
       const info = JSON.parse(body.bytes.toString('utf8')) as { version?: unknown };
       if (typeof info.version === 'string') version = shorten(info.version, 60);
     } catch {}
-    return { agentUrl: env.agentUrl, tokenSet, reachable: true, version, detail: missingToken };
+    return {
+      agentUrl: env.agentUrl,
+      tokenSet,
+      reachable: true,
+      version,
+      row: coderRow(version),
+      detail: missingToken,
+    };
   } catch (error) {
     return unreachable(classifyRequestError(error).detail);
   }

@@ -37,9 +37,21 @@ describe('status', () => {
     expect(result.stdout).toMatch(new RegExp(`PID ${f.sim.pid}, running agentapi server`));
     expect(result.stdout).toContain(`version      0.12.1 (PID ${f.sim.pid}; state persistence on)`);
     expect(result.stdout).toContain('stable, agent claude, 4 messages');
-    expect(result.stdout).toContain('reachable, Coder v2.28.0-standin');
+    expect(result.stdout).toContain('reachable, Coder v2.34.5+5d2f6b8');
+    expect(result.stdout).toContain('Coder        v2.30 to v2.36 (v2.34 is the ESR): everything');
     expect(result.stdout).toContain(`task id      ${TASK_ID}`);
     expect(result.stdout + result.stderr).not.toContain(f.coderd.token);
+  });
+
+  it.each([
+    ['v2.29.19+a1b2c3d', 'before v2.30 (the v2.29 ESR among them): no log-snapshot endpoint'],
+    ['v2.37.0+a1b2c3d', "v2.37 and later: no Tasks: persistence, resume and checkpoints' saves still work"],
+  ])('which Coder: %s gets a warning of what it lacks', async (version, words) => {
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ version });
+    const result = await status([], { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`warning: Coder ${version} is ${words}`);
   });
 
   it('--json reports the same for scripts', async () => {

@@ -2,13 +2,16 @@
 // httpmw/workspaceagent.go apply them: how Go decodes the body, which times it takes, which
 // snapshots its reader refuses, which tokens it answers 401 for.
 
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CODER_ROWS, coderRow } from '../../src/core/coderd/coder-versions.js';
 import {
   decodeSnapshot,
   isRfc3339,
   SNAPSHOT_LIMIT_BYTES,
   tokenRefusal,
 } from '../../src/core/coderd/rules.js';
+import { ROOT } from '../support/paths.js';
 
 const body = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 const message = { id: 1, content: 'hi', role: 'agent', time: '2026-12-02T05:38:36.404525753Z' };
@@ -127,5 +130,27 @@ describe('the agent token, as coderd answers it (401)', () => {
 
   it('a token that is no UUID is told by its length, never shown', () => {
     expect(tokenRefusal('s3cr3t', false)?.detail).toBe('An agent token must be a valid UUIDv4. (len 6)');
+  });
+});
+
+describe("which Coder a coderd is (the README's Coder versions table)", () => {
+  it.each([
+    ['v2.29.19+a1b2c3d', CODER_ROWS.before],
+    ['v2.30.0', CODER_ROWS.tasks],
+    ['v2.34.5+5d2f6b8', CODER_ROWS.tasks],
+    ['2.36.9', CODER_ROWS.tasks],
+    ['v2.37.0-rc.1+abc', CODER_ROWS.after],
+    ['v3.0.0', undefined],
+    ['v0.0.0-devel+abc', undefined],
+    [undefined, undefined],
+  ])('%s', (version, row) => {
+    expect(coderRow(version)).toBe(row);
+  });
+
+  it('the README has a row for each, with the ESR named', () => {
+    const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+    const table = readme.slice(readme.indexOf('## Coder versions'), readme.indexOf('## Troubleshooting'));
+    for (const start of ['| before v2.30', '| v2.30 to v2.36; **v2.34 is the ESR**', '| v2.37 and later'])
+      expect(table).toContain(start);
   });
 });

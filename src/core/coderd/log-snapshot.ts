@@ -53,7 +53,10 @@ export async function collectSnapshot(options: CollectOptions): Promise<Collecte
 /** Words for what a snapshot holds: "3 of 5 messages, 812 bytes; 1 left out (role "tool")". */
 export function describeCollected(c: Collected): string {
   const left = c.leftOut ? `; left out ${c.leftOut} with a role coderd refuses (${c.leftOutRole})` : '';
-  return `${c.snapshot.kept} of ${c.total} messages, ${c.snapshot.bytes} bytes${left}`;
+  const mended = c.snapshot.timesMended
+    ? `; ${c.snapshot.timesMended} time(s) coderd would refuse given the message before's`
+    : '';
+  return `${c.snapshot.kept} of ${c.total} messages, ${c.snapshot.bytes} bytes${left}${mended}`;
 }
 
 export interface PostTarget {

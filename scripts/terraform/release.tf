@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "0de2a6872c685fa14c8d0a87e9a879bc4075da865afc5abcfcd47e13fd4ebad0"
-      "agentapi-lifecycle-linux-arm64.gz" = "81d097b35f698be6449698e7549a2ef4e45f74c581a3574dbb8cae86fca31421"
-      "agentapi-lifecycle-linux-arm64.xz" = "f9ae82f4b1a0e8e5edbfa59123091dd19b390acb402993c41a7963d7efc556a3"
-      "agentapi-lifecycle-linux-x64"      = "08d5b4992e2bfbc437b1450820945f529ead690289fb85dbaf49edf622539b83"
-      "agentapi-lifecycle-linux-x64.gz"   = "1ff710a60db86377906998bd529827f9f5ec9f44b88a788aac0c9e38643c1fbf"
-      "agentapi-lifecycle-linux-x64.xz"   = "3b33446801556064118db1c64c0370a89498bf9e9115957504ae2c0424d6c997"
+      "agentapi-lifecycle-linux-arm64"    = "41b67095b06b93e3df664aea5c9d12257802dc52b2118c1fc82bb08a919b7462"
+      "agentapi-lifecycle-linux-arm64.gz" = "51aea3437c69463de62939d40d5835e4840d0d05b0641b862aca8c1528d6e2c1"
+      "agentapi-lifecycle-linux-arm64.xz" = "5b4cac0834ef95af7e3b696fa7a11ca7aa71666b92e14db8a806e3f878aed86a"
+      "agentapi-lifecycle-linux-x64"      = "5bc45ec34294d47c4520ecb27e50c606722263b76d10e077bee67d016cb22695"
+      "agentapi-lifecycle-linux-x64.gz"   = "a268764751ad3360c0f72a8f183b69d20f4982b27d1476142d5be84c0b344923"
+      "agentapi-lifecycle-linux-x64.xz"   = "f5f415e2c649a445a5fd07b8e3f6b4c6292d3ba76a3b8c678a26820921e71159"
     }
   }
 }

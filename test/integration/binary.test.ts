@@ -2,13 +2,14 @@
 // (src/core/base-command.ts) and the standalone build: an oclif or bun upgrade that breaks one of
 // them fails here.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import pjson from '../../package.json' with { type: 'json' };
+import { COMMANDS } from '../../src/commands/index.js';
 import { run, runFile } from '../support/harness.js';
+import { itNeeds, tool } from '../support/needs.js';
 import { ROOT } from '../support/paths.js';
 
 const qemu = spawnSync('sh', ['-c', 'command -v qemu-aarch64']).stdout.toString().trim();
@@ -21,10 +22,13 @@ describe('the compiled binary', () => {
     expect(result.stdout.trim()).toBe(`agentapi-lifecycle ${pjson.version} (linux-${process.arch})`);
   });
 
-  it('lists its commands in --help', async () => {
+  it('lists every command in --help, each with its summary', async () => {
     const result = await run(['--help']);
     expect(result.code).toBe(0);
-    for (const command of ['snapshot']) expect(result.stdout).toContain(command);
+    for (const [command, { summary }] of Object.entries(COMMANDS))
+      expect(result.stdout, command).toMatch(
+        new RegExp(`^\\s+${command}\\s+${summary.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'),
+      );
   });
 
   it('shows a command help with examples', async () => {
@@ -52,7 +56,16 @@ describe('the compiled binary', () => {
     expect(result.stderr).toContain('127.0.0.1:3284');
   });
 
-  it.skipIf(!qemu || !existsSync(arm64Libs) || process.arch === 'arm64')(
+  itNeeds(
+    [
+      tool('qemu-aarch64', ['--version'], 'qemu-user (qemu-aarch64) is not installed'),
+      tool(arm64Libs, [], `the arm64 C library (${arm64Libs}, libc6-arm64-cross) is not installed`),
+      {
+        ok: process.arch !== 'arm64',
+        missing: 'this machine is arm64: the build runs natively',
+        inCi: 'skip',
+      },
+    ],
     'the arm64 build runs (under qemu-user)',
     async () => {
       const result = await runFile(

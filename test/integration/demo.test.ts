@@ -1,6 +1,6 @@
 // `npm run demo` is the first command a newcomer runs: it must work and leave nothing behind.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cleanEnv, type RunResult, runFile } from '../support/harness.js';
 import { ROOT } from '../support/paths.js';
@@ -27,8 +27,18 @@ function agentApisUsing(dir: string): number[] {
     .map(Number);
 }
 
+/** The demo's folder, as it names it: found, or the test fails (a cleanup of nothing proves nothing). */
 function demoDir(output: string): string {
-  return /(\/tmp\/agentapi-lifecycle-demo-\w+)/.exec(output)?.[1] ?? 'no-dir-found';
+  const dir = /(\/tmp\/agentapi-lifecycle-demo-\w+)/.exec(output)?.[1];
+  expect(dir, 'the demo names its folder').toBeDefined();
+  return dir as string;
+}
+
+/** Nothing of the demo's is left: no AgentAPI using its folder, and no folder. */
+function expectCleanedUp(output: string): void {
+  const dir = demoDir(output);
+  expect(agentApisUsing(dir)).toEqual([]);
+  expect(existsSync(dir)).toBe(false);
 }
 
 const real = peer('agentapi');
@@ -55,7 +65,7 @@ describe('npm run demo', () => {
       expect(result.stdout).toMatch(/stop: terminated/);
       expect(result.stdout).toMatch(/restored \d+ messages, including "Now write a test for it"/);
       expect(result.stdout).toContain('Demo complete.');
-      expect(agentApisUsing(demoDir(result.stdout))).toEqual([]);
+      expectCleanedUp(result.stdout);
     },
   );
 
@@ -76,6 +86,6 @@ describe('npm run demo', () => {
     const result = await done;
     expect(result.code).toBe(130);
     expect(result.stdout).toContain('SIGINT: cleaning up');
-    expect(agentApisUsing(demoDir(result.stdout))).toEqual([]);
+    expectCleanedUp(result.stdout);
   });
 });

@@ -30,6 +30,7 @@ import {
   TASK_ID,
   waitFor,
 } from '../support/harness.js';
+import { AS_ROOT, describeNeeds, tool } from '../support/needs.js';
 import { BIN, SIM } from '../support/paths.js';
 import { shutdownHelpers } from '../support/shutdown.js';
 
@@ -53,7 +54,6 @@ async function measured(args: string[], env: Record<string, string | undefined>)
   const result = await runFile('/usr/bin/time', ['-o', out, '-f', '%M', BIN, ...args], { env });
   return { result, rssMiB: Number(readFileSync(out, 'utf8').trim().split('\n').at(-1)) / 1024 };
 }
-const hasGnuTime = existsSync('/usr/bin/time');
 
 describe('local files: typed, bounded, never trusted blindly', () => {
   it('a FIFO at the lock path does not hang shutdown: it is stale, taken over, and every step runs', async () => {
@@ -248,66 +248,63 @@ describe('local files: typed, bounded, never trusted blindly', () => {
 });
 
 // Root running the stop script against another user's process that calls itself agentapi server.
-describe.skipIf(process.getuid?.() !== 0)(
-  "another user's program is never run or signalled (root only)",
-  () => {
-    it("root's shutdown neither executes nor signals nobody's agentapi, and says why", async (ctx) => {
-      const dir = join(f.work.dir, 'nobody-bin');
-      mkdirSync(dir);
-      copyFileSync(SIM, join(dir, 'agentapi'));
-      writeFileSync(join(dir, 'version-calls'), '');
-      chmodSync(join(dir, 'version-calls'), 0o666);
-      chownSync(dir, 65534, 65534);
-      chownSync(join(dir, 'agentapi'), 65534, 65534);
-      chmodSync(f.work.dir, 0o755);
-      const reach = await runFile('setpriv', [
+describeNeeds(AS_ROOT, "another user's program is never run or signalled", () => {
+  it("root's shutdown neither executes nor signals nobody's agentapi, and says why", async () => {
+    const dir = join(f.work.dir, 'nobody-bin');
+    mkdirSync(dir);
+    copyFileSync(SIM, join(dir, 'agentapi'));
+    writeFileSync(join(dir, 'version-calls'), '');
+    chmodSync(join(dir, 'version-calls'), 0o666);
+    chownSync(dir, 65534, 65534);
+    chownSync(join(dir, 'agentapi'), 65534, 65534);
+    chmodSync(f.work.dir, 0o755);
+    const reach = await runFile('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'test',
+      '-x',
+      join(dir, 'agentapi'),
+    ]);
+    expect(reach.code, 'nobody can run its copy in the work folder').toBe(0);
+    await setup({ sim: false });
+    const port = await freePort();
+    // setpriv execs the program, so the child's PID is that agentapi server's.
+    const agentapi = spawn(
+      'setpriv',
+      [
         '--reuid=65534',
         '--regid=65534',
         '--clear-groups',
-        'test',
-        '-x',
         join(dir, 'agentapi'),
-      ]);
-      if (reach.code !== 0) ctx.skip();
-      await setup({ sim: false });
-      const port = await freePort();
-      // setpriv execs the program, so the child's PID is that agentapi server's.
-      const agentapi = spawn(
-        'setpriv',
-        [
-          '--reuid=65534',
-          '--regid=65534',
-          '--clear-groups',
-          join(dir, 'agentapi'),
-          'server',
-          '--port',
-          String(port),
-          '--',
-          'x',
-        ],
-        { stdio: 'ignore' },
-      );
-      f.defer(() => agentapi.kill('SIGKILL'));
-      await waitFor(
-        async () => (await fetch(`http://127.0.0.1:${port}/status`).catch(() => undefined))?.ok === true,
-      );
-      const pid = agentapi.pid as number;
-      writeFileSync(f.work.pidFile, `${pid}\n`);
-      const result = await run(
-        ['shutdown', '--task-id', '', '--pid-file', f.work.pidFile, '--port', String(port), '--json'],
-        {
-          env: { CODER_AGENT_TOKEN: 'secret-token-of-root' },
-        },
-      );
-      expect(result.code).toBe(0);
-      const find = step(report(result), 'find');
-      expect(find?.outcome).toBe('not-identified');
-      expect(find?.detail).toContain("another user's process is never signalled");
-      expect(readFileSync(join(dir, 'version-calls'), 'utf8')).toBe('');
-      expect(alive(pid)).toBe(true);
-    });
-  },
-);
+        'server',
+        '--port',
+        String(port),
+        '--',
+        'x',
+      ],
+      { stdio: 'ignore' },
+    );
+    f.defer(() => agentapi.kill('SIGKILL'));
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${port}/status`).catch(() => undefined))?.ok === true,
+    );
+    const pid = agentapi.pid as number;
+    writeFileSync(f.work.pidFile, `${pid}\n`);
+    const result = await run(
+      ['shutdown', '--task-id', '', '--pid-file', f.work.pidFile, '--port', String(port), '--json'],
+      {
+        env: { CODER_AGENT_TOKEN: 'secret-token-of-root' },
+      },
+    );
+    expect(result.code).toBe(0);
+    const find = step(report(result), 'find');
+    expect(find?.outcome).toBe('not-identified');
+    expect(find?.detail).toContain("another user's process is never signalled");
+    expect(readFileSync(join(dir, 'version-calls'), 'utf8')).toBe('');
+    expect(alive(pid)).toBe(true);
+  });
+});
 
 describe('the token stays with coderd', () => {
   let elsewhere: Server | undefined;
@@ -377,37 +374,43 @@ describe('the token stays with coderd', () => {
 });
 
 describe('every body is bounded', () => {
-  it.skipIf(!hasGnuTime).each([
-    { name: '100 MB', bytes: 100 * 2 ** 20 },
-    { name: 'endless', bytes: Number.POSITIVE_INFINITY },
-  ])(
-    'a $name coderd error body: read a few KiB, AgentAPI still stopped, little memory',
-    async ({ bytes }) => {
-      await setup({ coderd: { mode: { kind: 'huge-error', status: 400, bytes } } });
-      const { result, rssMiB } = await measured(shutdownArgs('--json', '--timeout', '10s'), {
-        CODER_AGENT_URL: f.coderd?.url,
-        CODER_AGENT_TOKEN: f.coderd?.token,
-      });
-      expect(result.code).toBe(0);
-      expect(step(report(result), 'snapshot')?.outcome).toBe('rejected');
-      expect(report(result).stop).toBe('terminated');
-      expect(rssMiB).toBeLessThan(200);
-    },
-  );
+  // GNU time measures the peak memory.
+  const TIME = tool('/usr/bin/time', [], 'GNU time (/usr/bin/time) is not installed');
+  describeNeeds(TIME, 'a huge coderd error body', () => {
+    it.each([
+      { name: '100 MB', bytes: 100 * 2 ** 20 },
+      { name: 'endless', bytes: Number.POSITIVE_INFINITY },
+    ])(
+      'a $name coderd error body: read a few KiB, AgentAPI still stopped, little memory',
+      async ({ bytes }) => {
+        await setup({ coderd: { mode: { kind: 'huge-error', status: 400, bytes } } });
+        const { result, rssMiB } = await measured(shutdownArgs('--json', '--timeout', '10s'), {
+          CODER_AGENT_URL: f.coderd?.url,
+          CODER_AGENT_TOKEN: f.coderd?.token,
+        });
+        expect(result.code).toBe(0);
+        expect(step(report(result), 'snapshot')?.outcome).toBe('rejected');
+        expect(report(result).stop).toBe('terminated');
+        expect(rssMiB).toBeLessThan(200);
+      },
+    );
+  });
 
-  it.skipIf(!hasGnuTime).each([
-    // The huge message is the newest: alone it is over 64 KiB, so it is kept as its tail.
-    { name: 'a single 200 MB message', huge: `message:${200 * 2 ** 20}`, kept: 1 },
-    { name: 'a 50 MB top-level key', huge: `key:${50 * 2 ** 20}`, kept: 1 },
-    { name: 'a 50 MB key inside a message', huge: `content-key:${50 * 2 ** 20}`, kept: 2 },
-  ])('/messages with $name: a valid snapshot within 64 KiB, little memory', async ({ huge, kept }) => {
-    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_HUGE: huge } });
-    const { result, rssMiB } = await measured(['snapshot', '--port', String(f.sim.port), '--json'], {});
-    expect(result.code, result.stderr).toBe(0);
-    const r = JSON.parse(result.stdout);
-    expect(r.messagesKept).toBe(kept);
-    expect(r.bytes).toBeLessThanOrEqual(65_536);
-    expect(rssMiB).toBeLessThan(200);
+  describeNeeds(TIME, 'a huge /messages', () => {
+    it.each([
+      // The huge message is the newest: alone it is over 64 KiB, so it is kept as its tail.
+      { name: 'a single 200 MB message', huge: `message:${200 * 2 ** 20}`, kept: 1 },
+      { name: 'a 50 MB top-level key', huge: `key:${50 * 2 ** 20}`, kept: 1 },
+      { name: 'a 50 MB key inside a message', huge: `content-key:${50 * 2 ** 20}`, kept: 2 },
+    ])('/messages with $name: a valid snapshot within 64 KiB, little memory', async ({ huge, kept }) => {
+      f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_HUGE: huge } });
+      const { result, rssMiB } = await measured(['snapshot', '--port', String(f.sim.port), '--json'], {});
+      expect(result.code, result.stderr).toBe(0);
+      const r = JSON.parse(result.stdout);
+      expect(r.messagesKept).toBe(kept);
+      expect(r.bytes).toBeLessThanOrEqual(65_536);
+      expect(rssMiB).toBeLessThan(200);
+    });
   });
 });
 

@@ -9,17 +9,25 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import { freePort, type RunResult, runFile, TASK_ID } from '../support/harness.js';
+import { AS_ROOT, describeNeeds } from '../support/needs.js';
 import { BIN } from '../support/paths.js';
 import { peer, withPeer } from '../support/peers.js';
 import { CHAT_AGENT, messagesOf, say, stable, until } from '../support/real-agentapi.js';
 
-const canMount =
-  process.getuid?.() === 0 &&
-  spawnSync('unshare', ['-m', '--propagation', 'private', 'mount', '-t', 'tmpfs', 'tmpfs', tmpdir()])
-    .status === 0;
+/** Mounting in a mount namespace of its own: root, and unshare. */
+const MOUNT = [
+  AS_ROOT,
+  {
+    ok:
+      spawnSync('unshare', ['-m', '--propagation', 'private', 'mount', '-t', 'tmpfs', 'tmpfs', tmpdir()])
+        .status === 0,
+    missing: 'a tmpfs cannot be mounted in a mount namespace of its own (unshare -m)',
+    inCi: 'fail' as const,
+  },
+];
 /** What the runtime prints when it crashes: none of our output may hold it. */
 const CRASH = /FileHandle object was closed during garbage collection|^Bun v\d|^\s+at <anonymous>/m;
 
@@ -51,15 +59,7 @@ const withoutCrash = (result: RunResult) => {
 const lifecycle = (command: string, extra: string[] = []) =>
   inside(BIN, [command, '--port', String(port), '--task-id', TASK_ID, ...extra]);
 
-/** Run only where a tmpfs can be mounted; skipped by name elsewhere. */
-function withMount(title: string, body: () => void): void {
-  if (canMount) body();
-  else
-    describe.skip(`${title} (skipped: mounting a tmpfs needs root and unshare)`, () =>
-      it('needs it', () => {}));
-}
-
-withMount('a full or read-only home', () =>
+describeNeeds(MOUNT, 'a full or read-only home', () =>
   withPeer(peer('agentapi'), 'a full or read-only home', (agentapi) => {
     beforeAll(() => {
       holder = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '600'], { stdio: 'ignore' });

@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import {
   alive,
@@ -19,20 +19,13 @@ import {
   waitFor,
   workdir,
 } from '../support/harness.js';
+import { describeNeeds, itNeeds, tool } from '../support/needs.js';
 import { ROOT, SIM } from '../support/paths.js';
-import { peersRequired } from '../support/peers.js';
 import { type ReleaseServer, serveRelease } from '../support/release-server.js';
-import { engineMissing, type ModuleInputs } from '../support/tofu.js';
+import { ENGINE, type ModuleInputs } from '../support/tofu.js';
 import { workspace as makeWorkspace, runSh, type Workspace } from '../support/workspace.js';
 
-const engineNote = engineMissing ? ` (skipped: ${engineMissing})` : '';
-if (engineMissing && peersRequired) {
-  it('the engine the template is applied with is installed', () => {
-    throw new Error(`${engineMissing}; CI=true runs every real-peer test`);
-  });
-}
-
-const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+const SHELLCHECK = tool('shellcheck');
 
 let work: Workdir;
 let server: ReleaseServer;
@@ -74,8 +67,9 @@ const syncEvents = (ws: Workspace) =>
     .split('\n')
     .map((line) => line.split(' ').slice(1).join(' '));
 
-describe.skipIf(!!engineMissing)(
-  `a template with this module and coder_ai_task, through start, stop and start again${engineNote}`,
+describeNeeds(
+  ENGINE,
+  'a template with this module and coder_ai_task, through start, stop and start again',
   () => {
     it('installs (pinned hash), starts AgentAPI with persistence, saves, snapshots and stops it, then restores the conversation without a second download', async () => {
       const ws = await workspace();
@@ -114,14 +108,16 @@ describe.skipIf(!!engineMissing)(
       await say(ws.url, 'first step');
       await say(ws.url, 'second step');
       const before = await messages(ws.url);
-      expect(before).toHaveLength(6);
+      // The agent's two, the Task's prompt (given to AgentAPI in a Task) and its answer, two steps.
+      expect(before).toHaveLength(8);
+      expect(before[2].content).toBe('Fix the flaky test');
 
       const stopped = await ws.stop();
       expect(stopped.code, stopped.stderr).toBe(0);
       expect(alive(pid)).toBe(false);
       expect(existsSync(ws.scripts.pidFile)).toBe(false);
       expect(JSON.parse(readFileSync(join(ws.home, '.agentapi/state.json'), 'utf8')).messages).toHaveLength(
-        6,
+        8,
       );
       expect(coderd.stored.get(TASK_ID)?.messages.map((m) => m.content)).toEqual(
         before.map((m) => m.content),
@@ -271,6 +267,8 @@ describe.skipIf(!!engineMissing)(
       expect(install.code).toBe(1);
       expect(start.code).toBe(1);
       expect(start.stderr).toContain('the install script failed; see its log');
+      // At once: not the 120 s of start_timeout, nor the 600 s of install_wait_timeout.
+      expect(start.ms).toBeLessThan(20_000);
     });
 
     it('two instances in one workspace share nothing but the binary', async () => {
@@ -297,32 +295,44 @@ describe.skipIf(!!engineMissing)(
       expect(stopped.stderr).toContain('agentapi-lifecycle is not installed at');
     });
 
-    it.skipIf(!hasShellcheck)('every script the module renders is clean under shellcheck', async () => {
-      for (const inputs of [
-        {},
-        {
-          agentapi_args: ['--term-width=120', 'a b'],
-          workdir: '/srv/project',
-          subdomain: false,
-          checkpoint_interval: 60,
-          enable_state_persistence: false,
-        },
-        { agent_command: '', stop_agentapi: false },
-      ]) {
-        const ws = await workspace(inputs);
-        for (const text of [ws.scripts.install, ws.scripts.start, ws.scripts.shutdown]) {
-          if (!text) continue;
-          const file = join(work.dir, 'check.sh');
-          writeFileSync(file, text);
-          const check = spawnSync('shellcheck', ['-s', 'sh', file]);
-          expect(check.stdout.toString()).toBe('');
+    itNeeds(
+      SHELLCHECK,
+      'every script the module renders (install, start, stop, the cron checkpoint) is clean under shellcheck',
+      async () => {
+        for (const inputs of [
+          {},
+          {
+            agentapi_args: ['--term-width=120', 'a b'],
+            workdir: '/srv/project',
+            subdomain: false,
+            checkpoint_interval: 60,
+            enable_state_persistence: false,
+          },
+          { agent_command: '', stop_agentapi: false },
+          {
+            wait_for_scripts: ['coder-claude-code-install_script', 'x-y'],
+            task_prompt: "it's `$HOME`",
+            adopt_state_file: '',
+          },
+        ]) {
+          const ws = await workspace(inputs);
+          const scripts = [ws.scripts.install, ws.scripts.start, ws.scripts.shutdown, ws.scripts.checkpoint];
+          // Every script there is: four, and no start script without an agent command.
+          expect(scripts.filter(Boolean)).toHaveLength(inputs.agent_command === '' ? 3 : 4);
+          for (const text of scripts) {
+            if (!text) continue;
+            const file = join(work.dir, 'check.sh');
+            writeFileSync(file, text);
+            const check = spawnSync('shellcheck', ['-s', 'sh', file]);
+            expect(check.stdout.toString()).toBe('');
+          }
         }
-      }
-    });
+      },
+    );
   },
 );
 
-describe.skipIf(!!engineMissing)(`companion mode: next to the registry agentapi module${engineNote}`, () => {
+describeNeeds(ENGINE, 'companion mode: next to the registry agentapi module', () => {
   it("our stop script (stop_agentapi = false) confirms the save and posts; the registry's stop script stops AgentAPI; one SIGTERM", async () => {
     // The registry module starts AgentAPI (here: the simulator, its PID and state files in its module folder).
     const ws = await workspace({

@@ -10,8 +10,8 @@ import { parse } from '@cdktf/hcl2json';
 import { afterEach, describe, expect, it } from 'vitest';
 import pjson from '../../package.json' with { type: 'json' };
 import { TASK_ID } from '../support/harness.js';
+import { describeNeeds, itNeeds, peerNeed } from '../support/needs.js';
 import { ROOT } from '../support/paths.js';
-import { peersRequired } from '../support/peers.js';
 import { VERSION } from '../support/release-server.js';
 import {
   applyModule as applyWith,
@@ -30,7 +30,6 @@ import {
   Template,
   TOFU,
   taskTemplate,
-  tofu,
 } from '../support/tofu.js';
 
 const templates: Template[] = [];
@@ -58,12 +57,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const byAddress = (resources: StateResource[], address: string) =>
   resources.find((r) => r.address === address)?.values;
 
-if (engineMissing && peersRequired) {
-  it(`the module under ${tofu.title}: the engine is installed`, () => {
-    throw new Error(`${engineMissing}; CI=true runs every real-peer test`);
-  });
-}
-
 // OpenTofu always (a peer); HashiCorp Terraform where the machine has it (Coder's provisioner runs
 // it by default), skipped by name where it is absent.
 for (const engine of [TOFU, TERRAFORM]) engineSuite(engine);
@@ -75,7 +68,12 @@ function engineSuite(engine: Engine): void {
     makeTemplate(engine, files, env, overrides);
   const applyModule = (...[inputs, taskId, options]: Parameters<typeof applyWith>) =>
     applyWith(inputs, taskId, { ...options, engine });
-  describe.skipIf(missing !== undefined)(missing ? `${title} (skipped: ${missing})` : title, () => {
+  const need = {
+    ok: missing === undefined,
+    missing: missing ?? '',
+    inCi: engine === TOFU ? 'fail' : 'skip',
+  } as const;
+  describeNeeds(need, title, () => {
     it('(a) a minimal Task template: init, validate, plan, apply; the scripts, the app and the task id as the agent gets them', async () => {
       const t = template(
         { 'main.tf.json': taskTemplate({ agent_command: 'my-agent --continue', agent_type: 'custom' }) },
@@ -162,7 +160,8 @@ function engineSuite(engine: Engine): void {
       expect(rendered.state.values.outputs?.task_id.value).toBe('');
     });
 
-    it.skipIf(!coderProviderFloor.installed)(
+    itNeeds(
+      peerNeed(coderProviderFloor),
       `(a) the same template plans and applies with ${coderProviderFloor.title}, the oldest ">= 2.13" allows`,
       async () => {
         const t = template(

@@ -20,12 +20,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useFixture } from '../support/fixture.js';
 import { freePort, type RunResult, run, runFile, startSim, waitFor } from '../support/harness.js';
+import { AS_ROOT, itNeeds } from '../support/needs.js';
 import { BIN, SIM } from '../support/paths.js';
 import { type Report, shutdownHelpers } from '../support/shutdown.js';
 
 const f = useFixture();
 const { setup, report } = shutdownHelpers(f);
-const isRoot = process.getuid?.() === 0;
 /** An uid that is not ours: `nobody`. */
 const NOBODY = 65534;
 
@@ -117,7 +117,8 @@ describe('private by default', () => {
     expect(existsSync(join(privateDir(), 'state.json'))).toBe(true);
   });
 
-  it.skipIf(!isRoot)(
+  itNeeds(
+    AS_ROOT,
     "another user's file at the old /tmp default blocks nothing: start, status and shutdown ignore it",
     async () => {
       const port = await freePort();
@@ -196,7 +197,7 @@ describe('private by default', () => {
       expect(result.stderr).toContain(`${privateDir()} is a regular file, not a folder`);
     });
 
-    it.skipIf(!isRoot)("another user's", async () => {
+    itNeeds(AS_ROOT, "another user's", async () => {
       mkdirSync(privateDir(), { recursive: true, mode: 0o700 });
       chownSync(privateDir(), NOBODY, NOBODY);
       const { result } = await startIn();

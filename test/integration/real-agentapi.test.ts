@@ -303,7 +303,7 @@ withPeer(agentapi, 'the whole cycle on the real AgentAPI', (bin) => {
     expect(hung.ms).toBeLessThan(15_000);
   });
 
-  it('start in the foreground forwards SIGTERM once, AgentAPI saves and exits 0', async () => {
+  it('start in the foreground forwards SIGTERM once (AgentAPI says it got one, and a second would have killed it unsaved), AgentAPI saves and exits 0', async () => {
     let child: ChildProcess | undefined;
     const done = run(startArgs(bin), { env: coderEnv(), onSpawn: (c) => (child = c) });
     await stable(base());
@@ -314,6 +314,9 @@ withPeer(agentapi, 'the whole cycle on the real AgentAPI', (bin) => {
     const result = await done;
     expect(result.code, result.stderr).toBe(0);
     expect(alive(pid)).toBe(false);
+    // AgentAPI's own log (its stdout, ours in the foreground): one shutdown signal, a SIGTERM.
+    expect(result.stdout.match(/msg="Received shutdown signal"/g)).toHaveLength(1);
+    expect(result.stdout).toMatch(/msg="Received shutdown signal" signal=terminated/);
     expect(stateMessages().at(-1)?.message).toContain('You said: in the foreground');
   });
 

@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort, type RunResult, run, TEST_HOME, type Workdir, workdir } from '../support/harness.js';
+import { itNeeds, NOT_AS_ROOT } from '../support/needs.js';
 import { SIM } from '../support/paths.js';
 
 let work: Workdir;
@@ -103,8 +104,8 @@ describe('start: the agent continues its own session on a resume, and only then'
     expect(agentCommand()).toEqual(['claude']);
   });
 
-  it('an unreadable state file is no resume', async () => {
-    if (process.getuid?.() === 0) return; // root reads anything: covered by the unit tests' FIFO case
+  // Root reads any file: as root, the unit tests' FIFO case covers a state file that cannot be read.
+  itNeeds(NOT_AS_ROOT, 'an unreadable state file is no resume', async () => {
     mkdirSync(dirname(work.stateFile), { recursive: true });
     writeFileSync(work.stateFile, '{}');
     chmodSync(work.stateFile, 0);

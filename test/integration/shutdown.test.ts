@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type Mode, SNAPSHOT_LIMIT } from '../support/coderd.js';
 import { useFixture } from '../support/fixture.js';
 import { readEvents, run, runFile, startBystander, TASK_ID, waitFor } from '../support/harness.js';
+import { AS_ROOT, binOthersCanRun, describeNeeds } from '../support/needs.js';
 import { BIN } from '../support/paths.js';
 import { type Report, shutdownHelpers } from '../support/shutdown.js';
 
@@ -348,8 +349,8 @@ describe('shutdown: concurrency and being interrupted', () => {
   });
 });
 
-// Needs root to run the binary as `nobody` against an AgentAPI that root owns (CI runs as root).
-describe.skipIf(process.getuid?.() !== 0)('shutdown: an AgentAPI of another user', () => {
+// Needs root to run the binary as `nobody` against an AgentAPI that root owns.
+describeNeeds(AS_ROOT, 'shutdown: an AgentAPI of another user', () => {
   const asNobody = (...command: string[]) =>
     runFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...command], {
       env: { CODER_AGENT_URL: f.coderd?.url, CODER_AGENT_TOKEN: f.coderd?.token },
@@ -380,14 +381,14 @@ describe.skipIf(process.getuid?.() !== 0)('shutdown: an AgentAPI of another user
     },
   ])(
     '$name; the snapshot still goes out, exit 0, AgentAPI untouched',
-    async ({ pidFileMode, steps, says }, ctx) => {
+    async ({ pidFileMode, steps, says }) => {
       await setup();
       chmodSync(f.work.dir, 0o755); // nobody may look inside, but not write a lock next to the PID file
       chmodSync(f.work.pidFile, pidFileMode);
-      // A checkout under a private directory (e.g. /root) is out of nobody's reach: nothing to test.
-      const reach = await asNobody('sh', '-c', 'test -x "$0" && test -x "$1"', BIN, f.work.dir);
-      if (reach.code !== 0) ctx.skip();
-      const result = await asNobody(BIN, ...shutdownArgs('--json'));
+      const bin = binOthersCanRun(BIN);
+      const reach = await asNobody('sh', '-c', 'test -x "$0" && test -x "$1"', bin, f.work.dir);
+      expect(reach.code, 'nobody can run the binary and look into the folder').toBe(0);
+      const result = await asNobody(bin, ...shutdownArgs('--json'));
       expect(result.code, result.stderr).toBe(0);
       expect(report(result).steps.map((s) => [s.step, s.status, s.outcome])).toEqual(steps);
       expect(result.stderr).toContain(says);

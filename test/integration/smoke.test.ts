@@ -8,8 +8,9 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanEnv, type RunResult, run, type Workdir, waitFor, workdir } from '../support/harness.js';
+import { itNeeds, NOT_AS_ROOT, peerNeed } from '../support/needs.js';
 import { BIN, OLD_SIM, SIM } from '../support/paths.js';
-import { peer, peersRequired } from '../support/peers.js';
+import { peer } from '../support/peers.js';
 
 interface SmokeReport {
   ok: boolean;
@@ -79,9 +80,8 @@ const STAGES = [
 
 describe('smoke: every stage passes, and nothing is left', () => {
   const real = peer('agentapi');
-  it.skipIf(!real.installed && !peersRequired)(`with ${real.title}`, async () => {
-    if (!real.installed) throw new Error(`${real.missing}; CI=true runs every real-peer test`);
-    const result = await smoke(['--agentapi-bin', real.path]);
+  itNeeds(peerNeed(real), `with ${real.title}`, async () => {
+    const result = await smoke(['--agentapi-bin', real.installed ? real.path : '']);
     const report = reportOf(result);
     expect(result.code, result.stderr).toBe(0);
     expect(report.stages.map((s) => [s.stage, s.ok])).toEqual(STAGES.map((s) => [s, true]));
@@ -112,7 +112,7 @@ describe('smoke: every stage passes, and nothing is left', () => {
 describe('smoke: each failure is named with what to do, and nothing is left', () => {
   const old = peer('agentapi-0.11');
 
-  it.skipIf(!old.installed && !peersRequired)(`${old.title}: too old, with the upgrade hint`, async () => {
+  itNeeds(peerNeed(old), `${old.title}: too old, with the upgrade hint`, async () => {
     if (!old.installed) throw new Error(`${old.missing}; CI=true runs every real-peer test`);
     const result = await smoke(['--agentapi-bin', old.path]);
     expect(result.code).toBe(1);
@@ -143,13 +143,19 @@ describe('smoke: each failure is named with what to do, and nothing is left', ()
     expectNothingLeft();
   });
 
-  it('a folder that is not writable', async () => {
-    if (process.getuid?.() === 0) return; // root writes anywhere
+  itNeeds(NOT_AS_ROOT, 'a folder that is not writable (mode 0500)', async () => {
     mkdirSync(parent(), { recursive: true });
     chmodSync(parent(), 0o500);
     const report = reportOf(await smoke(['--agentapi-bin', SIM]));
     chmodSync(parent(), 0o700);
     expect(report.verdict).toMatch(/^folder: cannot make a folder in .*: the state folder must be writable$/);
+  });
+
+  it('a folder that not even root can write (/proc)', async () => {
+    const report = reportOf(await run(['smoke', '--json', '--dir', '/proc', '--agentapi-bin', SIM]));
+    expect(report.verdict).toMatch(
+      /^folder: cannot make a folder in \/proc .*: the state folder must be writable$/,
+    );
   });
 
   it('a folder that does not exist', async () => {

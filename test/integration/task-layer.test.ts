@@ -7,14 +7,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type Coderd, startCoderd } from '../support/coderd.js';
 import { alive, cleanEnv, freePort, run, TASK_ID, type Workdir, workdir } from '../support/harness.js';
+import { describeNeeds } from '../support/needs.js';
 import { ROOT } from '../support/paths.js';
-import { peer, peersRequired, withPeer } from '../support/peers.js';
+import { peer, withPeer } from '../support/peers.js';
 import { CHAT_AGENT, messagesOf, say, stable, until } from '../support/real-agentapi.js';
 import { type ReleaseServer, serveRelease } from '../support/release-server.js';
-import { engineMissing, expr, type ModuleInputs } from '../support/tofu.js';
+import { ENGINE, expr, type ModuleInputs } from '../support/tofu.js';
 import { workspace as makeWorkspace, runSh, type WorkspaceOptions } from '../support/workspace.js';
 
 const STAND_IN = `${ROOT}test/support/claude-stand-in.sh`;
@@ -22,12 +23,6 @@ const CLAUDE_CODE = `${ROOT}test/fixtures/registry/claude-code-5.4.0`;
 /** Quotes, $HOME, backticks, a newline, an emoji: what a shell would change, and UTF-8. */
 const PROMPT = 'Fix the "flaky" test in $HOME/project: `make test` fails\nsince 🚀 landed – see \'CI\'';
 const LEGACY_SESSION = 'cd32e253-ca16-4fd3-9825-d837e74ae3c2';
-
-if (engineMissing && peersRequired) {
-  it('the engine the template is applied with is installed', () => {
-    throw new Error(`${engineMissing}; CI=true runs every real-peer test`);
-  });
-}
 
 let work: Workdir;
 let server: ReleaseServer;
@@ -93,134 +88,131 @@ const syncEvents = (dir: string) =>
     .split('\n')
     .map((line) => line.split(' ').slice(1).join(' '));
 
-describe.skipIf(!!engineMissing)(
-  `the Task layer beside claude-code 5.x${engineMissing ? ` (skipped: ${engineMissing})` : ''}`,
-  () => {
-    withPeer(peer('agentapi'), 'a Task template', (agentapi) => {
-      it("waits for claude-code's install, reports to the Task, names the task's session, gives the Task's prompt once, byte for byte; after a stop, resumes that session and sends nothing again", async () => {
-        const ws = await claudeTemplate(agentapi);
-        // The Task's app exists, and the start script wants every script the other module names.
-        expect(ws.scripts.appId).toEqual(expect.any(String));
-        for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
-        const events = syncEvents(ws.env.CODER_SYNC_DIR);
-        const [install, start] = ws.scripts.units;
-        expect(events).toContain(`want ${start} ${install} coder-claude-code-install_script`);
-        expect(events.indexOf(`started ${start}`)).toBeGreaterThan(
-          events.indexOf('completed coder-claude-code-install_script'),
-        );
+describeNeeds(ENGINE, 'the Task layer beside claude-code 5.x', () => {
+  withPeer(peer('agentapi'), 'a Task template', (agentapi) => {
+    it("waits for claude-code's install, reports to the Task, names the task's session, gives the Task's prompt once, byte for byte; after a stop, resumes that session and sends nothing again", async () => {
+      const ws = await claudeTemplate(agentapi);
+      // The Task's app exists, and the start script wants every script the other module names.
+      expect(ws.scripts.appId).toEqual(expect.any(String));
+      for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
+      const events = syncEvents(ws.env.CODER_SYNC_DIR);
+      const [install, start] = ws.scripts.units;
+      expect(events).toContain(`want ${start} ${install} coder-claude-code-install_script`);
+      expect(events.indexOf(`started ${start}`)).toBeGreaterThan(
+        events.indexOf('completed coder-claude-code-install_script'),
+      );
 
-        // Status reporting: Coder's CLI configured Claude for this app and this AgentAPI.
-        expect(readFileSync(ws.env.CODER_MCP_RECORD, 'utf8').trim().split('\t')).toEqual([
-          'configure',
-          'claude-code',
-          join(ws.home),
-          'slug=agentapi',
-          `url=http://localhost:${ws.port}`,
-          'token=set',
-        ]);
-        // Neither AgentAPI nor the agent got the token; the agent got what Coder's MCP server needs.
-        const agentapiPid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
-        const claudePid = Number(
-          spawnSync('pgrep', ['-P', String(agentapiPid)])
-            .stdout.toString()
-            .trim(),
-        );
-        for (const pid of [agentapiPid, claudePid]) {
-          const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-          expect(environ.filter((v) => v.startsWith('CODER_AGENT_TOKEN='))).toEqual([]);
-          expect(environ).toContain('CODER_MCP_ALLOWED_TOOLS=coder_report_task');
-        }
+      // Status reporting: Coder's CLI configured Claude for this app and this AgentAPI.
+      expect(readFileSync(ws.env.CODER_MCP_RECORD, 'utf8').trim().split('\t')).toEqual([
+        'configure',
+        'claude-code',
+        join(ws.home),
+        'slug=agentapi',
+        `url=http://localhost:${ws.port}`,
+        'token=set',
+      ]);
+      // Neither AgentAPI nor the agent got the token; the agent got what Coder's MCP server needs.
+      const agentapiPid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
+      const claudePid = Number(
+        spawnSync('pgrep', ['-P', String(agentapiPid)])
+          .stdout.toString()
+          .trim(),
+      );
+      for (const pid of [agentapiPid, claudePid]) {
+        const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+        expect(environ.filter((v) => v.startsWith('CODER_AGENT_TOKEN='))).toEqual([]);
+        expect(environ).toContain('CODER_MCP_ALLOWED_TOOLS=coder_report_task');
+      }
 
-        // The prompt: once, as the Task has it (AgentAPI trims nothing here), at the agent.
-        await until('the prompt at the agent', async () => (claudeSaw().messages.length ? true : undefined));
-        await stable(ws.url);
-        expect(claudeSaw().messages).toEqual([PROMPT]);
-        expect(claudeSaw().starts).toEqual([['--dangerously-skip-permissions', '--session-id', TASK_ID]]);
-        const users = (await messagesOf(ws.url)).filter((m) => m.role === 'user');
-        expect(users.map((m) => m.content)).toEqual([PROMPT]);
+      // The prompt: once, as the Task has it (AgentAPI trims nothing here), at the agent.
+      await until('the prompt at the agent', async () => (claudeSaw().messages.length ? true : undefined));
+      await stable(ws.url);
+      expect(claudeSaw().messages).toEqual([PROMPT]);
+      expect(claudeSaw().starts).toEqual([['--dangerously-skip-permissions', '--session-id', TASK_ID]]);
+      const users = (await messagesOf(ws.url)).filter((m) => m.role === 'user');
+      expect(users.map((m) => m.content)).toEqual([PROMPT]);
 
-        // The start script again (a restarted Coder agent): nothing new.
-        const again = await runSh(ws.files.start, ws.env);
-        expect(again.code, again.stderr).toBe(0);
-        expect(again.stderr).toContain('nothing to do');
+      // The start script again (a restarted Coder agent): nothing new.
+      const again = await runSh(ws.files.start, ws.env);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toContain('nothing to do');
 
-        // Pause, resume: the task's session continued; the prompt not sent again.
-        const pid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
-        expect((await ws.stop()).code).toBe(0);
-        expect(alive(pid)).toBe(false);
-        for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
-        await stable(ws.url);
-        expect(claudeSaw().starts).toEqual([
-          ['--dangerously-skip-permissions', '--session-id', TASK_ID],
-          ['--dangerously-skip-permissions', '--resume', TASK_ID],
-        ]);
-        expect(claudeSaw().messages).toEqual([PROMPT]);
-        expect((await messagesOf(ws.url)).filter((m) => m.role === 'user').map((m) => m.content)).toEqual([
-          PROMPT,
-        ]);
-        expect((await ws.stop()).code).toBe(0);
-      });
-
-      it('without coder exp sync, the start script says what it cannot wait for, and waits for the agent instead', async () => {
-        // claude-code 5.x's own scripts stop without `coder exp sync` (errexit): here another
-        // installer of the image's puts claude in place a moment after the start script began.
-        const ws = await claudeTemplate(
-          agentapi,
-          { wait_for_scripts: ['coder-claude-code-install_script'] },
-          { sync: false, others: {} },
-        );
-        const claude = join(ws.home, '.local/bin/claude');
-        const installer = new Promise<void>((resolve) =>
-          setTimeout(() => {
-            mkdirSync(join(ws.home, '.local/bin'), { recursive: true });
-            copyFileSync(STAND_IN, `${claude}.tmp`);
-            renameSync(`${claude}.tmp`, claude);
-            resolve();
-          }, 2500),
-        );
-        const results = await ws.start();
-        await installer;
-        for (const r of results) expect(r.code, r.stderr).toBe(0);
-        const said = results.map((r) => r.stderr).join('');
-        expect(said).toContain(
-          `cannot wait for coder-claude-code-install_script without it: waiting for ${claude} to be installed instead`,
-        );
-        await stable(ws.url);
-        expect(claudeSaw().starts).toHaveLength(1);
-        expect((await ws.stop()).code).toBe(0);
-      });
-
-      it('a task whose template moved from claude-code 4.x resumes with its conversation and its Claude session; theirs is left as it was', async () => {
-        // The registry's module ran AgentAPI with its state file in $HOME/.claude-module, and
-        // Claude in the session claude-code 4.x gave every task.
-        const ws = await claudeTemplate(agentapi);
-        const theirs = join(ws.home, '.claude-module/agentapi-state.json');
-        await registryTask(agentapi, ws.home, theirs);
-        const before = readFileSync(theirs);
-        for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
-        await stable(ws.url);
-        // AgentAPI loaded the conversation from the copy; Claude continued 4.x's session.
-        const contents = (await messagesOf(ws.url)).map((m) => m.content);
-        expect(contents.some((c) => c.includes('You said: before the move'))).toBe(true);
-        expect(claudeSaw().starts.at(-1)).toEqual([
-          '--dangerously-skip-permissions',
-          '--resume',
-          LEGACY_SESSION,
-        ]);
-        expect(claudeSaw().messages).toEqual(['before the move']);
-        expect(readFileSync(theirs)).toEqual(before);
-        const status = await run(['status', '--port', String(ws.port), '--pid-file', ws.scripts.pidFile], {
-          env: { HOME: ws.home },
-        });
-        expect(status.stdout).toContain(`adopted      the state file started as a copy of ${theirs}`);
-        expect(status.stdout).toContain(
-          `session      ${LEGACY_SESSION}: a resume: claude continues session ${LEGACY_SESSION}, the one claude-code 4.x gave every task`,
-        );
-        expect((await ws.stop()).code).toBe(0);
-      });
+      // Pause, resume: the task's session continued; the prompt not sent again.
+      const pid = Number(readFileSync(ws.scripts.pidFile, 'utf8'));
+      expect((await ws.stop()).code).toBe(0);
+      expect(alive(pid)).toBe(false);
+      for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
+      await stable(ws.url);
+      expect(claudeSaw().starts).toEqual([
+        ['--dangerously-skip-permissions', '--session-id', TASK_ID],
+        ['--dangerously-skip-permissions', '--resume', TASK_ID],
+      ]);
+      expect(claudeSaw().messages).toEqual([PROMPT]);
+      expect((await messagesOf(ws.url)).filter((m) => m.role === 'user').map((m) => m.content)).toEqual([
+        PROMPT,
+      ]);
+      expect((await ws.stop()).code).toBe(0);
     });
-  },
-);
+
+    it('without coder exp sync, the start script says what it cannot wait for, and waits for the agent instead', async () => {
+      // claude-code 5.x's own scripts stop without `coder exp sync` (errexit): here another
+      // installer of the image's puts claude in place a moment after the start script began.
+      const ws = await claudeTemplate(
+        agentapi,
+        { wait_for_scripts: ['coder-claude-code-install_script'] },
+        { sync: false, others: {} },
+      );
+      const claude = join(ws.home, '.local/bin/claude');
+      const installer = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          mkdirSync(join(ws.home, '.local/bin'), { recursive: true });
+          copyFileSync(STAND_IN, `${claude}.tmp`);
+          renameSync(`${claude}.tmp`, claude);
+          resolve();
+        }, 2500),
+      );
+      const results = await ws.start();
+      await installer;
+      for (const r of results) expect(r.code, r.stderr).toBe(0);
+      const said = results.map((r) => r.stderr).join('');
+      expect(said).toContain(
+        `cannot wait for coder-claude-code-install_script without it: waiting for ${claude} to be installed instead`,
+      );
+      await stable(ws.url);
+      expect(claudeSaw().starts).toHaveLength(1);
+      expect((await ws.stop()).code).toBe(0);
+    });
+
+    it('a task whose template moved from claude-code 4.x resumes with its conversation and its Claude session; theirs is left as it was', async () => {
+      // The registry's module ran AgentAPI with its state file in $HOME/.claude-module, and
+      // Claude in the session claude-code 4.x gave every task.
+      const ws = await claudeTemplate(agentapi);
+      const theirs = join(ws.home, '.claude-module/agentapi-state.json');
+      await registryTask(agentapi, ws.home, theirs);
+      const before = readFileSync(theirs);
+      for (const r of await ws.start()) expect(r.code, r.stderr).toBe(0);
+      await stable(ws.url);
+      // AgentAPI loaded the conversation from the copy; Claude continued 4.x's session.
+      const contents = (await messagesOf(ws.url)).map((m) => m.content);
+      expect(contents.some((c) => c.includes('You said: before the move'))).toBe(true);
+      expect(claudeSaw().starts.at(-1)).toEqual([
+        '--dangerously-skip-permissions',
+        '--resume',
+        LEGACY_SESSION,
+      ]);
+      expect(claudeSaw().messages).toEqual(['before the move']);
+      expect(readFileSync(theirs)).toEqual(before);
+      const status = await run(['status', '--port', String(ws.port), '--pid-file', ws.scripts.pidFile], {
+        env: { HOME: ws.home },
+      });
+      expect(status.stdout).toContain(`adopted      the state file started as a copy of ${theirs}`);
+      expect(status.stdout).toContain(
+        `session      ${LEGACY_SESSION}: a resume: claude continues session ${LEGACY_SESSION}, the one claude-code 4.x gave every task`,
+      );
+      expect((await ws.stop()).code).toBe(0);
+    });
+  });
+});
 
 withPeer(peer('agentapi'), "the Task's prompt when it cannot be delivered", (agentapi) => {
   it('is named in the log, --json and status, and does not wedge the next start, which gives it again', async () => {

@@ -20,12 +20,12 @@ import pjson from '../../package.json' with { type: 'json' };
 import { startCoderd } from '../support/coderd.js';
 import { useFixture } from '../support/fixture.js';
 import { type RunResult, runFile, startSim, TASK_ID, type Workdir, workdir } from '../support/harness.js';
+import { describeNeeds, itNeeds, tool } from '../support/needs.js';
 import { BIN, ROOT, SIM } from '../support/paths.js';
-import { peersRequired } from '../support/peers.js';
 import { AGENTAPI_TAG, type ReleaseServer, serveRelease, VERSION } from '../support/release-server.js';
 import {
   applyModule,
-  engineMissing,
+  ENGINE,
   type Hcl,
   MODULE_DIR,
   type ModuleInputs,
@@ -34,8 +34,9 @@ import {
 
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'x64';
 const ARTIFACT = `agentapi-lifecycle-linux-${ARCH}`;
-const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
-const hasXz = spawnSync('sh', ['-c', 'command -v xz']).status === 0;
+const SHELLCHECK = tool('shellcheck');
+const XZ = tool('xz');
+const hasXz = XZ.ok;
 const distSums = () =>
   Object.fromEntries(
     readFileSync(`${ROOT}dist/SHA256SUMS`, 'utf8')
@@ -53,14 +54,7 @@ beforeAll(async () => {
 /** An HCL expression as hcl2json writes it: `${…}` (a plain string here, not a JS template). */
 const hcl = (expression: string) => `\${${expression}}`;
 
-/** Tests that render the module need the engine: skipped by name without it, failed in CI. */
-const withEngine = engineMissing === undefined;
-const engineNote = engineMissing ? ` (skipped: ${engineMissing})` : '';
-if (engineMissing && peersRequired) {
-  it('the engine the module tests render with is installed', () => {
-    throw new Error(`${engineMissing}; CI=true runs every real-peer test`);
-  });
-}
+// Tests that render the module need the engine (ENGINE): skipped by name without it, failed in CI.
 
 // What the engine does not check: what a template author reads about each variable.
 describe('main.tf and release.tf, as a template author reads them', () => {
@@ -235,8 +229,9 @@ function shimPath(dir: string, without: string[], machine?: string): string {
   return bin;
 }
 
-describe.skipIf(!withEngine)(
-  `install script, rendered by the engine and run with /bin/sh against a local release server${engineNote}`,
+describeNeeds(
+  ENGINE,
+  'install script, rendered by the engine and run with /bin/sh against a local release server',
   () => {
     let work: Workdir;
     let server: ReleaseServer;
@@ -268,7 +263,8 @@ describe.skipIf(!withEngine)(
       });
     }
 
-    it.skipIf(!hasXz)(
+    itNeeds(
+      XZ,
       'with xz in the image: downloads the .xz, checks the pinned hashes, installs atomically',
       async () => {
         const result = await install();
@@ -407,14 +403,22 @@ describe.skipIf(!withEngine)(
         expect(result.stderr).toContain(`AgentAPI ${AGENTAPI_TAG} is downloaded unverified`);
       });
 
-      it('is not downloaded without agent_command, or with install_agentapi = false', async () => {
-        await install();
-        await install({ agent_command: 'claude', install_agentapi: false });
+      it('is not downloaded without agent_command, or with install_agentapi = false: both installs succeed, with ours alone', async () => {
+        for (const inputs of [{}, { agent_command: 'claude', install_agentapi: false }]) {
+          const result = await install(inputs);
+          expect(result.code, result.stderr).toBe(0);
+          // Installed, or (the second time) found installed: never AgentAPI.
+          expect(result.stderr).toMatch(
+            new RegExp(`installed ${VERSION} at|${VERSION} is already installed at`),
+          );
+          expect(result.stderr).not.toContain('AgentAPI');
+        }
         expect(server.requests.some((r) => r.startsWith('/agentapi/'))).toBe(false);
+        expect(existsSync(agentapi())).toBe(false);
       });
     });
 
-    it.skipIf(!hasShellcheck)('every rendering is clean under shellcheck', async () => {
+    itNeeds(SHELLCHECK, 'every rendering is clean under shellcheck', async () => {
       for (const inputs of [
         {},
         { agent_command: 'claude --continue', agentapi_sha256: { 'agentapi-linux-amd64': 'a'.repeat(64) } },
@@ -430,97 +434,92 @@ describe.skipIf(!withEngine)(
   },
 );
 
-describe.skipIf(!withEngine)(
-  `shutdown script, rendered by the engine and run with /bin/sh${engineNote}`,
-  () => {
-    const f = useFixture();
+describeNeeds(ENGINE, 'shutdown script, rendered by the engine and run with /bin/sh', () => {
+  const f = useFixture();
 
-    async function script(binary: string, inputs: ModuleInputs = {}, taskId = TASK_ID): Promise<string> {
-      const { shutdown } = await applyModule(
-        {
-          agentapi_port: f.sim?.port ?? 1,
-          pid_file_path: f.work.pidFile,
-          state_file_path: f.work.stateFile,
-          shutdown_timeout: 20,
-          ...inputs,
-        },
-        taskId,
-      );
-      const file = join(f.work.dir, 'shutdown.sh');
-      writeFileSync(file, shutdown.replace(/^BIN=.*$/m, `BIN="${binary}"`));
-      return file;
+  async function script(binary: string, inputs: ModuleInputs = {}, taskId = TASK_ID): Promise<string> {
+    const { shutdown } = await applyModule(
+      {
+        agentapi_port: f.sim?.port ?? 1,
+        pid_file_path: f.work.pidFile,
+        state_file_path: f.work.stateFile,
+        shutdown_timeout: 20,
+        ...inputs,
+      },
+      taskId,
+    );
+    const file = join(f.work.dir, 'shutdown.sh');
+    writeFileSync(file, shutdown.replace(/^BIN=.*$/m, `BIN="${binary}"`));
+    return file;
+  }
+
+  it('saves, posts the snapshot for the embedded task id, and stops AgentAPI', async () => {
+    f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
+    f.coderd = await startCoderd({ tasks: [TASK_ID] });
+    const installed = join(f.work.dir, 'bin', 'agentapi-lifecycle');
+    mkdirSync(join(f.work.dir, 'bin'));
+    copyFileSync(BIN, installed);
+    chmodSync(installed, 0o755);
+    const result = await runFile('/bin/sh', [await script(installed)], {
+      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(f.coderd.stored.get(TASK_ID)?.messages).toHaveLength(3);
+    expect(await f.sim.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(f.work.stateFile)).toBe(true);
+  });
+
+  it('outside a task (empty id) stops AgentAPI without posting', async () => {
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: [TASK_ID] });
+    const result = await runFile('/bin/sh', [await script(BIN, {}, '')], {
+      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('no --task-id given');
+    expect(f.coderd.received).toHaveLength(0);
+    expect(await f.sim.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('with stop_agentapi = false (companion mode) saves and posts, and leaves AgentAPI running', async () => {
+    f.sim = await startSim({ work: f.work });
+    f.coderd = await startCoderd({ tasks: [TASK_ID] });
+    const result = await runFile('/bin/sh', [await script(BIN, { stop_agentapi: false })], {
+      env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
+    });
+    expect(result.code).toBe(0);
+    expect(f.coderd.stored.has(TASK_ID)).toBe(true);
+    expect(f.sim.alive()).toBe(true);
+  });
+
+  it('never fails the stop when the binary is missing', async () => {
+    const result = await runFile('/bin/sh', [await script('/nonexistent/agentapi-lifecycle')]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('agentapi-lifecycle is not installed at /nonexistent/agentapi-lifecycle');
+  });
+
+  it('never fails the stop when shutdown itself refuses its arguments', async () => {
+    const file = await script(BIN);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/--timeout "\d+s"/, '--timeout "0s"'));
+    const result = await runFile('/bin/sh', [file]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/exited with status 2; the stop goes on/);
+  });
+
+  itNeeds(SHELLCHECK, 'is clean under shellcheck, with and without extra flags', async () => {
+    for (const inputs of [
+      {},
+      { enable_state_persistence: false, task_log_snapshot: false, stop_agentapi: false },
+    ]) {
+      const check = spawnSync('shellcheck', [
+        '-s',
+        'sh',
+        await script('$HOME/.cache/agentapi-lifecycle/x/agentapi-lifecycle', inputs),
+      ]);
+      expect(check.stdout.toString()).toBe('');
     }
-
-    it('saves, posts the snapshot for the embedded task id, and stops AgentAPI', async () => {
-      f.sim = await startSim({ work: f.work, env: { AGENTAPI_SIM_MESSAGES: '3' } });
-      f.coderd = await startCoderd({ tasks: [TASK_ID] });
-      const installed = join(f.work.dir, 'bin', 'agentapi-lifecycle');
-      mkdirSync(join(f.work.dir, 'bin'));
-      copyFileSync(BIN, installed);
-      chmodSync(installed, 0o755);
-      const result = await runFile('/bin/sh', [await script(installed)], {
-        env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
-      });
-      expect(result.code, result.stderr).toBe(0);
-      expect(f.coderd.stored.get(TASK_ID)?.messages).toHaveLength(3);
-      expect(await f.sim.exited).toEqual({ code: 0, signal: null });
-      expect(existsSync(f.work.stateFile)).toBe(true);
-    });
-
-    it('outside a task (empty id) stops AgentAPI without posting', async () => {
-      f.sim = await startSim({ work: f.work });
-      f.coderd = await startCoderd({ tasks: [TASK_ID] });
-      const result = await runFile('/bin/sh', [await script(BIN, {}, '')], {
-        env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
-      });
-      expect(result.code).toBe(0);
-      expect(result.stderr).toContain('no --task-id given');
-      expect(f.coderd.received).toHaveLength(0);
-      expect(await f.sim.exited).toEqual({ code: 0, signal: null });
-    });
-
-    it('with stop_agentapi = false (companion mode) saves and posts, and leaves AgentAPI running', async () => {
-      f.sim = await startSim({ work: f.work });
-      f.coderd = await startCoderd({ tasks: [TASK_ID] });
-      const result = await runFile('/bin/sh', [await script(BIN, { stop_agentapi: false })], {
-        env: { CODER_AGENT_URL: f.coderd.url, CODER_AGENT_TOKEN: f.coderd.token },
-      });
-      expect(result.code).toBe(0);
-      expect(f.coderd.stored.has(TASK_ID)).toBe(true);
-      expect(f.sim.alive()).toBe(true);
-    });
-
-    it('never fails the stop when the binary is missing', async () => {
-      const result = await runFile('/bin/sh', [await script('/nonexistent/agentapi-lifecycle')]);
-      expect(result.code).toBe(0);
-      expect(result.stderr).toContain(
-        'agentapi-lifecycle is not installed at /nonexistent/agentapi-lifecycle',
-      );
-    });
-
-    it('never fails the stop when shutdown itself refuses its arguments', async () => {
-      const file = await script(BIN);
-      writeFileSync(file, readFileSync(file, 'utf8').replace(/--timeout "\d+s"/, '--timeout "0s"'));
-      const result = await runFile('/bin/sh', [file]);
-      expect(result.code).toBe(0);
-      expect(result.stderr).toMatch(/exited with status 2; the stop goes on/);
-    });
-
-    it.skipIf(!hasShellcheck)('is clean under shellcheck, with and without extra flags', async () => {
-      for (const inputs of [
-        {},
-        { enable_state_persistence: false, task_log_snapshot: false, stop_agentapi: false },
-      ]) {
-        const check = spawnSync('shellcheck', [
-          '-s',
-          'sh',
-          await script('$HOME/.cache/agentapi-lifecycle/x/agentapi-lifecycle', inputs),
-        ]);
-        expect(check.stdout.toString()).toBe('');
-      }
-    });
-  },
-);
+  });
+});
 
 describe("the READMEs' Terraform examples", () => {
   const blocks = (file: string) =>

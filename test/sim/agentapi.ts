@@ -92,6 +92,8 @@ interface Options {
   pidFile?: string;
   /** --allowed-hosts / AGENTAPI_ALLOWED_HOSTS; "*" accepts any Host (behind Coder's proxy). */
   allowedHosts: string;
+  /** --initial-prompt / -I (AGENTAPI_INITIAL_PROMPT is read where it is used). */
+  initialPrompt?: string;
   agent: string[];
 }
 
@@ -104,8 +106,6 @@ function parseServerArgs(args: string[]): Options {
     '--term-height',
     '--allowed-hosts',
     '--allowed-origins',
-    '--initial-prompt',
-    '-I',
   ]);
   const opts: Options = {
     port: Number(env.AGENTAPI_PORT ?? 3284),
@@ -129,6 +129,7 @@ function parseServerArgs(args: string[]): Options {
     if (isOld && newFlags.has(flag)) fail(`unknown flag: ${flag}`);
     if (flag === '--port' || flag === '-p') opts.port = Number(value());
     else if (flag === '--type' || flag === '-t') opts.type = value();
+    else if (flag === '--initial-prompt' || flag === '-I') opts.initialPrompt = value();
     else if (flag === '--state-file' || flag === '-s') opts.stateFile = value();
     else if (flag === '--pid-file') opts.pidFile = value();
     else if (flag === '--load-state') opts.loadState = inline === undefined ? true : inline === 'true';
@@ -198,15 +199,18 @@ function removePidFile(): void {
 let messages: Message[] = [];
 let dirty = false;
 let initialPrompt = '';
+let initialPromptSent = false;
 
 if (opts.stateFile && opts.loadState) {
   try {
     const saved = JSON.parse(readFileSync(opts.stateFile, 'utf8')) as {
       messages: { id: number; message: string; role: 'user' | 'agent'; time: string }[];
       initial_prompt?: string;
+      initial_prompt_sent?: boolean;
     };
     messages = saved.messages.map((m) => ({ id: m.id, content: m.message, role: m.role, time: m.time }));
     initialPrompt = saved.initial_prompt ?? '';
+    initialPromptSent = saved.initial_prompt_sent === true;
     event('loaded', { messages: messages.length });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') event('agent_error', { error: String(error) });
@@ -240,7 +244,7 @@ function saveState(reason: string): void {
     version: 1,
     messages: messages.map((m) => ({ id: m.id, message: m.content, role: m.role, time: m.time })),
     initial_prompt: initialPrompt,
-    initial_prompt_sent: initialPrompt !== '',
+    initial_prompt_sent: initialPromptSent,
   };
   mkdirSync(dirname(opts.stateFile), { recursive: true, mode: 0o700 });
   const tmp = `${opts.stateFile}.tmp`;
@@ -270,6 +274,22 @@ function addExchange(content: string): void {
   messages.push({ id: messages.length, content: reply, role: 'agent', time: now });
   messagesBody = undefined;
   dirty = true;
+}
+
+// AgentAPI's initial prompt (--initial-prompt, AGENTAPI_INITIAL_PROMPT), as the real one handles
+// it (lib/screentracker: loadStateLocked, and the snapshot loop): sent once the agent is ready
+// (here: at once), trimmed, as the first user message; a loaded state that sent the same prompt
+// already is not sent again; another prompt is.
+{
+  const given = (opts.initialPrompt ?? env.AGENTAPI_INITIAL_PROMPT ?? '').replace(
+    /^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g,
+    '',
+  );
+  if (given && (given !== initialPrompt || !initialPromptSent)) {
+    initialPrompt = given;
+    initialPromptSent = true;
+    addExchange(given);
+  }
 }
 
 // --- HTTP ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse } from '@cdktf/hcl2json';
 import { cleanEnv } from './harness.js';
+import type { Need } from './needs.js';
 import { ROOT } from './paths.js';
 import { type PeerName, peer, peerExecutable, peerMirror, providerMirrorPath } from './peers.js';
 
@@ -78,6 +79,9 @@ export const TERRAFORM: Engine = (() => {
     host: 'registry.terraform.io',
   };
 })();
+
+/** OpenTofu and both coder providers, as a test's need (needs.ts). */
+export const ENGINE: Need = { ok: engineMissing === undefined, missing: engineMissing ?? '', inCi: 'fail' };
 
 /** One mirror per engine for the run, holding both coder providers (symlinks into their peers' mirrors). */
 const mirrors = new Map<string, string>();

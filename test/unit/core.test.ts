@@ -312,14 +312,20 @@ describe('Deadline', () => {
     expect(short.signal.aborted).toBe(true);
   });
 
-  it('pollUntil starts fast and grows to at most maxMs between checks', async () => {
-    let early = 0;
-    const started = Date.now();
-    await pollUntil(Deadline.in(20), () => {
-      if (Date.now() - started < 20) early++;
-      return undefined;
-    });
-    expect(early).toBeGreaterThanOrEqual(3);
+  it('pollUntil starts fast and grows to at most maxMs between checks (the waits it asks for, whatever the load)', async () => {
+    const waits: number[] = [];
+    // A deadline that records the waits asked of it, and ends after ten of them.
+    const recording = {
+      get expired() {
+        return waits.length >= 10;
+      },
+      wait: async (ms: number) => {
+        waits.push(ms);
+      },
+    } as unknown as Deadline;
+    expect(await pollUntil(recording, () => undefined, { firstMs: 1, maxMs: 25, growth: 2 })).toBeUndefined();
+    expect(waits).toEqual([1, 2, 4, 8, 16, 25, 25, 25, 25, 25]);
+    // And on the clock: some checks in 300 ms, never hundreds.
     let checks = 0;
     await pollUntil(
       Deadline.in(300),

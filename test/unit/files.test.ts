@@ -59,6 +59,7 @@ import {
   privateDirProblem,
   privateFoldersOf,
 } from '../../src/core/utils/private-dir.js';
+import { AS_ROOT, itNeeds } from '../support/needs.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -627,33 +628,35 @@ describe('edges of files, locks and the version probe', () => {
 
   it('releaseSync removes our lock at once (for a process about to exit)', async () => {
     const lock = await acquireLock(at('l'), Deadline.in(1000));
-    if (lock.acquired) lock.releaseSync();
+    // Taken, for real: the file holds our PID.
+    expect(lock.acquired).toBe(true);
+    expect(lock.acquired && lock.unlocked).toBeUndefined();
+    expect(readFileSync(at('l'), 'utf8')).toBe(`${process.pid}\n`);
+    if (!lock.acquired) throw new Error('not acquired');
+    lock.releaseSync();
     expect(existsSync(at('l'))).toBe(false);
   });
 
-  it.skipIf(process.getuid?.() !== 0)(
-    "another user's shutdown is not one of ours: its lock is stale",
-    async () => {
-      chmodSync(dir, 0o755);
-      const holder = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '30'], {
-        stdio: 'ignore',
-      });
-      children.push(holder);
-      // Until setpriv has become nobody and exec'd sleep.
-      for (
-        let i = 0;
-        i < 200 && !/^Uid:\s+65534/m.test(readFileSync(`/proc/${holder.pid}/status`, 'utf8'));
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      writeFileSync(at('l'), `${holder.pid}\n`);
-      expect(await lockHolder(at('l'))).toMatchObject({
-        live: false,
-        why: `PID ${holder.pid} belongs to another user`,
-      });
-    },
-  );
+  itNeeds(AS_ROOT, "another user's shutdown is not one of ours: its lock is stale", async () => {
+    chmodSync(dir, 0o755);
+    const holder = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '30'], {
+      stdio: 'ignore',
+    });
+    children.push(holder);
+    // Until setpriv has become nobody and exec'd sleep.
+    for (
+      let i = 0;
+      i < 200 && !/^Uid:\s+65534/m.test(readFileSync(`/proc/${holder.pid}/status`, 'utf8'));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    writeFileSync(at('l'), `${holder.pid}\n`);
+    expect(await lockHolder(at('l'))).toMatchObject({
+      live: false,
+      why: `PID ${holder.pid} belongs to another user`,
+    });
+  });
 
   const script = (body: string) => {
     const file = at('agentapi');
@@ -703,7 +706,7 @@ describe('the private folder (private-dir.ts)', () => {
     expect(await privateDirProblem(at('file/p'))).toMatch(/^.*file\/p cannot be created \(/);
   });
 
-  it.skipIf(process.getuid?.() !== 0)("another user's folder is refused, and stays theirs", async () => {
+  itNeeds(AS_ROOT, "another user's folder is refused, and stays theirs", async () => {
     mkdirSync(at('theirs'), { mode: 0o700 });
     chownSync(at('theirs'), 65534, 65534);
     expect(await privateDirProblem(at('theirs'))).toBe(

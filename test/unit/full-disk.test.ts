@@ -17,6 +17,7 @@ import { Deadline } from '../../src/core/utils/deadline.js';
 import { noRoomFor } from '../../src/core/utils/disk.js';
 import { replaceFile, writeNewFile } from '../../src/core/utils/local-file.js';
 import { Logger } from '../../src/core/utils/log.js';
+import { AS_ROOT, describeNeeds, tool } from '../support/needs.js';
 import { ROOT } from '../support/paths.js';
 
 /** What may open a file (and so must close it): only local-file.ts, which closes on every path. */
@@ -101,9 +102,6 @@ describe('nothing opens a file but local-file.ts, which closes it on every path'
   });
 });
 
-const isRoot = process.getuid?.() === 0;
-const canMount = isRoot && spawnSync('mount', ['--version']).status === 0;
-
 /** File descriptors of this process open on anything under `dir`. */
 function openUnder(dir: string): string[] {
   return readdirSync('/proc/self/fd').flatMap((fd) => {
@@ -116,7 +114,7 @@ function openUnder(dir: string): string[] {
   });
 }
 
-describe.skipIf(!canMount)('on a real full tmpfs (needs root to mount one)', () => {
+describeNeeds([AS_ROOT, tool('mount')], 'on a real full tmpfs (mounted for the test)', () => {
   let mountpoint: string;
   let folder: string;
   const lines: string[] = [];

@@ -2,7 +2,7 @@
 // module's state adopted (adopt.ts), Claude's sessions found on disk (agents/claude.ts), and
 // AgentAPI's environment (settings.ts). Real files in a temporary folder.
 
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,18 +148,14 @@ describe("a registry module's state adopted (adopt.ts)", () => {
     });
   });
 
-  it.skipIf(process.getuid?.() === 0)(
-    'a copy that cannot be made is refused, and leaves nothing',
-    async () => {
-      chmodSync(at('agentapi'), 0o500);
-      try {
-        const result = await adoptState(ours(), theirs());
-        expect(result).toMatchObject({ refused: expect.stringContaining('permission denied') });
-      } finally {
-        chmodSync(at('agentapi'), 0o700);
-      }
-    },
-  );
+  it("a copy that cannot be made is refused, and leaves nothing (our state file's folder is a file)", async () => {
+    writeFileSync(at('not-a-folder'), '');
+    const result = await adoptState(at('not-a-folder/state.json'), theirs());
+    expect(result).toEqual({
+      refused: `cannot copy ${theirs()} to ${at('not-a-folder/state.json')} (its directory does not exist); not adopted`,
+    });
+    expect(readFileSync(at('not-a-folder'), 'utf8')).toBe('');
+  });
 });
 
 describe("Claude's sessions, found where Claude keeps them (agents/claude.ts)", () => {

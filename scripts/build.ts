@@ -4,8 +4,9 @@
 //
 // Reproducible: the same commit builds to the same bytes from any directory. Bun would compile
 // the build directory into the binary wherever a dependency uses __dirname or __filename (oclif
-// does); the stable-paths plugin below replaces those with the path relative to the project
-// root, so no builder's path is embedded and none leaks. The compressors are pinned too: gzip is
+// does); the dependency-sources plugin below replaces those with the path relative to the project
+// root, so no builder's path is embedded and none leaks (and scripts/lazy-terminal.ts edits oclif
+// and ansis so that loading them costs no terminal set-up). The compressors are pinned too: gzip is
 // Bun's own zlib (pinned with bun), xz is XZ Utils (single-threaded, whose version the release
 // notes name).
 
@@ -18,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { BunPlugin } from 'bun';
 import { RENDERING_ENV } from '../src/help-text.js';
+import { applyEdits, EDITED_FILES } from './lazy-terminal.js';
 
 export const TARGETS = ['linux-x64', 'linux-arm64'] as const;
 const ROOT = resolve(import.meta.dir, '..');
@@ -27,21 +29,35 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const out = resolve(args.includes('--out') ? args[args.indexOf('--out') + 1] : join(ROOT, 'dist'));
 const targets = TARGETS.filter((t) => !only || t === only);
 
-/** __dirname and __filename in oclif, as paths relative to the project root. */
-const stablePaths: BunPlugin = {
-  name: 'stable-paths',
+/**
+ * oclif's and ansis's sources as the binary needs them: __dirname and __filename in oclif as paths
+ * relative to the project root, and no terminal questions at load (scripts/lazy-terminal.ts).
+ */
+const edited = new Set(EDITED_FILES.map((file) => join(ROOT, 'node_modules', file)));
+const seenEdited = new Set<string>();
+const dependencySources: BunPlugin = {
+  name: 'dependency-sources',
   setup(build) {
+    seenEdited.clear();
     // Only oclif embeds its directory; ejs, say, writes __filename into generated code, which a
     // blanket replacement would break. `npm run verify-reproducible` catches a new one.
-    build.onLoad({ filter: /[\\/]node_modules[\\/]@oclif[\\/]core[\\/].*\.c?js$/ }, async ({ path }) => {
-      const text = await readFile(path, 'utf8');
-      if (!/\b__(dirname|filename)\b/.test(text)) return undefined;
-      const file = `/$bunfs/${relative(ROOT, path)}`;
-      const contents = text
-        .replace(/\b__dirname\b/g, JSON.stringify(file.slice(0, file.lastIndexOf('/'))))
-        .replace(/\b__filename\b/g, JSON.stringify(file));
-      return { contents, loader: 'js' };
-    });
+    build.onLoad(
+      { filter: /[\\/]node_modules[\\/](@oclif[\\/]core|ansis|supports-color)[\\/].*\.c?js$/ },
+      async ({ path }) => {
+        const text = await readFile(path, 'utf8');
+        const needsPaths = path.includes('@oclif') && /\b__(dirname|filename)\b/.test(text);
+        if (edited.has(path)) seenEdited.add(path);
+        if (!needsPaths && !edited.has(path)) return undefined;
+        let contents = applyEdits(relative(join(ROOT, 'node_modules'), path), text);
+        if (needsPaths) {
+          const file = `/$bunfs/${relative(ROOT, path)}`;
+          contents = contents
+            .replace(/\b__dirname\b/g, JSON.stringify(file.slice(0, file.lastIndexOf('/'))))
+            .replace(/\b__filename\b/g, JSON.stringify(file));
+        }
+        return { contents, loader: 'js' };
+      },
+    );
   },
 };
 
@@ -66,9 +82,14 @@ async function compile(entry: string, outfile: string, target: string, define: R
     // `--help` none of the HTTP clients, schemas and sequences behind the commands.
     splitting: true,
     define: { 'process.env.NODE_ENV': '"production"', ...define },
-    plugins: [stablePaths],
+    plugins: [dependencySources],
   });
   if (!result.success) throw new AggregateError(result.logs, `building ${outfile} failed`);
+  // An edit whose file the bundle no longer loads from there would be lost without a word.
+  const missed = [...edited].filter((path) => !seenEdited.has(path));
+  if (entry === 'src/main.ts' && missed.length > 0) {
+    throw new Error(`scripts/lazy-terminal.ts edits files the binary never loaded: ${missed.join(', ')}`);
+  }
 }
 
 function run(file: string, argv: string[], stdout: string): Promise<void> {

@@ -6,7 +6,7 @@
 import { format } from 'node:util';
 import { Config } from '@oclif/core/config';
 import { Help } from '@oclif/core/help';
-import { COMMANDS } from '../src/commands/index.js';
+import { COMMAND_IDS } from '../src/commands/index.js';
 import { loadOptions } from '../src/help.js';
 import { type HelpPages, VERSION_MARK } from '../src/help-text.js';
 
@@ -22,7 +22,7 @@ class CapturedHelp extends Help {
 const config = await Config.load(await loadOptions());
 config.userAgent = VERSION_MARK;
 const pages: Record<string, string> = {};
-for (const id of ['', ...Object.keys(COMMANDS)]) {
+for (const id of ['', ...COMMAND_IDS]) {
   const help = new CapturedHelp(config);
   await help.showHelp(id ? [id, '--help'] : ['--help']);
   pages[id] = help.text;

@@ -4,10 +4,8 @@
 // suggested, an argument where a command takes none); help goes to oclif's help (help.ts), loaded
 // only then; a command is parsed by oclif's parser and run (core/base-command.ts).
 
-import { COMMANDS } from './commands/index.js';
+import { COMMAND_IDS, isCommandId, loadCommand } from './commands/index.js';
 import { EXIT, printError, UserError } from './core/utils/errors.js';
-
-type CommandId = keyof typeof COMMANDS;
 
 /** Keep loopback calls away from HTTP(S)_PROXY: Bun's fetch would route them through it. */
 export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): void {
@@ -21,18 +19,10 @@ export function exemptLoopbackFromProxy(env: NodeJS.ProcessEnv = process.env): v
   }
 }
 
-/**
- * Output never changes the outcome: a closed pipe or a full device on stdout or stderr (a stop
- * script's output going nowhere) is ignored instead of crashing the command halfway.
- */
-export function ignoreBrokenOutput(): void {
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-}
-
 /** The closest command name, if it is close enough to be what was meant (edit distance ≤ 2). */
 export function closestCommand(word: string): string | undefined {
   let best: { id: string; distance: number } | undefined;
-  for (const id of Object.keys(COMMANDS)) {
+  for (const id of COMMAND_IDS) {
     const distance = editDistance(word.toLowerCase(), id);
     if (!best || distance < best.distance) best = { id, distance };
   }
@@ -61,7 +51,7 @@ export function normalizeArgv(argv: readonly string[]): string[] {
   if (argv[0] === 'help') return [...argv.slice(1, 2), '--help'];
   const [first, second] = argv;
   if (!first || first.startsWith('-')) return [...argv];
-  if (!(first in COMMANDS)) {
+  if (!isCommandId(first)) {
     const closest = closestCommand(first);
     throw new UserError(
       `unknown command "${first}"${closest ? `; did you mean \`${closest}\`?` : ''}`,
@@ -89,7 +79,6 @@ function wantsHelp(args: readonly string[]): boolean {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  ignoreBrokenOutput();
   exemptLoopbackFromProxy();
   try {
     const args = normalizeArgv(argv);
@@ -99,9 +88,9 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const [id, ...rest] = args;
-    if (!Object.hasOwn(COMMANDS, id))
-      throw new UserError(`command ${id} not found`, EXIT.usage, { usage: '' });
-    await new COMMANDS[id as CommandId](rest, id).execute();
+    if (!isCommandId(id)) throw new UserError(`command ${id} not found`, EXIT.usage, { usage: '' });
+    const Command = await loadCommand(id);
+    await new Command(rest, id).execute();
   } catch (error) {
     const exit = (error as { oclif?: { exit?: number } }).oclif?.exit;
     if (error instanceof UserError) {
@@ -116,5 +105,3 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
 }
-
-export type { CommandId };

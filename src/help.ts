@@ -10,7 +10,7 @@ import { Config, Plugin } from '@oclif/core/config';
 import { Help } from '@oclif/core/help';
 import type { LoadOptions, PJSON } from '@oclif/core/interfaces';
 import { name, oclif, version } from '../package.json' with { type: 'json' };
-import { COMMANDS } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 import { BASE_FLAGS, type CommandClass } from './core/base-command.js';
 import { versionLine } from './version.js';
 
@@ -38,7 +38,7 @@ export async function loadOptions(root = '/'): Promise<LoadOptions> {
   } as unknown as PJSON;
   const plugin = new Plugin({ root, pjson: manifest, isRoot: true, ignoreManifest: true });
   (plugin as unknown as { commandCache: Record<string, Command.Class> }).commandCache = Object.fromEntries(
-    Object.entries(COMMANDS).map(([id, command]) => [id, describedCommand(command)]),
+    Object.entries(await loadCommands()).map(([id, command]) => [id, describedCommand(command)]),
   );
   await plugin.load();
   return {
@@ -59,5 +59,8 @@ export async function loadConfig(): Promise<Config> {
 
 /** Help for `--help`, `-h`, `help [command]` or no command, as oclif renders it. */
 export async function showHelp(args: string[]): Promise<void> {
+  // oclif writes to Node's streams; a closed pipe there must not crash the help (our own output
+  // goes through core/utils/output.ts, which ignores it).
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   await new Help(await loadConfig()).showHelp(args);
 }

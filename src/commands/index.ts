@@ -1,16 +1,31 @@
-// Every command, imported statically so the compiled binary needs no files on disk (src/cli.ts).
-import Checkpoint from './checkpoint.js';
-import Shutdown from './shutdown.js';
-import Smoke from './smoke.js';
-import Snapshot from './snapshot.js';
-import Start from './start.js';
-import Status from './status.js';
+// Every command, loaded when it is run (src/cli.ts): a command's module graph (its flags, the core
+// steps, schemas and HTTP clients behind it) is paid for by the runs of that command only. The
+// import() paths are static, so bun still compiles every command into the binary.
+import type { CommandClass } from '../core/base-command.js';
 
-export const COMMANDS = {
-  checkpoint: Checkpoint,
-  shutdown: Shutdown,
-  smoke: Smoke,
-  snapshot: Snapshot,
-  start: Start,
-  status: Status,
-};
+const LOADERS = {
+  checkpoint: () => import('./checkpoint.js'),
+  shutdown: () => import('./shutdown.js'),
+  smoke: () => import('./smoke.js'),
+  snapshot: () => import('./snapshot.js'),
+  start: () => import('./start.js'),
+  status: () => import('./status.js'),
+} satisfies Record<string, () => Promise<{ default: CommandClass }>>;
+
+export type CommandId = keyof typeof LOADERS;
+
+export const COMMAND_IDS = Object.keys(LOADERS) as CommandId[];
+
+export function isCommandId(word: string): word is CommandId {
+  return Object.hasOwn(LOADERS, word);
+}
+
+export async function loadCommand(id: CommandId): Promise<CommandClass> {
+  return (await LOADERS[id]()).default;
+}
+
+/** Every command, for help. */
+export async function loadCommands(): Promise<Record<CommandId, CommandClass>> {
+  const classes = await Promise.all(COMMAND_IDS.map(loadCommand));
+  return Object.fromEntries(COMMAND_IDS.map((id, i) => [id, classes[i]])) as Record<CommandId, CommandClass>;
+}

@@ -4,6 +4,7 @@ import { durationFlag } from '../core/flags.js';
 import type { SmokeReport } from '../core/smoke.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
 import { Logger } from '../core/utils/log.js';
+import { write } from '../core/utils/output.js';
 
 export default class Smoke extends BaseCommand<typeof Smoke> {
   static summary =
@@ -75,7 +76,7 @@ export default class Smoke extends BaseCommand<typeof Smoke> {
       logger: flags.verbose ? this.logger : quiet,
       stopped: stopped.signal,
     });
-    if (!this.jsonEnabled()) process.stdout.write(render(report));
+    if (!this.jsonEnabled()) write('stdout', render(report));
     if (!report.ok) throw new UserError(`smoke test failed: ${report.verdict}`, EXIT.failed, { report });
     return report;
   }

@@ -7,6 +7,7 @@ import { agentApiBaseUrl, coderEnv } from '../core/settings.js';
 import { Deadline } from '../core/utils/deadline.js';
 import { formatDuration } from '../core/utils/duration.js';
 import { describe, EXIT, UserError } from '../core/utils/errors.js';
+import { write } from '../core/utils/output.js';
 
 export interface SnapshotReport {
   ok: boolean;
@@ -109,7 +110,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     );
 
     if (!target) {
-      if (!this.jsonEnabled()) process.stdout.write(`${snapshot.body}\n`);
+      if (!this.jsonEnabled()) write('stdout', `${snapshot.body}\n`);
       return report;
     }
     if (snapshot.kept === 0) {

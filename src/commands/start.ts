@@ -11,6 +11,7 @@ import {
 import type { StartReport } from '../core/run-start.js';
 import { ENV } from '../core/settings.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
+import { write } from '../core/utils/output.js';
 
 export type { StartReport };
 
@@ -180,7 +181,7 @@ export default class Start extends BaseCommand<typeof Start> {
     });
     // AgentAPI's exit code is ours in the foreground; set, not thrown, so --json prints one report.
     if (report.exitCode !== undefined) process.exitCode = report.exitCode;
-    if (flags.detach && report.pid && !this.jsonEnabled()) process.stdout.write(`${report.pid}\n`);
+    if (flags.detach && report.pid && !this.jsonEnabled()) write('stdout', `${report.pid}\n`);
     return report;
   }
 }

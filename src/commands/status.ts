@@ -3,6 +3,7 @@ import { agentApiFlags, durationFlag, pidFileFlag, runningStateFileFlag, taskIdF
 import { coderEnv } from '../core/settings.js';
 import type { StatusReport } from '../core/status.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
+import { write } from '../core/utils/output.js';
 
 export default class Status extends BaseCommand<typeof Status> {
   static summary = 'Show whether AgentAPI is healthy and everything shutdown depends on.';
@@ -41,7 +42,7 @@ export default class Status extends BaseCommand<typeof Status> {
       timeoutMs: flags.timeout,
       trace: (line) => this.logger.debug(line),
     });
-    if (!this.jsonEnabled()) process.stdout.write(render(report));
+    if (!this.jsonEnabled()) write('stdout', render(report));
     if (!report.healthy)
       throw new UserError(`AgentAPI is not healthy: ${report.problems.join('; ')}`, EXIT.failed, { report });
     return report;

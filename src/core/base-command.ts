@@ -13,6 +13,7 @@ import { parse } from '@oclif/core/parser';
 import { coderEnv } from './settings.js';
 import { describe, EXIT, printError, UserError } from './utils/errors.js';
 import { Logger, redact } from './utils/log.js';
+import { write } from './utils/output.js';
 
 export const BASE_FLAGS = {
   verbose: Flags.boolean({ char: 'v', description: 'Log debug details on stderr', helpGroup: 'GLOBAL' }),
@@ -103,9 +104,7 @@ export abstract class BaseCommand<T extends { flags: FlagInput }> {
   /** The --json report, with the token hidden like everywhere else (an error body may echo it). */
   protected logJson(json: unknown): void {
     const text = JSON.stringify(json, null, 2);
-    try {
-      process.stdout.write(`${redact(text, [coderEnv().token ?? ''])}\n`);
-    } catch {}
+    write('stdout', `${redact(text, [coderEnv().token ?? ''])}\n`);
   }
 
   private catch(error: unknown): void {

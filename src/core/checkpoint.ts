@@ -9,7 +9,6 @@
 // its own POST, so the last snapshot is always shutdown's. One checkpoint at a time: a tick that
 // finds the previous one still running leaves at once.
 
-import { createHash } from 'node:crypto';
 import { locateAgentApi } from './agentapi/agentapi-process.js';
 import {
   type Collected,
@@ -33,6 +32,7 @@ import { Deadline } from './utils/deadline.js';
 import { describe } from './utils/errors.js';
 import { readSmallFile, replaceFile } from './utils/local-file.js';
 import { preparePrivateFolders } from './utils/private-dir.js';
+import { sha256Hex } from './utils/sha256.js';
 
 export interface CheckpointOptions extends SaveAndPostOptions {
   /** Aborted when a shutdown (or anyone) tells us to stop: nothing is posted after it. */
@@ -156,7 +156,7 @@ export function checkpointSaidPath(pidFile: string): string {
  * it becomes the record. `news` is always said, and recorded.
  */
 async function saidBefore(path: string, line: string, news: boolean): Promise<boolean> {
-  const key = createHash('sha256').update(line.replace(/\d+/g, '#')).digest('hex');
+  const key = sha256Hex(line.replace(/\d+/g, '#'));
   const file = await readSmallFile(path, 128);
   const [hash, at] = file.state === 'ok' ? file.data.toString('utf8').trim().split(' ') : [];
   if (!news && hash === key && Date.now() - Number(at) < SAY_AGAIN_AFTER_MS) return true;

@@ -13,11 +13,11 @@
 // One handed over but never seen delivered is given again at the next first start: a prompt that
 // could not be delivered does not wedge the task.
 
-import { createHash } from 'node:crypto';
 import { getMessages } from './agentapi/agentapi-client.js';
 import { type Deadline, pollUntil } from './utils/deadline.js';
 import { EXIT, UserError } from './utils/errors.js';
 import { readSmallFile, replaceFile } from './utils/local-file.js';
+import { sha256Hex } from './utils/sha256.js';
 
 /** AgentAPI's own whitespace (msgfmt.WhiteSpaceChars), trimmed from both ends of every message. */
 const AGENTAPI_WHITESPACE = /^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g;
@@ -41,7 +41,7 @@ export function asSent(prompt: string): string {
 }
 
 export function digest(sent: string): string {
-  return createHash('sha256').update(sent).digest('hex');
+  return sha256Hex(sent);
 }
 
 export function promptRecordPath(stateFile: string): string {

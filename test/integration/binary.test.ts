@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import pjson from '../../package.json' with { type: 'json' };
-import { COMMANDS } from '../../src/commands/index.js';
+import { loadCommands } from '../../src/commands/index.js';
 import { run, runFile } from '../support/harness.js';
 import { itNeeds, tool } from '../support/needs.js';
 import { ROOT } from '../support/paths.js';
@@ -25,7 +25,7 @@ describe('the compiled binary', () => {
   it('lists every command in --help, each with its summary', async () => {
     const result = await run(['--help']);
     expect(result.code).toBe(0);
-    for (const [command, { summary }] of Object.entries(COMMANDS))
+    for (const [command, { summary }] of Object.entries(await loadCommands()))
       expect(result.stdout, command).toMatch(
         new RegExp(`^\\s+${command}\\s+${summary.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'),
       );

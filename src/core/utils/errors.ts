@@ -1,6 +1,8 @@
 // Expected failures: a one-line message a person can act on, and the exit code to use.
 // Anything that is not a UserError is a bug and keeps its stack trace.
 
+import { write } from './output.js';
+
 export const EXIT = {
   ok: 0,
   /** The operation failed (AgentAPI unreachable, POST refused, unhealthy, ...). */
@@ -46,9 +48,7 @@ export function printError(error: UserError, redact: (text: string) => string = 
     const command = error.usage === undefined ? '' : error.usage;
     lines.push(`Run 'agentapi-lifecycle ${command ? `${command} ` : ''}--help' for usage.`);
   }
-  try {
-    process.stderr.write(`${lines.join('\n')}\n`);
-  } catch {}
+  write('stderr', `${lines.join('\n')}\n`);
 }
 
 // ENOENT here is about creating a file (a missing file to read is each caller's own case).

@@ -1,5 +1,7 @@
 // Human-readable lines on stderr with timestamps; stdout is kept for data and --json reports.
 
+import { write } from './output.js';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 export interface LoggerOptions {
@@ -20,7 +22,7 @@ export class Logger {
 
   constructor(private readonly options: LoggerOptions = {}) {
     this.secrets = options.secrets ?? [];
-    this.write = options.write ?? ((line) => process.stderr.write(line));
+    this.write = options.write ?? ((line) => write('stderr', line));
   }
 
   debug(message: string): void {

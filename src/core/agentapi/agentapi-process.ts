@@ -11,7 +11,7 @@ import {
   readProc,
 } from '../process/proc.js';
 import { DEFAULTS } from '../settings.js';
-import { PERSISTENCE_SINCE, readVersion, type VersionInfo } from './agentapi-version.js';
+import type { VersionInfo } from './agentapi-version.js';
 import { type PidFile, readPidFileOrOld } from './pid-file.js';
 
 export interface Located {
@@ -170,7 +170,7 @@ export async function persistenceSupport(proc: ProcInfo, timeoutMs = 2000): Prom
   if (hasFlag(proc.argv, ['--state-file', '-s', '--pid-file', '--load-state', '--save-state'])) {
     return {
       supportsPersistence: true,
-      evidence: `started with persistence flags, so it is ${PERSISTENCE_SINCE} or newer`,
+      evidence: 'started with persistence flags, which an AgentAPI without the SIGUSR1 handler refuses',
     };
   }
   return runningVersion(proc, timeoutMs);
@@ -196,6 +196,9 @@ export async function runningVersion(proc: ProcInfo, timeoutMs = 2000): Promise<
   if (file.mode & 0o022) {
     return { evidence: `its executable ${exe} is writable by other users, so it is not run to ask` };
   }
+  // Loaded only here: semver builds its regular expressions when it loads, ~2 ms of every
+  // command's start-up (measured, #29), and most runs have the flags as proof.
+  const { readVersion } = await import('./agentapi-version.js');
   const info = await readVersion(`/proc/${proc.pid}/exe`, timeoutMs);
   if (info.error) return { evidence: info.error };
   if (info.supportsPersistence === undefined)

@@ -30,7 +30,7 @@ import {
   TASK_ID,
   waitFor,
 } from '../support/harness.js';
-import { AS_ROOT, describeNeeds, tool } from '../support/needs.js';
+import { AS_ROOT, describeNeeds, itNeeds, tool } from '../support/needs.js';
 import { BIN, SIM } from '../support/paths.js';
 import { shutdownHelpers } from '../support/shutdown.js';
 
@@ -459,6 +459,67 @@ describe('signals and streams', () => {
       expect(code).toBe(0);
       expect(await f.sim?.exited).toEqual({ code: 0, signal: null });
       expect(f.coderd?.stored.has(TASK_ID)).toBe(true);
+    },
+  );
+});
+
+/**
+ * Runs `argv` with stdout on a pipe that is non-blocking and only 4 KiB deep (as a parent that
+ * set its own end non-blocking leaves it), read only after 300 ms: every write past the first
+ * 4 KiB finds it full (EAGAIN). What came through and the exit code, from python3's os.pipe.
+ */
+function throughFullNonBlockingPipe(argv: string[], env: NodeJS.ProcessEnv) {
+  const script = [
+    'import fcntl, os, subprocess, sys, time',
+    'r, w = os.pipe()',
+    'fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ',
+    'fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)',
+    'child = subprocess.Popen(sys.argv[1:], stdout=w, stderr=subprocess.DEVNULL)',
+    'os.close(w)',
+    'time.sleep(0.3)',
+    'data = b""',
+    'while chunk := os.read(r, 65536): data += chunk',
+    'sys.stdout.buffer.write(bytes([child.wait()]) + data)',
+  ].join('\n');
+  const result = spawnSync('python3', ['-c', script, ...argv], { env, maxBuffer: 1 << 22 });
+  expect(result.status, result.stderr.toString()).toBe(0);
+  return { code: result.stdout[0], stdout: result.stdout.subarray(1).toString('utf8') };
+}
+
+describe('stdout that is closed, full or slow', () => {
+  it.each(['closed pipe', '/dev/full'])(
+    'snapshot on a %s exits 0 (the output goes nowhere)',
+    async (where) => {
+      await setup();
+      const args = ['snapshot', '--port', String(f.sim?.port)];
+      const code = await new Promise<number | null>((resolve) => {
+        const child =
+          where === '/dev/full'
+            ? spawn('sh', ['-c', `exec "$0" "$@" >/dev/full`, BIN, ...args], {
+                env: cleanEnv(),
+                stdio: 'ignore',
+              })
+            : spawn(BIN, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
+        child.stdout?.destroy();
+        child.on('exit', resolve);
+      });
+      expect(code).toBe(0);
+    },
+  );
+
+  itNeeds(
+    tool('python3'),
+    'on a non-blocking pipe that is full, every byte still arrives, in order',
+    async () => {
+      await setup({ sim: { env: { AGENTAPI_SIM_MESSAGES: '200' } } });
+      const args = ['snapshot', '--port', String(f.sim?.port), '--max-messages', '200'];
+      const direct = await run(args);
+      expect(direct.code).toBe(0);
+      // Large enough to fill the 4 KiB pipe many times over.
+      expect(Buffer.byteLength(direct.stdout)).toBeGreaterThan(32 * 1024);
+      const slow = throughFullNonBlockingPipe([BIN, ...args], cleanEnv());
+      expect(slow.code).toBe(0);
+      expect(slow.stdout).toBe(direct.stdout);
     },
   );
 });

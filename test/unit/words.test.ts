@@ -43,6 +43,7 @@ import {
   shorten,
 } from '../../src/core/utils/http.js';
 import { Logger, redact } from '../../src/core/utils/log.js';
+import { sink } from '../../src/core/utils/output.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -50,11 +51,12 @@ afterEach(() => {
 });
 
 /** Everything printError writes to stderr. */
+/** What `fn` writes to stderr (fd 2), through core/utils/output.ts. */
 function stderrOf(fn: () => void): string {
   let text = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    text += String(chunk);
-    return true;
+  vi.spyOn(sink, 'writeSync').mockImplementation((fd, bytes) => {
+    if (fd === 2) text += Buffer.from(bytes).toString('utf8');
+    return bytes.length;
   });
   fn();
   vi.restoreAllMocks();

@@ -6,6 +6,9 @@
 import { writeSync } from 'node:fs';
 
 const STREAMS = { stdout: 1, stderr: 2 } as const;
+
+/** Where the bytes go: write(2) on fd 1 or 2. The unit tests put a recorder here. */
+export const sink = { writeSync: (fd: number, bytes: Uint8Array): number => writeSync(fd, bytes) };
 type Stream = keyof typeof STREAMS;
 
 /** Streams that could not take a write at once (EAGAIN: a non-blocking pipe, full); see below. */
@@ -22,7 +25,7 @@ export function write(stream: Stream, text: string): void {
   let bytes = Buffer.from(text, 'utf8');
   while (bytes.length > 0) {
     try {
-      bytes = bytes.subarray(writeSync(STREAMS[stream], bytes));
+      bytes = bytes.subarray(sink.writeSync(STREAMS[stream], bytes));
     } catch (error) {
       // A non-blocking pipe (someone else's, inherited) that is full: Node's stream waits for it.
       if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "41b67095b06b93e3df664aea5c9d12257802dc52b2118c1fc82bb08a919b7462"
-      "agentapi-lifecycle-linux-arm64.gz" = "51aea3437c69463de62939d40d5835e4840d0d05b0641b862aca8c1528d6e2c1"
-      "agentapi-lifecycle-linux-arm64.xz" = "5b4cac0834ef95af7e3b696fa7a11ca7aa71666b92e14db8a806e3f878aed86a"
-      "agentapi-lifecycle-linux-x64"      = "5bc45ec34294d47c4520ecb27e50c606722263b76d10e077bee67d016cb22695"
-      "agentapi-lifecycle-linux-x64.gz"   = "a268764751ad3360c0f72a8f183b69d20f4982b27d1476142d5be84c0b344923"
-      "agentapi-lifecycle-linux-x64.xz"   = "f5f415e2c649a445a5fd07b8e3f6b4c6292d3ba76a3b8c678a26820921e71159"
+      "agentapi-lifecycle-linux-arm64"    = "d2372b527c9085e7b561af95dfd425086d90b7b35c4b7479bffa7887b4a669dc"
+      "agentapi-lifecycle-linux-arm64.gz" = "97be7828ceab29e0bc327fa68b03ad1ba90e008a89847a48b1a515d47a6d43d2"
+      "agentapi-lifecycle-linux-arm64.xz" = "52164b60336dffbea5c4abca17b9c1bb4f983d1b8a41f89ff5e9bb17f48ace74"
+      "agentapi-lifecycle-linux-x64"      = "ba4d53edfdfcf486532db06c28f6197af616de23e7440fbd1563a0d4e7cc1cb0"
+      "agentapi-lifecycle-linux-x64.gz"   = "ac03bf36de726ae06ee9f4f771a5f5412e8ee7c6b0630240fa578ddbcf0529ac"
+      "agentapi-lifecycle-linux-x64.xz"   = "8cdd58318d5efac56fefe98e1a7b1e444f8408b8a18a9fc20125f1dfc7517c80"
     }
   }
 }

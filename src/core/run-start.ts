@@ -173,16 +173,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   // resume, never on a first start.
   const decision = await decideResume(o.stateFile, persistence);
   const where = { home: homedir(), cwd: process.cwd(), env: process.env };
-  const plan = planSession({
-    resumed: decision.resumed,
-    type,
-    profile,
-    agent: o.agent,
-    resumeArgs: o.resumeArgs,
-    recipes: o.resumeAgent,
-    sessionId: o.taskId,
-    existing: await sessionsFound(profile, o.taskId, where),
-  });
+  const plan = sessionPlan(o, type, decision.resumed, await sessionsFound(profile, o.taskId, where));
   logger.info(`${plan.why}${plan.added.length ? ` (${plan.added.join(' ')})` : ''}: ${decision.why}`);
 
   // The Task's prompt: AgentAPI's own initial prompt, on a first start only (prompt.ts).
@@ -335,6 +326,20 @@ async function deliver(
 /** How long a running AgentAPI gets to answer /status before it counts as not healthy. */
 const HEALTH_TIMEOUT_MS = 5000;
 
+/** The agent's command line for this start, on a first start or a resume, given the sessions found. */
+function sessionPlan(o: StartOptions, type: string, resumed: boolean, existing: ReadonlySet<string>) {
+  return planSession({
+    resumed,
+    type,
+    profile: AGENTS[type],
+    agent: o.agent,
+    resumeArgs: o.resumeArgs,
+    recipes: o.resumeAgent,
+    sessionId: o.taskId,
+    existing,
+  });
+}
+
 /**
  * The AgentAPI this start would run is running already (its PID file names a live agentapi server
  * of ours): a second run of a start script, a restarted Coder agent. Success when it is the very
@@ -357,16 +362,7 @@ async function alreadyRunning(
     o.taskId && profile?.sessions ? [o.taskId, ...(profile.sessions.legacy ?? []).map((l) => l.id)] : [];
   const expected = [false, true].flatMap((resumed) =>
     [new Set<string>(), ...ids.map((id) => new Set([id]))].map((existing) => {
-      const plan = planSession({
-        resumed,
-        type,
-        profile,
-        agent: o.agent,
-        resumeArgs: o.resumeArgs,
-        recipes: o.resumeAgent,
-        sessionId: o.taskId,
-        existing,
-      });
+      const plan = sessionPlan(o, type, resumed, existing);
       return serverArgs({
         port: o.port,
         type: o.type,

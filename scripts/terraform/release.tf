@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "d2372b527c9085e7b561af95dfd425086d90b7b35c4b7479bffa7887b4a669dc"
-      "agentapi-lifecycle-linux-arm64.gz" = "97be7828ceab29e0bc327fa68b03ad1ba90e008a89847a48b1a515d47a6d43d2"
-      "agentapi-lifecycle-linux-arm64.xz" = "52164b60336dffbea5c4abca17b9c1bb4f983d1b8a41f89ff5e9bb17f48ace74"
-      "agentapi-lifecycle-linux-x64"      = "ba4d53edfdfcf486532db06c28f6197af616de23e7440fbd1563a0d4e7cc1cb0"
-      "agentapi-lifecycle-linux-x64.gz"   = "ac03bf36de726ae06ee9f4f771a5f5412e8ee7c6b0630240fa578ddbcf0529ac"
-      "agentapi-lifecycle-linux-x64.xz"   = "8cdd58318d5efac56fefe98e1a7b1e444f8408b8a18a9fc20125f1dfc7517c80"
+      "agentapi-lifecycle-linux-arm64"    = "449cec316127b809b73d6ee288d6dd3a04cc1ad88c4e3b75b0b51560503ea2c8"
+      "agentapi-lifecycle-linux-arm64.gz" = "68383f8b086d4a5520dd359a5748e27d3f55bc5b9a17d28ac174e895ca837ad8"
+      "agentapi-lifecycle-linux-arm64.xz" = "988cf4c268bb519e4d62be1a4f7ece73d8ba717ba3a164ada445bc6937aefb83"
+      "agentapi-lifecycle-linux-x64"      = "edfa657c4255a4142adcc8469da634cbf748084ed968c67dcc77ff3345eb74f9"
+      "agentapi-lifecycle-linux-x64.gz"   = "c983a5816bad79f964dcce704f732d245425adc5497b98efee1c0269847d3178"
+      "agentapi-lifecycle-linux-x64.xz"   = "032e97580ebb6dc9dc7ab355d2b8a1503f301bc5ca1f91694d4efe55c336056a"
     }
   }
 }

@@ -8,6 +8,7 @@ import { CODER_ROWS, coderRow } from '../../src/core/coderd/coder-versions.js';
 import {
   decodeSnapshot,
   isRfc3339,
+  parseUuid,
   SNAPSHOT_LIMIT_BYTES,
   tokenRefusal,
 } from '../../src/core/coderd/rules.js';
@@ -109,8 +110,39 @@ describe("times, as Go's time.Time takes them from JSON (RFC 3339)", () => {
     ['2026-12-00T05:38:36Z', false],
     ['Wed Dec 02 2026', false],
     ['', false],
+    ['x2026-12-02T05:38:36Z', false],
+    ['2026-12-02T05:38:36Zx', false],
+    ['2026-00-02T05:38:36Z', false],
+    ['2026-12-31T05:38:36Z', true],
+    ['2026-11-31T05:38:36Z', false],
+    ['2026-12-02T05:38:36.5-00:00', true],
   ])('%j → %s', (text, ok) => {
     expect(isRfc3339(text)).toBe(ok);
+  });
+});
+
+describe("UUIDs, as Go's uuid.Parse takes them (task ids, agent tokens), canonical", () => {
+  const canonical = '3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b';
+  it.each([
+    [canonical, canonical],
+    [canonical.toUpperCase(), canonical],
+    [`{${canonical}}`, canonical],
+    [`urn:uuid:${canonical}`, canonical],
+    [`URN:UUID:${canonical}`, canonical],
+    [canonical.replaceAll('-', ''), canonical],
+    [`[${canonical}]`, undefined],
+    [`{${canonical}`, undefined],
+    [`(${canonical})`, undefined],
+    [`urn:uuix:${canonical}`, undefined],
+    // A dash out of place, at each of the four positions.
+    ...[8, 13, 18, 23].map((at) => [`${canonical.slice(0, at)}x${canonical.slice(at + 1)}`, undefined]),
+    [canonical.replace('3f', '3g'), undefined],
+    [canonical.slice(1), undefined],
+    [`${canonical}0`, undefined],
+    [canonical.replaceAll('-', '').slice(1), undefined],
+    ['', undefined],
+  ] as [string, string | undefined][])('%j → %s', (text, expected) => {
+    expect(parseUuid(text)).toBe(expected);
   });
 });
 

@@ -374,6 +374,23 @@ describe('more of the same, at the edges', () => {
     expect(await bodySnippet(broken)).toBe('');
   });
 
+  it('holding: info and warnings are kept for one line at the end, debug and errors still written', () => {
+    const lines: string[] = [];
+    const held: string[] = [];
+    const logger = new Logger({ verbose: true, write: (l) => lines.push(l), secrets: ['SECRET-1'] }).holding(
+      held,
+    );
+    logger.info('an info');
+    logger.warn('a warning');
+    logger.debug('a debug SECRET-1');
+    logger.error('an error');
+    expect(held).toEqual(['an info', 'a warning']);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/DEBUG a debug \*\*\*\n$/);
+    expect(lines[1]).toMatch(/ERROR an error\n$/);
+    expect(logger.level).toEqual({ verbose: true, quiet: false });
+  });
+
   it('a Logger without a writer writes to stderr', () => {
     expect(stderrOf(() => new Logger().warn('to stderr'))).toMatch(/WARN +to stderr\n$/);
   });

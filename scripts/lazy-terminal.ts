@@ -6,9 +6,9 @@
 // program 6 ms, the same touching both streams 16 ms), more than any of shutdown's own steps but
 // one. oclif's parser, when it loads, reads both (the terminal's width for error messages, a
 // spinner for `ux.action`), ansis reads stdout for colour, debug and supports-color load node:tty,
-// oclif's error handling and help flag load its whole help and its parser its ux; a command that is parsed and run
-// uses none of it. These edits make each happen when its value is first used, and not before;
-// what they compute is unchanged.
+// oclif's error handling and help flag load its whole help, and its parser its ux; a command that
+// is parsed and run uses none of it. These edits make each happen when its value is first used,
+// and not before; what they compute is unchanged.
 //
 // Each edit names the exact text it replaces in the pinned version, once: an upgrade that changes
 // it fails the build (scripts/build.ts) and `test/unit/lazy-terminal.test.ts`, rather than

@@ -6,10 +6,10 @@
 import { writeSync } from 'node:fs';
 
 const STREAMS = { stdout: 1, stderr: 2 } as const;
+type Stream = keyof typeof STREAMS;
 
 /** Where the bytes go: write(2) on fd 1 or 2. The unit tests put a recorder here. */
 export const sink = { writeSync: (fd: number, bytes: Uint8Array): number => writeSync(fd, bytes) };
-type Stream = keyof typeof STREAMS;
 
 /** Streams that could not take a write at once (EAGAIN: a non-blocking pipe, full); see below. */
 const fellBack = new Set<Stream>();

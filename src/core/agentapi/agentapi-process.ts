@@ -1,6 +1,8 @@
 // Finding the running AgentAPI and what it was started with. Nothing here signals anything.
+// /proc is read synchronously: a thread-pool round trip of fs/promises for each small read costs
+// more than the read itself (#29).
 
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync, type Stats, statSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import {
   identifyAgentApi,
@@ -82,7 +84,7 @@ export async function locateAgentApi(
 
 /** `agentapi server` processes we may signal (our own user's) whose configured port is `port`. */
 export async function scanForAgentApi(port: number): Promise<ProcInfo[]> {
-  const entries = await readdir('/proc').catch(() => [] as string[]);
+  const entries = attempt(() => readdirSync('/proc')) ?? [];
   const me = process.geteuid?.();
   const found: ProcInfo[] = [];
   for (const entry of entries) {
@@ -90,7 +92,7 @@ export async function scanForAgentApi(port: number): Promise<ProcInfo[]> {
     const pid = Number(entry);
     if (pid === process.pid) continue;
     // Another user's process is skipped before anything else of it is read.
-    if ((await stat(`/proc/${pid}`).catch(() => undefined))?.uid !== me) continue;
+    if (attempt(() => statSync(`/proc/${pid}`))?.uid !== me) continue;
     const proc = await readProc(pid);
     if (!isRunning(proc) || !isOurs(proc) || !looksLikeAgentApiServer(proc.argv)) continue;
     if ((await configuredPort(proc)) === port) found.push(proc);
@@ -119,7 +121,7 @@ export function hasFlag(argv: readonly string[], names: readonly string[]): bool
 /** Its environment, or undefined when it cannot be read (another user's process, hidepid). */
 async function environ(pid: number): Promise<Record<string, string> | undefined> {
   try {
-    const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
+    const raw = readFileSync(`/proc/${pid}/environ`, 'utf8');
     return Object.fromEntries(
       raw
         .split('\0')
@@ -152,7 +154,7 @@ export async function configuredStateFile(proc: ProcInfo): Promise<ConfiguredSta
   }
   if (!value) return { kind: 'none' };
   if (isAbsolute(value)) return { kind: 'set', path: value };
-  const cwd = await readlink(`/proc/${proc.pid}/cwd`).catch(() => undefined);
+  const cwd = attempt(() => readlinkSync(`/proc/${proc.pid}/cwd`));
   if (!cwd) return { kind: 'unknown', reason: `cannot read PID ${proc.pid}'s working directory` };
   return { kind: 'set', path: resolve(cwd, value) };
 }
@@ -183,11 +185,11 @@ export async function persistenceSupport(proc: ProcInfo, timeoutMs = 2000): Prom
  */
 export async function runningVersion(proc: ProcInfo, timeoutMs = 2000): Promise<Persistence> {
   if (!isOurs(proc)) return { evidence: "it is another user's process, whose executable is never run" };
-  const exe = await readlink(`/proc/${proc.pid}/exe`).catch(() => undefined);
+  const exe = attempt(() => readlinkSync(`/proc/${proc.pid}/exe`));
   if (!exe || basename(exe.replace(/ \(deleted\)$/, '')) !== 'agentapi') {
     return { evidence: 'its executable is not named agentapi, so its version is unknown' };
   }
-  const file = await stat(`/proc/${proc.pid}/exe`).catch(() => undefined);
+  const file: Stats | undefined = attempt(() => statSync(`/proc/${proc.pid}/exe`));
   const me = process.geteuid?.();
   if (!file) return { evidence: `its executable ${exe} cannot be examined` };
   if (file.uid !== me && file.uid !== 0) {
@@ -204,4 +206,13 @@ export async function runningVersion(proc: ProcInfo, timeoutMs = 2000): Promise<
   if (info.supportsPersistence === undefined)
     return { ...info, evidence: `version "${info.raw}" cannot be compared` };
   return { ...info, evidence: `agentapi --version says ${info.raw}` };
+}
+
+/** What `read` returns, or undefined when it throws (a process gone, a file we may not read). */
+function attempt<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }

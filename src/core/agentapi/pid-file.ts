@@ -2,7 +2,7 @@
 // a decimal integer above 1. 0, 1 and negatives mean "every process" or init to kill(2), so a
 // file holding them is invalid, never obeyed.
 
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { readSmallFile } from '../utils/local-file.js';
 
 /** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
@@ -45,7 +45,10 @@ export async function readPidFile(path: string): Promise<PidFile> {
 export async function readPidFileOrOld(given: string, oldDefault: string | undefined): Promise<PidFile> {
   const file = await readPidFile(given);
   if (file.state !== 'missing' || !oldDefault) return file;
-  const owner = (await lstat(oldDefault).catch(() => undefined))?.uid;
+  let owner: number | undefined;
+  try {
+    owner = lstatSync(oldDefault, { throwIfNoEntry: false })?.uid;
+  } catch {}
   if (owner === undefined || owner !== process.geteuid?.()) return file;
   return readPidFile(oldDefault);
 }

@@ -11,13 +11,14 @@
 // that gets it checks the lock is still the one it judged and renames its own over it. The others
 // find the guard taken, wait for the new holder, and defer to it.
 
-import { unlinkSync } from 'node:fs';
-import { lstat, readlink, unlink } from 'node:fs/promises';
+// The small calls here are synchronous, as in local-file.ts: Bun's fs/promises costs a thread-pool
+// round trip each, the bulk of an idle checkpoint's time (#29).
+import { lstatSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parsePid } from '../agentapi/pid-file.js';
 import { type Deadline, pollUntil } from '../utils/deadline.js';
 import { fsReason } from '../utils/errors.js';
-import { readSmallFile, replaceFile, writeNewFile } from '../utils/local-file.js';
+import { readSmallFile, removeQuietly, replaceFile, writeNewFile } from '../utils/local-file.js';
 import { isOurs, isRunning, readProc } from './proc.js';
 
 export type LockResult =
@@ -123,7 +124,7 @@ export function guardPath(path: string, stamp: LockStamp): string {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return (await lstat(path).catch(() => undefined)) !== undefined;
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 }
 
 /**
@@ -151,7 +152,7 @@ export async function takeOver(
   } catch (error) {
     return fsReason(error);
   } finally {
-    await unlink(guard).catch(() => undefined);
+    removeQuietly(guard);
   }
 }
 
@@ -170,7 +171,7 @@ export async function lockHolder(
   const proc = await readProc(parsed.pid);
   if (!isRunning(proc)) return stale(`PID ${parsed.pid} is not running`);
   if (!isOurs(proc)) return stale(`PID ${parsed.pid} belongs to another user`);
-  const exe = await readlink(`/proc/${proc.pid}/exe`).catch(() => '');
+  const exe = readlinkOrEmpty(`/proc/${proc.pid}/exe`);
   if (!basename(exe).startsWith('agentapi-lifecycle') || !holders.includes(proc.argv[1] ?? '')) {
     return stale(`PID ${parsed.pid} is not an agentapi-lifecycle ${holders[0]}`);
   }
@@ -182,8 +183,20 @@ export async function lockHolder(
 
 /** A refused lock (a FIFO, a huge file) is stamped without being opened for reading. */
 async function stampOf(path: string): Promise<LockStamp | undefined> {
-  const s = await lstat(path).catch(() => undefined);
-  return s && { ino: s.ino, mtimeMs: s.mtimeMs };
+  try {
+    const s = lstatSync(path, { throwIfNoEntry: false });
+    return s && { ino: s.ino, mtimeMs: s.mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+function readlinkOrEmpty(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
 }
 
 function unlocked(path: string, why: string): LockResult {
@@ -197,14 +210,10 @@ function unlocked(path: string, why: string): LockResult {
 
 async function releaseLock(path: string): Promise<void> {
   const file = await readSmallFile(path, MAX_LOCK_BYTES);
-  if (file.state === 'ok' && file.data.toString('utf8').trim() === String(process.pid)) {
-    await unlink(path).catch(() => undefined);
-  }
+  if (file.state === 'ok' && file.data.toString('utf8').trim() === String(process.pid)) removeQuietly(path);
 }
 
 /** For a process about to exit at once (a second signal): no await is possible there. */
 function releaseLockSync(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {}
+  removeQuietly(path);
 }

@@ -2,7 +2,6 @@
 // start before its PID file was written (else the PID was reused by a newer process).
 
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 export interface ProcInfo {
@@ -26,11 +25,10 @@ const START_SLACK_MS = 1000;
 /** Undefined when there is no such process (or it vanished while we read). */
 export async function readProc(pid: number): Promise<ProcInfo | undefined> {
   try {
-    const [stat, cmdline, status] = await Promise.all([
-      readFile(`/proc/${pid}/stat`, 'utf8'),
-      readFile(`/proc/${pid}/cmdline`),
-      readFile(`/proc/${pid}/status`, 'utf8'),
-    ]);
+    // Synchronous: three thread-pool round trips of fs/promises cost more than the reads (#29).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     // Fields after the command name, which is in parentheses and may itself hold ") ".
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const startTicks = Number(fields[19]);

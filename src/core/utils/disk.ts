@@ -2,8 +2,8 @@
 // (it writes `<state file>.tmp`, then renames it), and its PID file with it; better to say so at
 // once, by name, than to wait out a timeout and report "unconfirmed".
 
-import { constants } from 'node:fs';
-import { access, statfs } from 'node:fs/promises';
+// Synchronous calls, as in local-file.ts: a thread-pool round trip of fs/promises costs more (#29).
+import { accessSync, constants, type StatsFs, statfsSync } from 'node:fs';
 
 export interface NoRoom {
   kind: 'no-space' | 'read-only';
@@ -16,13 +16,19 @@ export interface NoRoom {
  * when it can, or when it cannot tell (statfs refused: then the write itself will say).
  */
 export async function noRoomFor(dir: string, bytes: number): Promise<NoRoom | undefined> {
-  const writable = await access(dir, constants.W_OK).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => error.code !== 'EROFS',
-  );
-  if (!writable) return { kind: 'read-only', detail: `the file system of ${dir} is read-only` };
-  const fs = await statfs(dir).catch(() => undefined);
-  if (!fs) return undefined;
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') {
+      return { kind: 'read-only', detail: `the file system of ${dir} is read-only` };
+    }
+  }
+  let fs: StatsFs;
+  try {
+    fs = statfsSync(dir);
+  } catch {
+    return undefined;
+  }
   // What a process of ours may use: root may also use the blocks kept for it.
   const freeBytes = (process.geteuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
   const needed = Math.max(bytes, fs.bsize);

@@ -3,22 +3,27 @@
 // symbolic link, owned by us, open to no one else. Nothing is chmodded: a folder that is not
 // private may be someone else's, and is refused with what to do about it.
 
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 import { fsReason } from './errors.js';
 import { kindOf } from './local-file.js';
 
 /** Why `dir` is not a private folder of ours, or undefined when it is (created if missing). */
 export async function privateDirProblem(dir: string): Promise<string | undefined> {
+  // Synchronous, as in local-file.ts: cheaper than a thread-pool round trip for each call (#29).
   try {
-    await mkdir(dir, { mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return `${dir} cannot be created: ${dirname(dir)} does not exist`;
     if (code !== 'EEXIST') return `${dir} cannot be created (${fsReason(error)})`;
   }
-  const stat = await lstat(dir).catch((error: unknown) => fsReason(error));
-  if (typeof stat === 'string') return `${dir} cannot be examined (${stat})`;
+  let stat: Stats;
+  try {
+    stat = lstatSync(dir);
+  } catch (error) {
+    return `${dir} cannot be examined (${fsReason(error)})`;
+  }
   if (stat.isSymbolicLink()) return `${dir} is a symbolic link; it must be a folder of your own`;
   if (!stat.isDirectory()) return `${dir} is ${kindOf(stat)}, not a folder`;
   const me = process.geteuid?.();

@@ -6,9 +6,11 @@
 // program 6 ms, the same touching both streams 16 ms), more than any of shutdown's own steps but
 // one. oclif's parser, when it loads, reads both (the terminal's width for error messages, a
 // spinner for `ux.action`), ansis reads stdout for colour, debug and supports-color load node:tty,
-// oclif's error handling and help flag load its whole help, and its parser its ux; a command that
-// is parsed and run uses none of it. These edits make each happen when its value is first used,
-// and not before; what they compute is unchanged.
+// oclif's error handling and help flag load its whole help, its parser its ux, and its error
+// classes what renders them (wrapping, colours: ~9 % of an idle checkpoint tick, measured); a
+// command that is parsed and run uses none of it (its mistakes are worded by errors.ts). These
+// edits make each happen when its value is first used, and not before; what they compute is
+// unchanged.
 //
 // Each edit names the exact text it replaces in the pinned version, once: an upgrade that changes
 // it fails the build (scripts/build.ts) and `test/unit/lazy-terminal.test.ts`, rather than
@@ -26,6 +28,29 @@ export interface SourceEdit {
 /** tty.isatty from Bun's tty binding (src/core/process/terminal.ts's way), else from node:tty. */
 const ISATTY =
   '(fd) => { try { return process.binding("tty_wrap").isTTY(fd); } catch { return require("tty").isatty(fd); } }';
+
+/** `const name = __importDefault(require("module"));`: the module required when first used. */
+function lazyDefault(file: string, what: string, name: string, module: string): SourceEdit {
+  return {
+    file,
+    what,
+    find: `const ${name} = __importDefault(require("${module}"));`,
+    replace: `const ${name} = { get default() { return __importDefault(require("${module}")).default; } };`,
+  };
+}
+
+/** `const name = require("module");` of which only `member` is used: required when first used. */
+function lazyMember(file: string, what: string, name: string, module: string, member: string): SourceEdit {
+  return {
+    file,
+    what,
+    find: `const ${name} = require("${module}");`,
+    replace: `const ${name} = { get ${member}() { return require("${module}").${member}; } };`,
+  };
+}
+
+/** oclif's error classes load what renders them (wrapping, indenting, colours); we never let them. */
+const RENDERING = "what renders an oclif error, used only by oclif's own error output";
 
 export const LAZY_TERMINAL_EDITS: readonly SourceEdit[] = [
   {
@@ -98,18 +123,34 @@ export const LAZY_TERMINAL_EDITS: readonly SourceEdit[] = [
     replace:
       'Object.defineProperty(exports, "flagUsages", { enumerable: true, get: function () { return require("./help").flagUsages; } });',
   },
-  {
-    file: '@oclif/core/lib/logger.js',
-    what: "debug (which loads node:tty), for oclif's DEBUG=oclif* lines",
-    find: 'const debug_1 = __importDefault(require("debug"));',
-    replace: 'const debug_1 = { get default() { return __importDefault(require("debug")).default; } };',
-  },
+  lazyDefault(
+    '@oclif/core/lib/logger.js',
+    "debug (which loads node:tty), for oclif's DEBUG=oclif* lines",
+    'debug_1',
+    'debug',
+  ),
   {
     file: '@oclif/core/lib/ux/write.js',
     what: 'node:util, for formatting what ux.stdout and ux.stderr print',
     find: 'const node_util_1 = require("node:util");',
     replace: 'const node_util_1 = { format: (...args) => require("node:util").format(...args) };',
   },
+  lazyDefault('@oclif/core/lib/errors/errors/cli.js', RENDERING, 'clean_stack_1', 'clean-stack'),
+  lazyDefault('@oclif/core/lib/errors/errors/cli.js', RENDERING, 'indent_string_1', 'indent-string'),
+  lazyDefault('@oclif/core/lib/errors/errors/cli.js', RENDERING, 'wrap_ansi_1', 'wrap-ansi'),
+  lazyMember('@oclif/core/lib/errors/errors/cli.js', RENDERING, 'screen_1', '../../screen', 'errtermwidth'),
+  lazyMember('@oclif/core/lib/errors/errors/cli.js', RENDERING, 'theme_1', '../../ux/theme', 'colorize'),
+  lazyDefault('@oclif/core/lib/errors/errors/pretty-print.js', RENDERING, 'indent_string_1', 'indent-string'),
+  lazyDefault('@oclif/core/lib/errors/errors/pretty-print.js', RENDERING, 'wrap_ansi_1', 'wrap-ansi'),
+  lazyMember(
+    '@oclif/core/lib/errors/errors/pretty-print.js',
+    RENDERING,
+    'screen_1',
+    '../../screen',
+    'errtermwidth',
+  ),
+  lazyDefault('@oclif/core/lib/parser/errors.js', RENDERING, 'list_1', '../ux/list'),
+  lazyMember('@oclif/core/lib/parser/errors.js', RENDERING, 'theme_1', '../ux/theme', 'colorize'),
   {
     file: 'supports-color/index.js',
     what: 'node:tty (which loads node:stream), for whether stdout and stderr are terminals',

@@ -10,14 +10,22 @@ import { ROOT } from '../support/paths.js';
 
 const modules = join(ROOT, 'node_modules');
 
-/** Loads `file` (relative to node_modules) with its edits, as CommonJS, with the real require. */
-function loadEdited(file: string): Record<string, unknown> {
+/**
+ * Loads `file` (relative to node_modules) with its edits, as CommonJS, with the real require;
+ * each module it requires, when it does, is added to `required`.
+ */
+function loadEdited(file: string, required: string[] = []): Record<string, unknown> {
   const path = join(modules, file);
   const module = { exports: {} as Record<string, unknown> };
   const text = applyEdits(file, readFileSync(path, 'utf8'));
+  const realRequire = createRequire(path);
+  const recording = (id: string) => {
+    required.push(id);
+    return realRequire(id);
+  };
   new Function('exports', 'require', 'module', '__filename', '__dirname', text)(
     module.exports,
-    createRequire(path),
+    recording,
     module,
     path,
     join(path, '..'),
@@ -72,6 +80,45 @@ describe('the build-time edits that keep start-up off the terminal', () => {
     expect(typeof flags.integer).toBe('function');
     const parse = loadEdited('@oclif/core/lib/parser/parse.js');
     expect(typeof parse.Parser).toBe('function');
+  });
+
+  it("oclif's error classes render and word their messages as the originals do, loading what renders them then", () => {
+    const original = (file: string) => createRequire(join(modules, file))(`./${file.split('/').pop()}`);
+    const required: string[] = [];
+    const cli = loadEdited('@oclif/core/lib/errors/errors/cli.js', required) as {
+      CLIError: new (message: string) => Error & { render(): string; bang: string };
+    };
+    const cliOriginal = original('@oclif/core/lib/errors/errors/cli.js');
+    const long = `a parse error ${'that wraps '.repeat(20)}`;
+    expect(new cli.CLIError(long).message).toBe(long);
+    expect(required).toEqual(['../../cache', '../../settings']);
+    expect(new cli.CLIError(long).render()).toBe(new cliOriginal.CLIError(long).render());
+    expect(new cli.CLIError('x').bang).toBe(new cliOriginal.CLIError('x').bang);
+    // clean-stack, required when the stack is first read: oclif's cleaned stack, first line intact.
+    expect(new cli.CLIError('x').stack?.split('\n')[0]).toBe('Error: x');
+
+    const pretty = loadEdited('@oclif/core/lib/errors/errors/pretty-print.js') as {
+      default: (error: Error) => string;
+    };
+    const prettyOriginal = original('@oclif/core/lib/errors/errors/pretty-print.js');
+    const error = Object.assign(new Error(long), { code: 'E_X', suggestions: ['try this', 'or that'] });
+    expect(pretty.default(error)).toBe(prettyOriginal.default(error));
+
+    const parser = loadEdited('@oclif/core/lib/parser/errors.js') as Record<
+      string,
+      new (
+        o: unknown,
+      ) => Error
+    >;
+    const parserOriginal = original('@oclif/core/lib/parser/errors.js');
+    const args = { args: { file: { name: 'file', required: true, description: 'the file' } }, parse: {} };
+    expect(new parser.InvalidArgsSpecError(args).message).toBe(
+      new parserOriginal.InvalidArgsSpecError(args).message,
+    );
+    const failed = { failed: ['--port: no', '--port: no'], parse: {} };
+    expect(new parser.FailedFlagValidationError(failed).message).toBe(
+      new parserOriginal.FailedFlagValidationError(failed).message,
+    );
   });
 
   it('supports-color and ansis answer from the tty binding as node:tty would', () => {

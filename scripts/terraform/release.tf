@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "449cec316127b809b73d6ee288d6dd3a04cc1ad88c4e3b75b0b51560503ea2c8"
-      "agentapi-lifecycle-linux-arm64.gz" = "68383f8b086d4a5520dd359a5748e27d3f55bc5b9a17d28ac174e895ca837ad8"
-      "agentapi-lifecycle-linux-arm64.xz" = "988cf4c268bb519e4d62be1a4f7ece73d8ba717ba3a164ada445bc6937aefb83"
-      "agentapi-lifecycle-linux-x64"      = "edfa657c4255a4142adcc8469da634cbf748084ed968c67dcc77ff3345eb74f9"
-      "agentapi-lifecycle-linux-x64.gz"   = "c983a5816bad79f964dcce704f732d245425adc5497b98efee1c0269847d3178"
-      "agentapi-lifecycle-linux-x64.xz"   = "032e97580ebb6dc9dc7ab355d2b8a1503f301bc5ca1f91694d4efe55c336056a"
+      "agentapi-lifecycle-linux-arm64"    = "2e3acb1fb49bf26313252a7e9c313ae49d8a4ff356ae4282478f56f140c2e715"
+      "agentapi-lifecycle-linux-arm64.gz" = "20a315c6d52ba13baebd5c47f646a2c42ce7c7889d36208ba966f5459ad6f07b"
+      "agentapi-lifecycle-linux-arm64.xz" = "489c8f7003858f920305384ff5b537e6a837686bffd867bb7a30e7e1a40fcb97"
+      "agentapi-lifecycle-linux-x64"      = "d074568ae2f47e1f3d2f45075ca167766c5179cf78857b2a4c19761156d4d34c"
+      "agentapi-lifecycle-linux-x64.gz"   = "18ac0bc1361ff2bf8853a137881737f40fbe98762b11f5c3298f22c83283012d"
+      "agentapi-lifecycle-linux-x64.xz"   = "a2274ed11ae5d7a6355e2378a7b6a8ea43d46eb4ea5c4b80edc6ba7a0e0b046e"
     }
   }
 }

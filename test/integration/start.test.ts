@@ -71,6 +71,24 @@ function killLater(pid: number | undefined): void {
     });
 }
 
+/**
+ * The checkpoint supervisor after the test, and the checkpoint it may have running: stopped first,
+ * so that it spawns no other, its children killed, then itself. A checkpoint left running would
+ * write into the test's folder while it is removed.
+ */
+function killSupervisorLater(pid: number | undefined): void {
+  if (!pid) return;
+  cleanup.push(() => {
+    try {
+      process.kill(pid, 'SIGSTOP');
+      for (const child of childrenOf(pid)) process.kill(child, 'SIGKILL');
+    } catch {}
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  });
+}
+
 /** `start --detach`, remembering what to kill after the test. */
 async function detach(
   extra: string[] = [],
@@ -81,7 +99,7 @@ async function detach(
   });
   try {
     const report = JSON.parse(result.stdout);
-    killLater(report.supervisorPid);
+    killSupervisorLater(report.supervisorPid);
     killLater(report.pid);
   } catch {}
   return result;
@@ -277,7 +295,7 @@ describe('start --detach', () => {
     const pid = Number(result.stdout.trim());
     killLater(pid);
     const supervisor = Number(/checkpoint supervisor (\d+)/.exec(result.stderr)?.[1]);
-    killLater(supervisor);
+    killSupervisorLater(supervisor);
     expect(result.code, result.stderr).toBe(0);
     expect(pid).toBe(received().pid);
     expect(pid).not.toBe(supervisor);
@@ -369,7 +387,7 @@ describe('the checkpoint supervisor', () => {
       { env: env({ CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: coderd.token }) },
     );
     const supervisor = Number(/checkpoint supervisor (\d+)/.exec(result.stderr)?.[1]);
-    killLater(supervisor);
+    killSupervisorLater(supervisor);
     killLater(Number(result.stdout.trim()));
     expect(result.code, result.stderr).toBe(0);
     const argv = readFileSync(`/proc/${supervisor}/cmdline`, 'utf8').split('\0').filter(Boolean);

@@ -12,12 +12,14 @@
 import { locateAgentApi } from './agentapi/agentapi-process.js';
 import {
   type Collected,
-  collectSnapshot,
+  type Conversation,
   postTarget,
+  readConversation,
   sendSnapshot,
+  snapshotOf,
   taskIdProblem,
 } from './coderd/log-snapshot.js';
-import { fingerprintOf, fingerprintPath, readFingerprint, writeFingerprint } from './fingerprint.js';
+import { fingerprintPath, readFingerprint, writeFingerprint } from './fingerprint.js';
 import {
   acquireLock,
   CHECKPOINT_HOLDERS,
@@ -186,9 +188,13 @@ async function checkpointLocked(
   }
   const found = located.found;
   const agentapi = { pid: found.pid };
-  let collected: Collected;
+  const cannotRead = (error: unknown) =>
+    done(o.stopped?.aborted ? 'stopped' : 'failed', `cannot read /messages: ${describe(error)}`, {
+      agentapi,
+    });
+  let conversation: Conversation;
   try {
-    collected = await collectSnapshot({
+    conversation = await readConversation({
       baseUrl: o.agentApiUrl,
       maxMessages: o.maxMessages,
       maxBytes: o.maxBytes,
@@ -196,20 +202,25 @@ async function checkpointLocked(
       trace: (line) => o.logger.debug(`checkpoint: ${line}`),
     });
   } catch (error) {
-    return done(o.stopped?.aborted ? 'stopped' : 'failed', `cannot read /messages: ${describe(error)}`, {
-      agentapi,
-    });
+    return cannotRead(error);
   }
-  const { total, snapshot } = collected;
-  const snapshotReport = { messagesTotal: total, messagesKept: snapshot.kept, bytes: snapshot.bytes };
+  // Compared before the messages are checked: an idle tick (most ticks) checks and builds nothing.
+  const { fingerprint } = conversation;
   const fingerprintFile = await fingerprintPath(found, o);
-  const fingerprint = fingerprintOf(collected);
   if ((await readFingerprint(fingerprintFile)) === fingerprint) {
-    return done('unchanged', `nothing new since the last checkpoint (${total} messages)`, {
+    return done('unchanged', `nothing new since the last checkpoint (${conversation.raw.total} messages)`, {
       agentapi,
       fingerprintFile,
     });
   }
+  let collected: Collected;
+  try {
+    collected = await snapshotOf(conversation, o);
+  } catch (error) {
+    return cannotRead(error);
+  }
+  const { total, snapshot } = collected;
+  const snapshotReport = { messagesTotal: total, messagesKept: snapshot.kept, bytes: snapshot.bytes };
   if (total === 0) return done('empty', 'AgentAPI has no messages yet', { agentapi });
 
   // Changed: save first, then post; remember it only when both did what they could.

@@ -2,17 +2,12 @@
 // the state file: the next checkpoint compares it with what /messages shows, and sends nothing when
 // they are the same. A regular file of one line, read with a bound, replaced in one rename.
 
+// The fingerprint itself is the conversation's, as read (coderd/log-snapshot.ts, Conversation).
+
 import { configuredStateFile, type Located } from './agentapi/agentapi-process.js';
-import type { Collected } from './coderd/log-snapshot.js';
 import { describe } from './utils/errors.js';
 import { readSmallFile, replaceFile } from './utils/local-file.js';
 import type { Logger } from './utils/log.js';
-import { sha256Hex } from './utils/sha256.js';
-
-/** What a checkpoint saved and posted: the whole conversation's length and the body it posts. */
-export function fingerprintOf(collected: Collected): string {
-  return sha256Hex(`${collected.total}\n${collected.snapshot.body}`);
-}
 
 /** Beside the state file AgentAPI writes; beside the PID file when it writes none. */
 export async function fingerprintPath(

@@ -13,7 +13,7 @@ import {
   sendSnapshot,
   taskIdProblem,
 } from './coderd/log-snapshot.js';
-import { fingerprintOf, fingerprintPath, writeFingerprint } from './fingerprint.js';
+import { fingerprintPath, writeFingerprint } from './fingerprint.js';
 import {
   acquireLock,
   CHECKPOINT_HOLDERS,
@@ -186,7 +186,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     const [, posted] = await Promise.all([saveDone, snapshotDone]);
     // What is saved and posted now is what the first checkpoint after a resume finds unchanged.
     if (posted && found && report.saveConfirmed)
-      await writeFingerprint(await fingerprintPath(found, o), fingerprintOf(posted), o.logger);
+      await writeFingerprint(await fingerprintPath(found, o), posted.fingerprint, o.logger);
 
     // 4. Stop.
     t = Date.now();

@@ -51,6 +51,16 @@ describe('checkpoint: one tick', () => {
     expect(f.coderd?.stored.get(TASK_ID)?.messages).toHaveLength(5);
   });
 
+  it('other limits make another snapshot: the same conversation with --max-messages 2 is saved and posted again', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_MESSAGES: '3' } } });
+    expect(outcomeOf(await checkpoint()).outcome).toBe('stored');
+    expect(f.coderd?.stored.get(TASK_ID)?.messages).toHaveLength(3);
+    expect(outcomeOf(await checkpoint(['--max-messages', '2'])).outcome).toBe('stored');
+    expect(f.coderd?.stored.get(TASK_ID)?.messages).toHaveLength(2);
+    expect(outcomeOf(await checkpoint(['--max-messages', '2'])).outcome).toBe('unchanged');
+    expect(posts()).toBe(2);
+  });
+
   it.each([
     ['without a task id: saves only', ['--task-id', ''], {}, 'saved', 0],
     ['without the Coder variables: saves only', [], { CODER_AGENT_TOKEN: undefined }, 'saved', 0],

@@ -2,43 +2,18 @@
 // and POST /message (smoke only). Schemas accept what AgentAPI sends and ignore fields we do not use.
 
 import ky, { HTTPError } from 'ky';
-// zod/mini: the same schemas for a fraction of zod's start-up cost (this runs in every command).
-import * as z from 'zod/mini';
 import type { SnapshotMessage } from '../coderd/snapshot.js';
 import { formatDuration } from '../utils/duration.js';
 import { bodySnippet, classifyRequestError, readBounded, shorten } from '../utils/http.js';
-import { lastElements, NotJsonError } from './last-elements.js';
+import { AgentApiError, ROLES } from './agentapi-common.js';
+import type { AgentStatus } from './agentapi-schemas.js';
+import { type KeptElement, lastElements, NotJsonError } from './last-elements.js';
 
-export const ROLES = ['user', 'agent'] as const;
+export { AgentApiError, type AgentApiErrorKind } from './agentapi-common.js';
+export type { AgentStatus } from './agentapi-schemas.js';
+
 /** The roles as the scanner captures them: raw JSON strings. */
 const QUOTED_ROLES = new Set(ROLES.map((role) => `"${role}"`));
-
-export const MessageSchema = z.object({
-  id: z.int(),
-  content: z.string(),
-  role: z.enum(ROLES),
-  time: z.string(),
-});
-
-export const StatusSchema = z.object({
-  status: z.string(),
-  agent_type: z.optional(z.string()),
-  transport: z.optional(z.string()),
-});
-
-export type AgentStatus = z.infer<typeof StatusSchema>;
-
-export type AgentApiErrorKind = 'unreachable' | 'timeout' | 'aborted' | 'http' | 'malformed' | 'failed';
-
-export class AgentApiError extends Error {
-  constructor(
-    readonly kind: AgentApiErrorKind,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AgentApiError';
-  }
-}
 
 export interface AgentApiOptions {
   /** e.g. http://127.0.0.1:3284 */
@@ -49,6 +24,18 @@ export interface AgentApiOptions {
   signal?: AbortSignal;
   /** Told about each request as it ends (method, URL, status, bytes, time), for --verbose. */
   trace?: (line: string) => void;
+}
+
+/** The last messages as AgentAPI sent them, not yet checked: what a checkpoint compares. */
+export interface RawMessages {
+  /** Messages in the whole conversation. */
+  total: number;
+  /** The last `keep` whose role coderd accepts, oldest first, as JSON text of the fields we use. */
+  kept: KeptElement[];
+  /** Messages left out because coderd refuses their role. */
+  leftOut: number;
+  /** The role of the first one left out, for the report. */
+  leftOutRole?: string;
 }
 
 export interface MessagesResult {
@@ -80,6 +67,7 @@ const STATUS_BODY_LIMIT = 64 * 1024;
 
 export async function getStatus(options: AgentApiOptions): Promise<AgentStatus> {
   const json = await getJson('status', options);
+  const { parse, StatusSchema } = await import('./agentapi-schemas.js');
   return parse(StatusSchema, json, 'GET /status');
 }
 
@@ -92,7 +80,14 @@ export async function getMessages(
   options: AgentApiOptions,
   wanted: MessagesOptions,
 ): Promise<MessagesResult> {
-  const what = 'GET /messages';
+  return checkMessages(await readMessages(options, wanted));
+}
+
+const MESSAGES = 'GET /messages';
+
+/** The last messages as AgentAPI sent them (streamed, bounded as getMessages says), unchecked. */
+export async function readMessages(options: AgentApiOptions, wanted: MessagesOptions): Promise<RawMessages> {
+  const what = MESSAGES;
   const started = performance.now();
   const response = await request('messages', options);
   let bytes = 0;
@@ -124,7 +119,23 @@ export async function getMessages(
       throw new AgentApiError('malformed', `AgentAPI's ${what} answer is not JSON: ${error.message}`);
     throw await describeFailure(error, what, options);
   }
-  const messages = found.kept.map((element) => {
+  const role = found.firstRejected?.get('role');
+  options.trace?.(
+    `GET ${options.baseUrl}/messages -> ${response.status}, ${bytes} bytes, ${found.total} messages (${found.kept.length} kept${found.rejected ? `, ${found.rejected} left out` : ''}) in ${Math.round(performance.now() - started)}ms`,
+  );
+  return {
+    total: found.total,
+    kept: found.kept,
+    leftOut: found.rejected,
+    leftOutRole: role ? printable(role) : undefined,
+  };
+}
+
+/** The messages read, checked against the shape AgentAPI sends; an AgentApiError if one is not. */
+export async function checkMessages(raw: RawMessages): Promise<MessagesResult> {
+  const what = MESSAGES;
+  const { parse, MessageSchema } = await import('./agentapi-schemas.js');
+  const messages = raw.kept.map((element) => {
     const at = ['messages', element.index];
     if (element.problem) {
       throw new AgentApiError(
@@ -143,16 +154,7 @@ export async function getMessages(
     }
     return parse(MessageSchema, json, what, at);
   });
-  const role = found.firstRejected?.get('role');
-  options.trace?.(
-    `GET ${options.baseUrl}/messages -> ${response.status}, ${bytes} bytes, ${found.total} messages (${messages.length} kept${found.rejected ? `, ${found.rejected} left out` : ''}) in ${Math.round(performance.now() - started)}ms`,
-  );
-  return {
-    total: found.total,
-    messages,
-    leftOut: found.rejected,
-    leftOutRole: role ? printable(role) : undefined,
-  };
+  return { total: raw.total, messages, leftOut: raw.leftOut, leftOutRole: raw.leftOutRole };
 }
 
 /**
@@ -268,17 +270,5 @@ async function explainFailure(
   return new AgentApiError(
     'unreachable',
     `AgentAPI is not reachable at ${options.baseUrl} (${failure.detail}); is it running on that port? (--port, AGENTAPI_PORT)`,
-  );
-}
-
-function parse<T>(schema: z.ZodMiniType<T>, json: unknown, what: string, at: (string | number)[] = []): T {
-  const result = schema.safeParse(json);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const path = [...at, ...issue.path.map(String)];
-  const where = path.length ? path.join('.') : 'body';
-  throw new AgentApiError(
-    'malformed',
-    `AgentAPI's ${what} answer is not what AgentAPI sends: ${where}: ${issue.message}`,
   );
 }

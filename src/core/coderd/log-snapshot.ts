@@ -1,12 +1,13 @@
 // The log-snapshot workflow shared by `snapshot`, `shutdown` and `start` checkpoints:
 // fetch the last messages from AgentAPI, fit them to the budget, post them to coderd.
 
-import { getMessages } from '../agentapi/agentapi-client.js';
+import { checkMessages, type RawMessages, readMessages } from '../agentapi/agentapi-client.js';
 import { type CoderEnv, DEFAULTS, ENV } from '../settings.js';
 import type { Deadline } from '../utils/deadline.js';
 import { formatDuration } from '../utils/duration.js';
 import { EXIT, UserError } from '../utils/errors.js';
 import type { Logger } from '../utils/log.js';
+import { sha256Hex } from '../utils/sha256.js';
 import { type PostOutcome, postSnapshot } from './coderd-client.js';
 import { parseUuid } from './rules.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
@@ -20,10 +21,23 @@ export interface CollectOptions {
   trace?: (line: string) => void;
 }
 
+/** The conversation as read from AgentAPI, before its messages are checked. */
+export interface Conversation {
+  raw: RawMessages;
+  /**
+   * What a checkpoint compares with the last one's: the whole conversation's length and its last
+   * messages as AgentAPI sent them, with the limits the snapshot is fitted to. Nothing else goes
+   * into a snapshot, so the same fingerprint means the same snapshot and nothing to save or post.
+   */
+  fingerprint: string;
+}
+
 export interface Collected {
   /** Messages in AgentAPI's whole conversation. */
   total: number;
   snapshot: Snapshot;
+  /** The conversation's fingerprint (Conversation). */
+  fingerprint: string;
   /** Messages left out because coderd would refuse their role, and the first such role. */
   leftOut: number;
   leftOutRole?: string;
@@ -32,7 +46,12 @@ export interface Collected {
 }
 
 export async function collectSnapshot(options: CollectOptions): Promise<Collected> {
-  const { total, messages, leftOut, leftOutRole } = await getMessages(
+  return snapshotOf(await readConversation(options), options);
+}
+
+/** The last messages from AgentAPI, unchecked, and their fingerprint. */
+export async function readConversation(options: CollectOptions): Promise<Conversation> {
+  const raw = await readMessages(
     {
       baseUrl: options.baseUrl,
       timeoutMs: Math.min(DEFAULTS.requestTimeoutMs, Math.max(1, options.deadline.remaining())),
@@ -41,9 +60,22 @@ export async function collectSnapshot(options: CollectOptions): Promise<Collecte
     },
     { keep: options.maxMessages, maxBytes: options.maxBytes },
   );
+  // One line each (JSON text holds no raw newline): the limits, then each kept message.
+  const lines = [`${raw.total} ${options.maxMessages} ${options.maxBytes}`];
+  for (const e of raw.kept) lines.push(`${e.index} ${e.problem ?? ''} ${e.json.toString('utf8')}`);
+  return { raw, fingerprint: sha256Hex(lines.join('\n')) };
+}
+
+/** The snapshot of a conversation read: its messages checked, then fitted to the limits. */
+export async function snapshotOf(
+  conversation: Conversation,
+  limits: { maxMessages: number; maxBytes: number },
+): Promise<Collected> {
+  const { total, messages, leftOut, leftOutRole } = await checkMessages(conversation.raw);
   return {
     total,
-    snapshot: buildSnapshot(messages, options.maxMessages, options.maxBytes),
+    snapshot: buildSnapshot(messages, limits.maxMessages, limits.maxBytes),
+    fingerprint: conversation.fingerprint,
     newestTime: messages.at(-1)?.time,
     leftOut,
     leftOutRole,

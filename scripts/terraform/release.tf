@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "2e3acb1fb49bf26313252a7e9c313ae49d8a4ff356ae4282478f56f140c2e715"
-      "agentapi-lifecycle-linux-arm64.gz" = "20a315c6d52ba13baebd5c47f646a2c42ce7c7889d36208ba966f5459ad6f07b"
-      "agentapi-lifecycle-linux-arm64.xz" = "489c8f7003858f920305384ff5b537e6a837686bffd867bb7a30e7e1a40fcb97"
-      "agentapi-lifecycle-linux-x64"      = "d074568ae2f47e1f3d2f45075ca167766c5179cf78857b2a4c19761156d4d34c"
-      "agentapi-lifecycle-linux-x64.gz"   = "18ac0bc1361ff2bf8853a137881737f40fbe98762b11f5c3298f22c83283012d"
-      "agentapi-lifecycle-linux-x64.xz"   = "a2274ed11ae5d7a6355e2378a7b6a8ea43d46eb4ea5c4b80edc6ba7a0e0b046e"
+      "agentapi-lifecycle-linux-arm64"    = "13e9f759110c88cb1419d0b71fe52030257aaa02079b61bf227f6bfbfae229ab"
+      "agentapi-lifecycle-linux-arm64.gz" = "5f5bb54ef18d193ef1d8adcd74730a725e8f6c315411dac0b8c65453f04b9791"
+      "agentapi-lifecycle-linux-arm64.xz" = "0ae1a29521f98aef44a9fe7f4c1d89760a517f6ca1f016c24b76c2f9a2a3fa6d"
+      "agentapi-lifecycle-linux-x64"      = "1c100dd3dcd4aa50800df879da100b0ca9f4301dbe3010cb73cfc27a9d643222"
+      "agentapi-lifecycle-linux-x64.gz"   = "c8cff4b6b3edfa1a4ad661666e21ba488974c5172b00f525835ade5f0dc7cf9a"
+      "agentapi-lifecycle-linux-x64.xz"   = "67589601882418f4304fbd4a9ccc809fee1dc098c8930395a823a8b0923931cd"
     }
   }
 }

@@ -29,6 +29,7 @@ import {
   parseAgentApiUrl,
 } from '../../src/core/settings.js';
 import {
+  attempt,
   describe as describeError,
   EXIT,
   fsReason,
@@ -86,6 +87,16 @@ describe('errors in words', () => {
     ['EISDIR', 'it is a directory'],
   ])('fsReason(%s) is "%s"', (code, words) => {
     expect(fsReason(Object.assign(new Error(`${code}: raw`), { code }))).toBe(words);
+  });
+
+  it('attempt gives what the call returns, or undefined when it throws', () => {
+    expect(attempt(() => 7)).toBe(7);
+    expect(attempt(() => '')).toBe('');
+    expect(
+      attempt(() => {
+        throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      }),
+    ).toBeUndefined();
   });
 
   it('fsReason falls back to the message, on one line; describe() flattens anything thrown', () => {

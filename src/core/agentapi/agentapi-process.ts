@@ -13,6 +13,7 @@ import {
   readProc,
 } from '../process/proc.js';
 import { DEFAULTS } from '../settings.js';
+import { attempt } from '../utils/errors.js';
 import type { VersionInfo } from './agentapi-version.js';
 import { type PidFile, readPidFileOrOld } from './pid-file.js';
 
@@ -206,13 +207,4 @@ export async function runningVersion(proc: ProcInfo, timeoutMs = 2000): Promise<
   if (info.supportsPersistence === undefined)
     return { ...info, evidence: `version "${info.raw}" cannot be compared` };
   return { ...info, evidence: `agentapi --version says ${info.raw}` };
-}
-
-/** What `read` returns, or undefined when it throws (a process gone, a file we may not read). */
-function attempt<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch {
-    return undefined;
-  }
 }

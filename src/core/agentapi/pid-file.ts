@@ -3,6 +3,7 @@
 // file holding them is invalid, never obeyed.
 
 import { lstatSync } from 'node:fs';
+import { attempt } from '../utils/errors.js';
 import { readSmallFile } from '../utils/local-file.js';
 
 /** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
@@ -45,10 +46,7 @@ export async function readPidFile(path: string): Promise<PidFile> {
 export async function readPidFileOrOld(given: string, oldDefault: string | undefined): Promise<PidFile> {
   const file = await readPidFile(given);
   if (file.state !== 'missing' || !oldDefault) return file;
-  let owner: number | undefined;
-  try {
-    owner = lstatSync(oldDefault, { throwIfNoEntry: false })?.uid;
-  } catch {}
+  const owner = attempt(() => lstatSync(oldDefault))?.uid;
   if (owner === undefined || owner !== process.geteuid?.()) return file;
   return readPidFile(oldDefault);
 }

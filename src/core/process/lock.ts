@@ -17,7 +17,7 @@ import { lstatSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parsePid } from '../agentapi/pid-file.js';
 import { type Deadline, pollUntil } from '../utils/deadline.js';
-import { fsReason } from '../utils/errors.js';
+import { attempt, fsReason } from '../utils/errors.js';
 import { readSmallFile, removeQuietly, replaceFile, writeNewFile } from '../utils/local-file.js';
 import { isOurs, isRunning, readProc } from './proc.js';
 
@@ -124,7 +124,7 @@ export function guardPath(path: string, stamp: LockStamp): string {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  return attempt(() => lstatSync(path)) !== undefined;
 }
 
 /**
@@ -171,7 +171,7 @@ export async function lockHolder(
   const proc = await readProc(parsed.pid);
   if (!isRunning(proc)) return stale(`PID ${parsed.pid} is not running`);
   if (!isOurs(proc)) return stale(`PID ${parsed.pid} belongs to another user`);
-  const exe = readlinkOrEmpty(`/proc/${proc.pid}/exe`);
+  const exe = attempt(() => readlinkSync(`/proc/${proc.pid}/exe`)) ?? '';
   if (!basename(exe).startsWith('agentapi-lifecycle') || !holders.includes(proc.argv[1] ?? '')) {
     return stale(`PID ${parsed.pid} is not an agentapi-lifecycle ${holders[0]}`);
   }
@@ -183,20 +183,8 @@ export async function lockHolder(
 
 /** A refused lock (a FIFO, a huge file) is stamped without being opened for reading. */
 async function stampOf(path: string): Promise<LockStamp | undefined> {
-  try {
-    const s = lstatSync(path, { throwIfNoEntry: false });
-    return s && { ino: s.ino, mtimeMs: s.mtimeMs };
-  } catch {
-    return undefined;
-  }
-}
-
-function readlinkOrEmpty(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return '';
-  }
+  const s = attempt(() => lstatSync(path));
+  return s && { ino: s.ino, mtimeMs: s.mtimeMs };
 }
 
 function unlocked(path: string, why: string): LockResult {

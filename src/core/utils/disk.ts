@@ -3,7 +3,8 @@
 // once, by name, than to wait out a timeout and report "unconfirmed".
 
 // Synchronous calls, as in local-file.ts: a thread-pool round trip of fs/promises costs more (#29).
-import { accessSync, constants, type StatsFs, statfsSync } from 'node:fs';
+import { accessSync, constants, statfsSync } from 'node:fs';
+import { attempt } from './errors.js';
 
 export interface NoRoom {
   kind: 'no-space' | 'read-only';
@@ -23,12 +24,8 @@ export async function noRoomFor(dir: string, bytes: number): Promise<NoRoom | un
       return { kind: 'read-only', detail: `the file system of ${dir} is read-only` };
     }
   }
-  let fs: StatsFs;
-  try {
-    fs = statfsSync(dir);
-  } catch {
-    return undefined;
-  }
+  const fs = attempt(() => statfsSync(dir));
+  if (!fs) return undefined;
   // What a process of ours may use: root may also use the blocks kept for it.
   const freeBytes = (process.geteuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
   const needed = Math.max(bytes, fs.bsize);

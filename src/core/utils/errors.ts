@@ -51,6 +51,15 @@ export function printError(error: UserError, redact: (text: string) => string = 
   write('stderr', `${lines.join('\n')}\n`);
 }
 
+/** What `call` returns, or undefined when it throws (a file or process gone, one we may not read). */
+export function attempt<T>(call: () => T): T | undefined {
+  try {
+    return call();
+  } catch {
+    return undefined;
+  }
+}
+
 // ENOENT here is about creating a file (a missing file to read is each caller's own case).
 const FS_REASONS: Record<string, string> = {
   ENOENT: 'its directory does not exist',

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "13e9f759110c88cb1419d0b71fe52030257aaa02079b61bf227f6bfbfae229ab"
-      "agentapi-lifecycle-linux-arm64.gz" = "5f5bb54ef18d193ef1d8adcd74730a725e8f6c315411dac0b8c65453f04b9791"
-      "agentapi-lifecycle-linux-arm64.xz" = "0ae1a29521f98aef44a9fe7f4c1d89760a517f6ca1f016c24b76c2f9a2a3fa6d"
-      "agentapi-lifecycle-linux-x64"      = "1c100dd3dcd4aa50800df879da100b0ca9f4301dbe3010cb73cfc27a9d643222"
-      "agentapi-lifecycle-linux-x64.gz"   = "c8cff4b6b3edfa1a4ad661666e21ba488974c5172b00f525835ade5f0dc7cf9a"
-      "agentapi-lifecycle-linux-x64.xz"   = "67589601882418f4304fbd4a9ccc809fee1dc098c8930395a823a8b0923931cd"
+      "agentapi-lifecycle-linux-arm64"    = "49f61e4332ec53763ddbbe9e440d14146d2d2827073a9233da63ec8b1254fdd4"
+      "agentapi-lifecycle-linux-arm64.gz" = "5e007430bc6122d3acfd4d9fde7900488bbc0661a9ea68b4feb469d03612adea"
+      "agentapi-lifecycle-linux-arm64.xz" = "587e75e381d64747493f7e0b34932140cb8734237e463fe5fb97d8c28f9bd192"
+      "agentapi-lifecycle-linux-x64"      = "30b0dd50683ca21a14c28ed825b9d59b90514415801b80daf798ff69b9453dee"
+      "agentapi-lifecycle-linux-x64.gz"   = "61cb101bfc3f5908af88fcbe76af93b82a76ae3d1852f2f9a725707ca480811d"
+      "agentapi-lifecycle-linux-x64.xz"   = "30537e756b139f82f89db27504f4d3027963adf71ff4eecabf285cc6074e6256"
     }
   }
 }

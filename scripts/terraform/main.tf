@@ -49,8 +49,8 @@ variable "install_dir" {
   description = "Where verified binaries are kept, one folder per version. On persistent storage, a restart downloads nothing."
   default     = "$HOME/.cache/agentapi-lifecycle"
   validation {
-    condition     = !can(regex("[\"'`[:space:]]", var.install_dir))
-    error_message = "install_dir must not contain spaces or quotes."
+    condition     = can(regex("^(/|\\$HOME/)[A-Za-z0-9._/+@=,:%~-]*$", var.install_dir))
+    error_message = "install_dir must be an absolute path, or one under $HOME/, of letters, digits and . _ / + @ = , : % ~ - only (no shell expands anything in it but that leading $HOME)."
   }
 }
 
@@ -75,8 +75,8 @@ variable "state_file_path" {
   description = "AgentAPI's state file, on persistent storage. Empty: $HOME/.agentapi/state.json (for another name: $HOME/.agentapi/<name>/state.json)."
   default     = ""
   validation {
-    condition     = !can(regex("[\"'`[:space:]]", var.state_file_path))
-    error_message = "state_file_path must not contain spaces or quotes."
+    condition     = var.state_file_path == "" || can(regex("^(/|\\$HOME/)[A-Za-z0-9._/+@=,:%~-]*$", var.state_file_path))
+    error_message = "state_file_path must be empty, or an absolute path, or one under $HOME/, of letters, digits and . _ / + @ = , : % ~ - only (no shell expands anything in it but that leading $HOME)."
   }
 }
 
@@ -85,8 +85,8 @@ variable "pid_file_path" {
   description = "The PID file AgentAPI writes (the shutdown lock lies beside it). Empty: $HOME/.agentapi/agentapi.pid (for another name: $HOME/.agentapi/<name>/agentapi.pid), in a folder of the user's own that no one else can write: never /tmp, where another user could create it first."
   default     = ""
   validation {
-    condition     = var.pid_file_path == "" || can(regex("^(/|\\$HOME/)[^\"'`[:space:]]*$", var.pid_file_path))
-    error_message = "pid_file_path must be empty, or an absolute path (or one under $HOME/) without spaces or quotes."
+    condition     = var.pid_file_path == "" || can(regex("^(/|\\$HOME/)[A-Za-z0-9._/+@=,:%~-]*$", var.pid_file_path))
+    error_message = "pid_file_path must be empty, or an absolute path, or one under $HOME/, of letters, digits and . _ / + @ = , : % ~ - only (no shell expands anything in it but that leading $HOME)."
   }
 }
 
@@ -175,6 +175,10 @@ variable "workdir" {
   type        = string
   description = "The folder AgentAPI and the agent start in. Empty: the workspace user's home."
   default     = ""
+  validation {
+    condition     = var.workdir == "" || can(regex("^(/|\\$HOME(/|$))[A-Za-z0-9._/+@=,:%~-]*$", var.workdir))
+    error_message = "workdir must be empty, $HOME, or an absolute path, or one under $HOME/, of letters, digits and . _ / + @ = , : % ~ - only (no shell expands anything in it but that leading $HOME)."
+  }
 }
 
 variable "agentapi_args" {
@@ -296,8 +300,8 @@ variable "adopt_state_file" {
   default     = null
   nullable    = true
   validation {
-    condition     = var.adopt_state_file == null ? true : (var.adopt_state_file == "" || can(regex("^(/|\\$HOME/)[^\"'`[:space:]]*$", var.adopt_state_file)))
-    error_message = "adopt_state_file must be null, empty, or an absolute path (or one under $HOME/) without spaces or quotes."
+    condition     = var.adopt_state_file == null ? true : (var.adopt_state_file == "" || can(regex("^(/|\\$HOME/)[A-Za-z0-9._/+@=,:%~-]*$", var.adopt_state_file)))
+    error_message = "adopt_state_file must be null, empty, or an absolute path, or one under $HOME/, of letters, digits and . _ / + @ = , : % ~ - only (no shell expands anything in it but that leading $HOME)."
   }
 }
 

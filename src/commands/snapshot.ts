@@ -2,7 +2,14 @@ import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../core/base-command.js';
 import type { PostOutcome } from '../core/coderd/coderd-client.js';
 import type { Collected } from '../core/coderd/log-snapshot.js';
-import { agentApiFlags, durationFlag, snapshotFlags, taskIdFlag } from '../core/flags.js';
+import {
+  agentApiFlags,
+  durationFlag,
+  pidFileFlag,
+  runningStateFileFlag,
+  snapshotFlags,
+  taskIdFlag,
+} from '../core/flags.js';
 import { agentApiBaseUrl, coderEnv } from '../core/settings.js';
 import { Deadline } from '../core/utils/deadline.js';
 import { formatDuration } from '../core/utils/duration.js';
@@ -50,6 +57,8 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
       description: 'POST the snapshot to coderd instead of printing it (needs --task-id)',
     }),
     'task-id': taskIdFlag,
+    'pid-file': pidFileFlag,
+    'state-file': runningStateFileFlag,
     timeout: durationFlag({
       description: 'Give up after this long',
       default: 30_000,
@@ -75,8 +84,9 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
       );
     }
     const target = flags.post ? postTarget(taskId, coderEnv()) : undefined;
-    if (target && 'missing' in target) {
-      throw new UserError(`cannot post: ${target.missing}`, EXIT.usage, { usage: 'snapshot' });
+    if (target && !('token' in target)) {
+      const why = 'missing' in target ? target.missing : target.invalid;
+      throw new UserError(`cannot post: ${why}`, EXIT.usage, { usage: 'snapshot' });
     }
 
     const deadline = Deadline.in(flags.timeout);
@@ -93,6 +103,16 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     } catch (error) {
       throw new UserError(describe(error));
     }
+    // A prompt start did not see delivered, in the conversation now: recorded as delivered.
+    const { notePromptDeliveredBy } = await import('../core/prompt.js');
+    await notePromptDeliveredBy({
+      pidFile: flags['pid-file'],
+      port: flags.port,
+      stateFile: flags['state-file'],
+      baseUrl,
+      deadline,
+      logger: this.logger,
+    });
     const { total, snapshot } = collected;
     const report: SnapshotReport = {
       ok: true,

@@ -143,13 +143,19 @@ export default class Start extends BaseCommand<typeof Start> {
     const { flags } = this;
     const agent = agentCommand(this.argv);
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
-    const [{ runStart }, { taskIdProblem }, { readPrompt }, { parseUuid }] = await Promise.all([
-      import('../core/run-start.js'),
-      import('../core/coderd/log-snapshot.js'),
-      import('../core/prompt.js'),
-      import('../core/coderd/rules.js'),
-    ]);
-    const prompt = flags['prompt-file'] !== undefined ? await readPrompt(flags['prompt-file']) : flags.prompt;
+    const [{ runStart }, { taskIdProblem }, { promptFromArgument, readPrompt }, { parseUuid }] =
+      await Promise.all([
+        import('../core/run-start.js'),
+        import('../core/coderd/log-snapshot.js'),
+        import('../core/prompt.js'),
+        import('../core/coderd/rules.js'),
+      ]);
+    const prompt =
+      flags['prompt-file'] !== undefined
+        ? await readPrompt(flags['prompt-file'])
+        : flags.prompt !== undefined
+          ? await promptFromArgument(flags.prompt)
+          : undefined;
     // A bad task id must not keep the agent from starting: checkpoints then only save state.
     const badTaskId = taskIdProblem(flags['task-id']);
     if (badTaskId) this.logger.warn(`${badTaskId}; checkpoints will not post snapshots`);

@@ -3,7 +3,9 @@ import { agentApiFlags, durationFlag, pidFileFlag, runningStateFileFlag, taskIdF
 import { coderEnv } from '../core/settings.js';
 import type { StatusReport } from '../core/status.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
+import { redact } from '../core/utils/log.js';
 import { write } from '../core/utils/output.js';
+import { escapeControls } from '../core/utils/text.js';
 
 export default class Status extends BaseCommand<typeof Status> {
   static summary = 'Show whether AgentAPI is healthy and everything shutdown depends on.';
@@ -42,7 +44,8 @@ export default class Status extends BaseCommand<typeof Status> {
       timeoutMs: flags.timeout,
       trace: (line) => this.logger.debug(line),
     });
-    if (!this.jsonEnabled()) write('stdout', render(report));
+    // What records and servers said is shown, never obeyed, and the token never (it may be in a record).
+    if (!this.jsonEnabled()) write('stdout', redact(render(report), [coderEnv().token ?? '']));
     if (!report.healthy)
       throw new UserError(`AgentAPI is not healthy: ${report.problems.join('; ')}`, EXIT.failed, { report });
     return report;
@@ -140,7 +143,8 @@ function render(r: StatusReport): string {
   for (const problem of r.problems) lines.push(`problem: ${problem}`);
   for (const warning of r.warnings) lines.push(`warning: ${warning}`);
   for (const note of r.notes) lines.push(`note: ${note}`);
-  return `${lines.join('\n')}\n`;
+  // One line each: what a record or a server said is shown, never obeyed.
+  return `${lines.map(escapeControls).join('\n')}\n`;
 }
 
 function plural(n: number | undefined, word: string): string {

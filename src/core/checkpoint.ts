@@ -9,7 +9,7 @@
 // its own POST, so the last snapshot is always shutdown's. One checkpoint at a time: a tick that
 // finds the previous one still running leaves at once.
 
-import { locateAgentApi } from './agentapi/agentapi-process.js';
+import { locateAgentApi, stateFileOf } from './agentapi/agentapi-process.js';
 import {
   type Collected,
   type Conversation,
@@ -28,11 +28,12 @@ import {
   SHUTDOWN_HOLDERS,
   shutdownLockPath,
 } from './process/lock.js';
+import { notePromptDelivered } from './prompt.js';
 import { finishSave, noteMessages, type SaveAndPostOptions, type SaveResult, startSave } from './save.js';
 import { oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
 import { Deadline } from './utils/deadline.js';
 import { describe } from './utils/errors.js';
-import { readSmallFile, replaceFile } from './utils/local-file.js';
+import { readOwnFile, replaceFile } from './utils/local-file.js';
 import { preparePrivateFolders } from './utils/private-dir.js';
 import { sha256Hex } from './utils/sha256.js';
 
@@ -75,6 +76,8 @@ export interface CheckpointReport {
   snapshot?: { messagesTotal: number; messagesKept: number; bytes: number; attempts?: number };
   /** Where the fingerprint of the last checkpoint is kept. */
   fingerprintFile?: string;
+  /** What failed, in words that stay the same while the failure does (--quiet-repeats compares them). */
+  failure?: { step: 'find' | 'read' | 'save' | 'snapshot'; kind: string; status?: number };
 }
 
 /** The outcomes that are no failure: the checkpoint did what there was to do. */
@@ -134,18 +137,40 @@ const SAY_AGAIN_AFTER_MS = 24 * 60 * 60 * 1000;
 /**
  * The tick's one line: nothing when nothing happened; what was stored; or what failed, with what
  * the steps noticed on the way. With `quietRepeats` (the module's cron: Coder keeps at most 1 MiB
- * of an agent's logs), a line the last tick already said, numbers aside, is not said again for a
- * day: a failure that lasts (coderd down, AgentAPI gone) is one line, not 720 a day.
+ * of an agent's logs), a failure the last tick already said is not said again for a day: a failure
+ * that lasts (coderd down, AgentAPI gone) is one line, not 720 a day. "The same" is judged by what
+ * failed and how (the outcome, the step, its kind, the HTTP status, where it went), never by the
+ * words: a proxy's 400 with a fresh request id in its body is the same failure.
  */
 async function tell(report: CheckpointReport, held: string[], o: CheckpointOptions): Promise<void> {
   const line = `checkpoint: ${report.outcome}: ${report.detail}${held.length ? `; ${held.join('; ')}` : ''}`;
   if (NOTHING_HAPPENED.includes(report.outcome) && held.length === 0) return o.logger.debug(line);
   if (o.quietRepeats) {
-    const said = await saidBefore(checkpointSaidPath(o.pidFile), line, ALWAYS_NEWS.includes(report.outcome));
-    if (said) return o.logger.debug(`${line} (said at an earlier tick; not repeated until it changes)`);
+    const said = await saidBefore(
+      checkpointSaidPath(o.pidFile),
+      samenessOf(report, o),
+      ALWAYS_NEWS.includes(report.outcome),
+    );
+    if (said.problem) o.logger.warn(`--quiet-repeats: ${said.problem}; this line is said at every tick`);
+    if (said.before)
+      return o.logger.debug(`${line} (said at an earlier tick; not repeated until it changes)`);
   }
   if (report.ok && held.length === 0) o.logger.info(line);
   else o.logger.warn(line);
+}
+
+/** What makes two ticks' failures the same: what failed and how, and where it went; not the words. */
+function samenessOf(report: CheckpointReport, o: CheckpointOptions): string {
+  const f = report.failure;
+  const kind = f ?? { step: '', kind: report.save?.outcome ?? '', status: undefined };
+  return JSON.stringify([
+    report.outcome,
+    kind.step,
+    kind.kind,
+    kind.status ?? null,
+    o.agentApiUrl,
+    o.taskId ?? null,
+  ]);
 }
 
 /** Beside the PID file: what the last tick said, for `--quiet-repeats`. */
@@ -154,17 +179,30 @@ export function checkpointSaidPath(pidFile: string): string {
 }
 
 /**
- * Whether `line` (numbers aside) is what the record at `path` says was said within a day; if not,
- * it becomes the record. `news` is always said, and recorded.
+ * Whether a failure that is `sameness` is what the record at `path` says was said within a day;
+ * if not, it becomes the record. `news` is always said, and recorded. A record that is not ours
+ * (a link, another user's file: the PID file may lie in /tmp) or holds a time in the future is
+ * no record; one that cannot be kept is said (`problem`).
  */
-async function saidBefore(path: string, line: string, news: boolean): Promise<boolean> {
-  const key = sha256Hex(line.replace(/\d+/g, '#'));
-  const file = await readSmallFile(path, 128);
+async function saidBefore(
+  path: string,
+  sameness: string,
+  news: boolean,
+): Promise<{ before: boolean; problem?: string }> {
+  const key = sha256Hex(sameness);
+  const file = await readOwnFile(path, 128);
+  const problem = file.state === 'refused' ? `ignoring ${path}: ${file.reason}` : undefined;
   const [hash, at] = file.state === 'ok' ? file.data.toString('utf8').trim().split(' ') : [];
-  if (!news && hash === key && Date.now() - Number(at) < SAY_AGAIN_AFTER_MS) return true;
-  // A record that cannot be kept (a full disk) only means the line is said again next time.
-  await replaceFile(path, `${key} ${Date.now()}\n`).catch(() => undefined);
-  return false;
+  const age = Date.now() - Number(at);
+  // A time in the future (planted, or a clock set back) would silence the line for good.
+  if (!news && !problem && hash === key && age >= 0 && age < SAY_AGAIN_AFTER_MS) return { before: true };
+  try {
+    await replaceFile(path, `${key} ${Date.now()}\n`);
+    return { before: false, problem };
+  } catch (error) {
+    // A record that cannot be kept (a full disk, a file of another user in /tmp) means saying it again.
+    return { before: false, problem: problem ?? `cannot keep ${path} (${describe(error)})` };
+  }
 }
 
 type Done = (
@@ -206,7 +244,10 @@ async function checkpointLocked(
   }
   // Compared before the messages are checked: an idle tick (most ticks) checks and builds nothing.
   const { fingerprint } = conversation;
-  const fingerprintFile = await fingerprintPath(found, o);
+  const stateFile = await stateFileOf(found, o);
+  const fingerprintFile = fingerprintPath(stateFile, o.pidFile);
+  // A prompt start did not see delivered, in the conversation now: recorded as delivered.
+  if (stateFile) await notePromptDelivered({ stateFile, baseUrl: o.agentApiUrl, deadline, logger: o.logger });
   if ((await readFingerprint(fingerprintFile)) === fingerprint) {
     return done('unchanged', `nothing new since the last checkpoint (${conversation.raw.total} messages)`, {
       agentapi,
@@ -241,6 +282,13 @@ async function checkpointLocked(
 
   const badTaskId = taskIdProblem(o.taskId);
   const target = badTaskId ? { missing: badTaskId } : postTarget(o.taskId, o.coder);
+  if ('invalid' in target) {
+    if (savedOk) await writeFingerprint(fingerprintFile, fingerprint, o.logger);
+    return done('not-stored', `${saved.detail}; no snapshot posted: ${target.invalid}`, {
+      ...extra,
+      failure: { step: 'snapshot', kind: 'bad-agent-url' },
+    });
+  }
   if ('missing' in target) {
     if (savedOk) await writeFingerprint(fingerprintFile, fingerprint, o.logger);
     return done(
@@ -259,7 +307,10 @@ async function checkpointLocked(
   const report = { ...extra, snapshot: { ...snapshotReport, attempts: posted.attempts } };
   if (!posted.ok) {
     const outcome = o.stopped?.aborted ? 'stopped' : 'not-stored';
-    return done(outcome, `snapshot: ${posted.kind}: ${posted.message}`, report);
+    return done(outcome, `snapshot: ${posted.kind}: ${posted.message}`, {
+      ...report,
+      failure: { step: 'snapshot', kind: posted.kind, status: posted.status },
+    });
   }
   if (!savedOk) return done(notSaved, `snapshot stored, but ${saved.detail}`, report);
   await writeFingerprint(fingerprintFile, fingerprint, o.logger);

@@ -4,24 +4,18 @@
 
 // The fingerprint itself is the conversation's, as read (coderd/log-snapshot.ts, Conversation).
 
-import { configuredStateFile, type Located } from './agentapi/agentapi-process.js';
 import { describe } from './utils/errors.js';
-import { readSmallFile, replaceFile } from './utils/local-file.js';
+import { readOwnFile, replaceFile } from './utils/local-file.js';
 import type { Logger } from './utils/log.js';
 
 /** Beside the state file AgentAPI writes; beside the PID file when it writes none. */
-export async function fingerprintPath(
-  found: Located,
-  o: { pidFile: string; stateFile?: string },
-): Promise<string> {
-  const configured = await configuredStateFile(found.proc);
-  const stateFile = configured.kind === 'set' ? configured.path : o.stateFile;
-  return `${stateFile ?? o.pidFile}.checkpoint`;
+export function fingerprintPath(stateFile: string | undefined, pidFile: string): string {
+  return `${stateFile ?? pidFile}.checkpoint`;
 }
 
 /** The fingerprint kept at `path`: a regular file of one short line, else none. */
 export async function readFingerprint(path: string): Promise<string | undefined> {
-  const file = await readSmallFile(path, 128);
+  const file = await readOwnFile(path, 128);
   if (file.state !== 'ok') return undefined;
   const text = file.data.toString('utf8').trim();
   return /^[0-9a-f]{64}$/.test(text) ? text : undefined;

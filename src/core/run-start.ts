@@ -2,6 +2,7 @@
 // running AgentAPI first with --replace), then AgentAPI in the foreground under our supervision,
 // detached on its own, or detached under a checkpoint supervisor.
 
+import { accessSync, constants } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,12 +26,14 @@ import {
 } from './process/supervise.js';
 import type { SupervisorOptions } from './process/supervisor-options.js';
 import {
-  asSent,
   decidePrompt,
   digest,
   PROMPT_ENV,
+  type PromptDecision,
   type PromptRecord,
   readPromptRecord,
+  refusedWhy,
+  type TaskPrompt,
   waitForDelivery,
   writePromptRecord,
 } from './prompt.js';
@@ -50,7 +53,7 @@ import {
 import { writeStartRecord } from './start-record.js';
 import { Deadline } from './utils/deadline.js';
 import { formatDuration } from './utils/duration.js';
-import { describe, EXIT, UserError } from './utils/errors.js';
+import { attempt, describe, EXIT, UserError } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
 import { preparePrivateFolders } from './utils/private-dir.js';
 
@@ -76,8 +79,8 @@ export interface StartOptions {
   checkpointIntervalMs?: number;
   /** Already checked: a UUID or undefined. It also names the agent's session, where it can. */
   taskId?: string;
-  /** The Task's prompt, given to AgentAPI on a first start only (prompt.ts). */
-  prompt?: string;
+  /** The Task's prompt, given to AgentAPI on a first start only (prompt.ts), or why it cannot be. */
+  prompt?: TaskPrompt;
   /** The Task's app slug: the agent reports its status to it (report-status.ts). */
   reportSlug?: string;
   /** A state file to start from when ours is absent; undefined: the registry module's for this agent; '': none. */
@@ -112,7 +115,7 @@ export interface StartReport {
     adoptedFrom?: string;
   };
   /** The Task's prompt: given to AgentAPI or not, and whether it was seen delivered. */
-  prompt?: { given: boolean; bytes: number; why: string; delivered?: boolean };
+  prompt?: { given: boolean; bytes: number; why: string; delivered?: boolean; sha256?: string };
   /** Status reporting to the Task. */
   reporting?: Reporting;
   /** Foreground: how AgentAPI exited (128 + signal when killed), the command's own exit code. */
@@ -154,20 +157,33 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
       logger,
     });
   }
-  await prepareStateDir(o.stateFile);
+  const stateDirProblem = persistence ? await prepareStateDir(o.stateFile) : undefined;
+  if (stateDirProblem) {
+    logger.warn(
+      `${stateDirProblem}: AgentAPI runs, but cannot save the conversation (on a pause or a checkpoint) until it is`,
+    );
+  }
   await checkPortFree(port);
-  await checkRoom({ ...o, pidFileFlag: gate.persistence, persistence }, logger);
+  await checkRoom(
+    { ...o, pidFileFlag: gate.persistence, persistence: persistence && !stateDirProblem },
+    logger,
+  );
 
   const type = agentTypeOf(o.type, o.agent);
   const profile = AGENTS[type];
   // A template that moved here from the registry's module: its task's conversation, copied.
-  const adoptFrom = persistence ? adoptionSource(o.adoptState, profile) : undefined;
+  const adoptFrom = persistence && !stateDirProblem ? adoptionSource(o.adoptState, profile) : undefined;
   const adoption = adoptFrom ? await adoptState(o.stateFile, adoptFrom) : undefined;
-  if (adoption && 'adopted' in adoption) {
+  if (adoption && 'failed' in adoption) {
+    throw new UserError(
+      `${adoption.failed}; the task's conversation is not carried over. Mend or move it, or start without it: --adopt-state '' (the module's adopt_state_file = "")`,
+    );
+  }
+  if (adoption) {
     logger.info(
       `started from a copy of ${adoption.adopted}, the state the registry's module kept for this task (the original is left as it was)`,
     );
-  } else if (adoption) logger.warn(adoption.refused);
+  }
 
   // The agent's own session: the task's, named by its id where the agent can; else continued on a
   // resume, never on a first start.
@@ -176,12 +192,11 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   const plan = sessionPlan(o, type, decision.resumed, await sessionsFound(profile, o.taskId, where));
   logger.info(`${plan.why}${plan.added.length ? ` (${plan.added.join(' ')})` : ''}: ${decision.why}`);
 
-  // The Task's prompt: AgentAPI's own initial prompt, on a first start only (prompt.ts).
-  const sent = o.prompt === undefined ? '' : asSent(o.prompt);
-  const promptDecision = sent
-    ? decidePrompt({ sent, resumed: decision.resumed, record: await readPromptRecord(o.stateFile) })
-    : undefined;
-  if (promptDecision) logger.info(promptDecision.why);
+  // The Task's prompt: AgentAPI's own initial prompt, on a first start only (prompt.ts). One it
+  // cannot take as it is is not given, and the agent starts without it.
+  const { sent, decision: promptDecision } = await promptPlan(o, decision.resumed);
+  if (promptDecision?.give === false && o.prompt && 'refused' in o.prompt) logger.warn(promptDecision.why);
+  else if (promptDecision) logger.info(promptDecision.why);
 
   // Status reporting to the Task, set up before the agent starts (report-status.ts).
   const reporting = o.reportSlug
@@ -226,35 +241,40 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
     },
     prompt: promptDecision && {
       given: promptDecision.give,
-      bytes: Buffer.byteLength(sent),
+      bytes: o.prompt?.bytes ?? 0,
       why: promptDecision.why,
+      ...(sent ? { sha256: digest(sent) } : {}),
     },
     reporting,
   };
   const record = async () =>
-    writeStartRecord(o.pidFile, {
-      at: new Date().toISOString(),
-      type,
-      resumed: decision.resumed,
-      why: decision.why,
-      added: plan.added,
-      source: plan.source,
-      cwd: process.cwd(),
-      sessionId: plan.sessionId,
-      sessionWhy: plan.sessionId ? plan.why : undefined,
-      adoptedFrom: report.resume?.adoptedFrom,
-      prompt: report.prompt,
-      reporting,
-    });
+    writeStartRecord(
+      o.pidFile,
+      {
+        at: new Date().toISOString(),
+        type,
+        resumed: decision.resumed,
+        why: decision.why,
+        added: plan.added,
+        source: plan.source,
+        cwd: process.cwd(),
+        sessionId: plan.sessionId,
+        sessionWhy: plan.sessionId ? plan.why : undefined,
+        adoptedFrom: report.resume?.adoptedFrom,
+        prompt: report.prompt,
+        reporting,
+      },
+      [coderEnv().token ?? ''],
+    );
   await record();
-  const handed = promptDecision?.give ? await handPrompt(o, sent, logger) : undefined;
   const env = agentApiEnv(agentEnv, o.passAgentToken);
   if (o.detach) {
     await detach(o, report, args, env, agentEnv);
+    // Recorded once AgentAPI runs with it: a start that failed never handed it over.
+    const handed = promptDecision?.give ? await handPrompt(o, sent, logger) : undefined;
     if (handed && report.prompt) {
       await deliver(
         o,
-        sent,
         handed,
         report.prompt,
         Deadline.in(Math.max(1, o.readyTimeoutMs - (report.readyMs ?? 0))),
@@ -269,9 +289,10 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
   report.pid = child.pid;
   const checkpoints = checkpointsFor(o, persistence);
+  const handed = promptDecision?.give ? await handPrompt(o, sent, logger) : undefined;
   if (handed && report.prompt) {
     const prompt = report.prompt;
-    void deliver(o, sent, handed, prompt, Deadline.in(o.readyTimeoutMs));
+    void deliver(o, handed, prompt, Deadline.in(o.readyTimeoutMs));
   }
   const exit = await supervise(child);
   checkpoints?.stop();
@@ -285,7 +306,21 @@ function adoptionSource(given: string | undefined, profile: AgentProfile | undef
   return profile?.registryState && join(homedir(), profile.registryState.path);
 }
 
-/** Records that the prompt is being handed to AgentAPI (before it runs: a crash then still counts). */
+/** What this start does with the Task's prompt: the text AgentAPI would send, and the decision. */
+async function promptPlan(
+  o: StartOptions,
+  resumed: boolean,
+): Promise<{ sent: string; decision?: PromptDecision }> {
+  const prompt = o.prompt;
+  if (!prompt) return { sent: '' };
+  if ('refused' in prompt) return { sent: '', decision: { give: false, why: refusedWhy(prompt) } };
+  if (!prompt.sent) return { sent: '' };
+  const { record, ignored } = await readPromptRecord(o.stateFile);
+  if (ignored) o.logger.warn(`${ignored}; deciding as if there were none`);
+  return { sent: prompt.sent, decision: decidePrompt({ sent: prompt.sent, resumed, record }) };
+}
+
+/** Records that the prompt was handed to AgentAPI, which runs with it now. */
 async function handPrompt(o: StartOptions, sent: string, logger: Logger): Promise<PromptRecord> {
   const record: PromptRecord = {
     sha256: digest(sent),
@@ -305,12 +340,11 @@ async function handPrompt(o: StartOptions, sent: string, logger: Logger): Promis
  */
 async function deliver(
   o: StartOptions,
-  sent: string,
   handed: PromptRecord,
   prompt: NonNullable<StartReport['prompt']>,
   deadline: Deadline,
 ): Promise<void> {
-  const delivered = await waitForDelivery(agentApiBaseUrl(o.port), sent, deadline);
+  const delivered = await waitForDelivery(agentApiBaseUrl(o.port), handed, deadline);
   if (delivered) {
     const at = new Date().toISOString();
     prompt.delivered = true;
@@ -418,6 +452,7 @@ function checkpointsFor(o: StartOptions, persistence: boolean): Checkpointer | u
 function checkpointArgs(o: StartOptions, intervalMs: number, persistence: boolean): string[] {
   const target = postTarget(o.taskId, coderEnv());
   if ('missing' in target) o.logger.info(`checkpoints will only save state: ${target.missing}`);
+  if ('invalid' in target) o.logger.warn(`checkpoints will only save state: ${target.invalid}`);
   o.logger.info(`checkpoints every ${formatDuration(intervalMs)}`);
   const level = o.logger.level;
   return [
@@ -451,6 +486,16 @@ function supervisorOptions(
   };
 }
 
+/** Beside the state file; beside the PID file when the state folder cannot be written (it says so). */
+function defaultLogFile(o: StartOptions): string {
+  const beside = dirname(o.stateFile);
+  const writable = attempt(() => {
+    accessSync(beside, constants.W_OK);
+    return true;
+  });
+  return join(writable ? beside : dirname(o.pidFile), 'agentapi.log');
+}
+
 /**
  * In the background, returning once AgentAPI is ready. Without checkpoints AgentAPI runs on its
  * own (nothing of ours stays resident); with them, the checkpoint supervisor (supervisor-entry.ts)
@@ -463,7 +508,7 @@ async function detach(
   env: NodeJS.ProcessEnv,
   agentEnv: Record<string, string>,
 ): Promise<StartReport> {
-  const logFile = o.logFile ?? join(dirname(o.stateFile), 'agentapi.log');
+  const logFile = o.logFile ?? defaultLogFile(o);
   await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
   const started = Date.now();
   const logError = (error: unknown): never => {

@@ -4,7 +4,7 @@
 // always keeps enough of it for SIGTERM, the grace period and SIGKILL.
 
 import { getMessages } from './agentapi/agentapi-client.js';
-import { type Located, type LocateResult, locateAgentApi } from './agentapi/agentapi-process.js';
+import { type Located, type LocateResult, locateAgentApi, stateFileOf } from './agentapi/agentapi-process.js';
 import {
   type Collected,
   collectSnapshot,
@@ -23,6 +23,7 @@ import {
 } from './process/lock.js';
 import { isSameProcess } from './process/proc.js';
 import { type StopOutcome, stopProcess } from './process/signals.js';
+import { notePromptDelivered } from './prompt.js';
 import {
   finishSave,
   noteMessages,
@@ -184,9 +185,18 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
       noteMessages(save.pending, seen, upToDate),
     );
     const [, posted] = await Promise.all([saveDone, snapshotDone]);
+    // A prompt start did not see delivered, in the conversation now: recorded before AgentAPI stops.
+    const stateFile = found ? await stateFileOf(found, o) : undefined;
+    if (stateFile && !hurry.aborted)
+      await notePromptDelivered({
+        stateFile,
+        baseUrl: o.agentApiUrl,
+        deadline: beforeStop,
+        logger: o.logger,
+      });
     // What is saved and posted now is what the first checkpoint after a resume finds unchanged.
     if (posted && found && report.saveConfirmed)
-      await writeFingerprint(await fingerprintPath(found, o), posted.fingerprint, o.logger);
+      await writeFingerprint(fingerprintPath(stateFile, o.pidFile), posted.fingerprint, o.logger);
 
     // 4. Stop.
     t = Date.now();
@@ -274,6 +284,7 @@ async function snapshotStep(
   if (badTaskId) return skip('failed', 'bad-task-id', `${badTaskId}; nothing posted`);
   const target = postTarget(o.taskId, o.coder);
   if ('missing' in target) return skip('skipped', 'no-target', `${target.missing}; nothing posted`);
+  if ('invalid' in target) return skip('failed', 'bad-agent-url', `${target.invalid}; nothing posted`);
   try {
     const collected = await collectSnapshot({
       baseUrl: o.agentApiUrl,

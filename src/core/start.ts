@@ -64,14 +64,19 @@ export async function checkAgentApiVersion(bin: string, timeoutMs = 5000): Promi
   return { persistence: true, info };
 }
 
-/** Creates the state file's directory (0700) and checks we can write there. */
-export async function prepareStateDir(stateFile: string): Promise<void> {
+/**
+ * Creates the state file's directory (0700) and checks we can write there; why not, if not. Not
+ * fatal: a workspace must come up, and AgentAPI runs without a writable state folder (it starts
+ * fresh, and cannot save until the folder is writable), so start warns and goes on.
+ */
+export async function prepareStateDir(stateFile: string): Promise<string | undefined> {
   const dir = dirname(stateFile);
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await access(dir, constants.W_OK);
+    return undefined;
   } catch (error) {
-    throw new UserError(`state directory ${dir} is not usable: ${fsReason(error)}`);
+    return `the state folder ${dir} is not writable (${fsReason(error)})`;
   }
 }
 

@@ -17,10 +17,13 @@ import { readPidFileOrOld } from './agentapi/pid-file.js';
 import { type StateSummary, summarizeState } from './agentapi/state-file.js';
 import { AGENTS } from './agents/index.js';
 import { CODER_ROWS, type CoderRow, coderRow } from './coderd/coder-versions.js';
+import { parseAgentUrl } from './coderd/coderd-client.js';
 import { parseUuid } from './coderd/rules.js';
 import { identifyAgentApi } from './process/proc.js';
+import { notePromptDelivered, readPromptRecord } from './prompt.js';
 import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
-import { readStartRecord } from './start-record.js';
+import { readStartRecord, type StartRecord } from './start-record.js';
+import { Deadline } from './utils/deadline.js';
 import { type NoRoom, noRoomFor } from './utils/disk.js';
 import { describe } from './utils/errors.js';
 import { classifyRequestError, readBounded, shorten } from './utils/http.js';
@@ -208,7 +211,16 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
   const ageSeconds = stateFile.modifiedAt
     ? Math.round((Date.now() - Date.parse(stateFile.modifiedAt)) / 1000)
     : undefined;
-  const agentSession = await checkAgentSession(o.pidFile, stateFile.path);
+  // A prompt start did not see delivered, seen in the conversation now: recorded as delivered.
+  if (http.reachable) {
+    await notePromptDelivered({
+      stateFile: stateFile.path,
+      baseUrl: url,
+      deadline: Deadline.in(o.timeoutMs),
+      logger: { info: (line) => notes.push(line), warn: (line) => warnings.push(line) },
+    });
+  }
+  const agentSession = await checkAgentSession(o.pidFile, stateFile.path, warnings);
   if (agentSession?.folder && agentSession.folderExists && agentSession.sameFilesystemAsState === false)
     warnings.push(
       `the agent keeps its sessions in ${agentSession.folder}, on another filesystem than the state file: if that one is not persistent, the agent forgets on a resume`,
@@ -234,11 +246,15 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
 }
 
 /** What the last start recorded about the agent's own session, and where a known agent keeps it. */
-async function checkAgentSession(pidFile: string, stateFile: string): Promise<StatusReport['agentSession']> {
-  const record = await readStartRecord(pidFile);
+async function checkAgentSession(
+  pidFile: string,
+  stateFile: string,
+  warnings: string[],
+): Promise<StatusReport['agentSession']> {
+  const { record, ignored } = await readStartRecord(pidFile);
+  if (ignored) warnings.push(ignored);
   if (!record) return undefined;
-  const { resumed, why, added, source, at, type, sessionId, sessionWhy, adoptedFrom, prompt, reporting } =
-    record;
+  const { resumed, why, added, source, at, type, sessionId, sessionWhy, adoptedFrom, reporting } = record;
   const known = {
     resumed,
     why,
@@ -249,7 +265,7 @@ async function checkAgentSession(pidFile: string, stateFile: string): Promise<St
     sessionId,
     sessionWhy,
     adoptedFrom,
-    prompt,
+    prompt: await promptNow(record.prompt, stateFile),
     reporting,
   };
   const storage = AGENTS[type]?.storage;
@@ -266,6 +282,18 @@ async function checkAgentSession(pidFile: string, stateFile: string): Promise<St
     folderExists: here !== undefined,
     sameFilesystemAsState: here && state ? here.dev === state.dev : undefined,
     minStorage: storage.minStorage,
+  };
+}
+
+/** The prompt as the last start left it, and delivered since if its record says so now. */
+async function promptNow(prompt: StartRecord['prompt'], stateFile: string): Promise<StartRecord['prompt']> {
+  if (!prompt?.given || prompt.delivered || !prompt.sha256) return prompt;
+  const { record } = await readPromptRecord(stateFile);
+  if (record?.state !== 'delivered' || record.sha256 !== prompt.sha256) return prompt;
+  return {
+    ...prompt,
+    delivered: true,
+    why: `the Task's prompt (${prompt.bytes} bytes) was delivered at ${record.deliveredAt}`,
   };
 }
 
@@ -331,6 +359,9 @@ async function checkCoder(
   const missingToken = tokenSet
     ? undefined
     : 'CODER_AGENT_TOKEN is not set: snapshots cannot be posted from this shell';
+  const parsed = parseAgentUrl(env.agentUrl);
+  if (!(parsed instanceof URL))
+    return { agentUrl: env.agentUrl, tokenSet, reachable: false, detail: parsed.problem };
   const base = env.agentUrl.replace(/\/+$/, '');
   const unreachable = (why: string) => ({
     agentUrl: env.agentUrl,

@@ -170,15 +170,19 @@ describeNeeds([AS_ROOT, tool('mount')], 'on a real full tmpfs (mounted for the t
 
   it('the start record that cannot be written costs only itself', async () => {
     const pidFile = join(folder, 'agentapi.pid');
-    await writeStartRecord(pidFile, {
-      at: new Date().toISOString(),
-      type: 'claude',
-      resumed: false,
-      why: 'a first start',
-      added: [],
-      cwd: '/',
-    });
-    expect(await readStartRecord(pidFile)).toBeUndefined();
+    await writeStartRecord(
+      pidFile,
+      {
+        at: new Date().toISOString(),
+        type: 'claude',
+        resumed: false,
+        why: 'a first start',
+        added: [],
+        cwd: '/',
+      },
+      [],
+    );
+    expect(await readStartRecord(pidFile)).toEqual({});
     expect(openUnder(mountpoint)).toEqual([]);
     expect(leftovers()).toEqual(['state.json.checkpoint']);
   });

@@ -2,7 +2,15 @@
 // module's state adopted (adopt.ts), Claude's sessions found on disk (agents/claude.ts), and
 // AgentAPI's environment (settings.ts). Real files in a temporary folder.
 
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,11 +19,13 @@ import { adoptState } from '../../src/core/adopt.js';
 import { AGENTS } from '../../src/core/agents/index.js';
 import {
   asSent,
+  checkPrompt,
   decidePrompt,
   digest,
   MAX_PROMPT_BYTES,
   readPrompt,
   readPromptRecord,
+  refusedWhy,
   writePromptRecord,
 } from '../../src/core/prompt.js';
 import { agentApiEnv } from '../../src/core/settings.js';
@@ -79,27 +89,121 @@ describe("the Task's prompt, once (prompt.ts)", () => {
 
   it('its record holds a digest, never the prompt, and reads back', async () => {
     const stateFile = at('state.json');
-    const record = { sha256: digest(PROMPT), bytes: 5, at: 'now', state: 'handed' as const };
+    const record = { sha256: digest(PROMPT), bytes: 5, at: '2026-12-01T09:00:00Z', state: 'handed' as const };
     expect(await writePromptRecord(stateFile, record)).toBeUndefined();
     expect(readFileSync(`${stateFile}.prompt`, 'utf8')).not.toContain('HOME');
     expect(statSync(`${stateFile}.prompt`).mode & 0o777).toBe(0o600);
-    expect(await readPromptRecord(stateFile)).toEqual(record);
-    writeFileSync(`${stateFile}.prompt`, '{"sha256":"nope","state":"delivered"}');
-    expect(await readPromptRecord(stateFile)).toBeUndefined();
-    writeFileSync(`${stateFile}.prompt`, 'not json');
-    expect(await readPromptRecord(stateFile)).toBeUndefined();
+    expect(await readPromptRecord(stateFile)).toEqual({ record });
+    expect(await readPromptRecord(at('none.json'))).toEqual({});
   });
 
-  it('a prompt file is read byte for byte; too large or not UTF-8 is refused by name', async () => {
-    writeFileSync(at('p'), `${PROMPT}\n`);
-    expect(await readPrompt(at('p'))).toBe(`${PROMPT}\n`);
-    writeFileSync(at('big'), 'x'.repeat(MAX_PROMPT_BYTES + 1));
-    await expect(readPrompt(at('big'))).rejects.toThrow(
-      `the prompt in ${at('big')} is ${MAX_PROMPT_BYTES + 1} bytes, more than the ${MAX_PROMPT_BYTES} expected bytes: AgentAPI takes its initial prompt through its environment`,
-    );
-    writeFileSync(at('latin1'), Buffer.from([0x46, 0x69, 0x78, 0xe9]));
-    await expect(readPrompt(at('latin1'))).rejects.toThrow('is not UTF-8 text');
-    await expect(readPrompt(at('none'))).rejects.toThrow(`--prompt-file ${at('none')} does not exist`);
+  it.each([
+    ['not JSON', 'not json', 'it is not JSON'],
+    ['no digest', '{"sha256":"nope","state":"delivered"}', 'not a prompt record of ours'],
+    [
+      'a delivery time with a newline and escape codes',
+      JSON.stringify({
+        sha256: 'a'.repeat(64),
+        bytes: 1,
+        at: '2026-12-01T09:00:00Z',
+        state: 'delivered',
+        deliveredAt: '2026-12-01T09:00:00Z\n\u001b[31mFAKE',
+      }),
+      'not a prompt record of ours',
+    ],
+    [
+      'a delivery time in the future',
+      JSON.stringify({
+        sha256: 'a'.repeat(64),
+        bytes: 1,
+        at: '2026-12-01T09:00:00Z',
+        state: 'delivered',
+        deliveredAt: '2099-01-01T00:00:00Z',
+      }),
+      'holds a time in the future',
+    ],
+  ])('a record that is %s is ignored, and says so', async (_, text, why) => {
+    const stateFile = at('state.json');
+    writeFileSync(`${stateFile}.prompt`, text);
+    const read = await readPromptRecord(stateFile);
+    expect(read.record).toBeUndefined();
+    expect(read.ignored).toContain(why);
+    expect(read.ignored).not.toContain('\n');
+    expect(read.ignored).not.toContain('\u001b');
+  });
+
+  it('a record that is a symbolic link is ignored, whatever it points at', async () => {
+    const stateFile = at('state.json');
+    const real = {
+      sha256: digest(PROMPT),
+      bytes: 5,
+      at: '2026-12-01T09:00:00Z',
+      state: 'delivered',
+      deliveredAt: '2026-12-01T09:00:00Z',
+    };
+    writeFileSync(at('elsewhere'), JSON.stringify(real));
+    symlinkSync(at('elsewhere'), `${stateFile}.prompt`);
+    expect(await readPromptRecord(stateFile)).toEqual({
+      ignored: `ignoring the prompt's record ${stateFile}.prompt: it is a symbolic link`,
+    });
+  });
+
+  describe('any prompt a person can type: one rule for --prompt and --prompt-file (checkPrompt)', () => {
+    it.each([
+      ['plain text', Buffer.from(`${PROMPT}\n`), { sent: PROMPT, bytes: Buffer.byteLength(PROMPT) }],
+      [
+        'a NUL byte',
+        Buffer.from('before\0after'),
+        { refused: 'it holds a NUL byte, which no environment string can', bytes: 12 },
+      ],
+      ['invalid UTF-8', Buffer.from([0x46, 0x69, 0x78, 0xe9]), { refused: 'it is not UTF-8 text', bytes: 4 }],
+      [
+        'one byte over what an environment string holds',
+        Buffer.from('x'.repeat(MAX_PROMPT_BYTES + 1)),
+        {
+          refused: expect.stringContaining(`at most ${MAX_PROMPT_BYTES} bytes`),
+          bytes: MAX_PROMPT_BYTES + 1,
+        },
+      ],
+      [
+        'exactly what it holds',
+        Buffer.from('x'.repeat(MAX_PROMPT_BYTES)),
+        { sent: 'x'.repeat(MAX_PROMPT_BYTES), bytes: MAX_PROMPT_BYTES },
+      ],
+      [
+        'over it only by whitespace AgentAPI trims',
+        Buffer.from(`${'x'.repeat(MAX_PROMPT_BYTES)}\n\n`),
+        { bytes: MAX_PROMPT_BYTES },
+      ],
+    ])('%s', (_, data, expected) => {
+      const checked = checkPrompt(data, 'from a test');
+      expect(checked).toMatchObject({ where: 'from a test', ...expected });
+      if ('refused' in checked) {
+        const why = refusedWhy(checked);
+        expect(why).toContain(`(${checked.bytes} bytes, from a test) is not given`);
+        expect(why).toContain('the agent start without it');
+        expect(why).not.toContain('after');
+      }
+    });
+
+    it('a prompt file is read byte for byte; what cannot be given says why, never the text', async () => {
+      writeFileSync(at('p'), `${PROMPT}\n`);
+      expect(await readPrompt(at('p'))).toEqual({
+        where: `from ${at('p')}`,
+        bytes: Buffer.byteLength(PROMPT),
+        sent: PROMPT,
+      });
+      writeFileSync(at('big'), 'x'.repeat(MAX_PROMPT_BYTES + 1));
+      expect(await readPrompt(at('big'))).toMatchObject({
+        bytes: MAX_PROMPT_BYTES + 1,
+        refused: expect.any(String),
+      });
+      writeFileSync(at('huge'), 'x'.repeat(2 * 1024 * 1024));
+      expect(await readPrompt(at('huge'))).toMatchObject({ refused: 'it is more than 1048576 bytes' });
+      writeFileSync(at('latin1'), Buffer.from([0x46, 0x69, 0x78, 0xe9]));
+      expect(await readPrompt(at('latin1'))).toMatchObject({ refused: 'it is not UTF-8 text' });
+      await expect(readPrompt(at('none'))).rejects.toThrow(`--prompt-file ${at('none')} does not exist`);
+    });
   });
 });
 
@@ -141,18 +245,75 @@ describe("a registry module's state adopted (adopt.ts)", () => {
     expect(await adoptState(at('agentapi/other.json'), at('none.json'))).toBeUndefined();
   });
 
-  it('theirs not a regular file: refused by name, nothing written', async () => {
-    mkdirSync(at('dir.json'));
-    expect(await adoptState(ours(), at('dir.json'))).toEqual({
-      refused: `${at('dir.json')} is a directory, not a state file; not adopted`,
-    });
+  it.each([
+    [
+      'a directory',
+      () => mkdirSync(at('dir.json')),
+      () => at('dir.json'),
+      'it is a directory, not a regular file',
+    ],
+    [
+      'a symbolic link',
+      () => symlinkSync(theirs(), at('link.json')),
+      () => at('link.json'),
+      'it is a symbolic link',
+    ],
+    [
+      "the kernel's file of our environment (the agent token with it)",
+      () => {},
+      () => '/proc/self/environ',
+      'a file of the kernel',
+    ],
+    ['a device', () => {}, () => '/dev/zero', "a file of the kernel's or a device"],
+    [
+      'not JSON',
+      () => writeFileSync(at('notes.txt'), 'PATH=/bin\0CODER_AGENT_TOKEN=x\0'),
+      () => at('notes.txt'),
+      "it is not AgentAPI's state",
+    ],
+    [
+      'JSON of another shape',
+      () => writeFileSync(at('other.json'), '{"version":2,"messages":[]}'),
+      () => at('other.json'),
+      'format version 2, not 1',
+    ],
+    [
+      'cut short',
+      () => writeFileSync(at('cut.json'), '{"version":1,"messages":[{"id":0,"mess'),
+      () => at('cut.json'),
+      "it is not AgentAPI's state",
+    ],
+    [
+      'larger than a state file may be (sparse: 3 GiB of nothing)',
+      () => {
+        writeFileSync(at('sparse.json'), '');
+        truncateSync(at('sparse.json'), 3 * 1024 ** 3);
+      },
+      () => at('sparse.json'),
+      'more than the 536870912 a state file may be',
+    ],
+  ])('theirs is %s: an error that names it, nothing written', async (_, make, from, why) => {
+    make();
+    const result = await adoptState(ours(), from());
+    expect(result).toEqual({ failed: expect.stringContaining(`cannot adopt ${from()} as the state file: `) });
+    expect((result as { failed: string }).failed).toContain(why);
+    expect(readdirSync(at('agentapi'))).toEqual([]);
   });
 
-  it("a copy that cannot be made is refused, and leaves nothing (our state file's folder is a file)", async () => {
+  it('the copy is private (0600) whatever theirs was, and made under a name no one can guess', async () => {
+    writeFileSync(theirs(), '{"version":1,"messages":[]}\n', { mode: 0o644 });
+    // A planted file at the name the old code used (<state>.<pid>.tmp) is neither used nor removed.
+    writeFileSync(`${ours()}.${process.pid}.tmp`, 'planted');
+    expect(await adoptState(ours(), theirs())).toEqual({ adopted: theirs() });
+    expect(statSync(ours()).mode & 0o777).toBe(0o600);
+    expect(readdirSync(at('agentapi')).sort()).toEqual(['state.json', `state.json.${process.pid}.tmp`]);
+  });
+
+  it("a copy that cannot be made is an error naming theirs, and leaves nothing (our state file's folder is a file)", async () => {
     writeFileSync(at('not-a-folder'), '');
     const result = await adoptState(at('not-a-folder/state.json'), theirs());
     expect(result).toEqual({
-      refused: `cannot copy ${theirs()} to ${at('not-a-folder/state.json')} (its directory does not exist); not adopted`,
+      failed: `cannot adopt ${theirs()} as the state file: cannot write beside ${at('not-a-folder/state.json')} (its directory does not exist)`,
     });
     expect(readFileSync(at('not-a-folder'), 'utf8')).toBe('');
   });

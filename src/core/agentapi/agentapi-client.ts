@@ -5,9 +5,16 @@ import ky, { HTTPError } from 'ky';
 import type { SnapshotMessage } from '../coderd/snapshot.js';
 import { formatDuration } from '../utils/duration.js';
 import { bodySnippet, classifyRequestError, readBounded, shorten } from '../utils/http.js';
+import { printable } from '../utils/text.js';
 import { AgentApiError, ROLES } from './agentapi-common.js';
 import type { AgentStatus } from './agentapi-schemas.js';
-import { type KeptElement, lastElements, NotJsonError } from './last-elements.js';
+import {
+  type KeptElement,
+  type LastElements,
+  lastElements,
+  NotJsonError,
+  type ScanOptions,
+} from './last-elements.js';
 
 export { AgentApiError, type AgentApiErrorKind } from './agentapi-common.js';
 export type { AgentStatus } from './agentapi-schemas.js';
@@ -87,12 +94,36 @@ const MESSAGES = 'GET /messages';
 
 /** The last messages as AgentAPI sent them (streamed, bounded as getMessages says), unchecked. */
 export async function readMessages(options: AgentApiOptions, wanted: MessagesOptions): Promise<RawMessages> {
+  const budget = wanted.maxBytes === undefined ? undefined : MAX_ESCAPE_RATIO * wanted.maxBytes + 16;
+  const found = await scanMessages(options, {
+    keep: wanted.keep,
+    fields: ['id', 'content', 'role', 'time'],
+    tailField: 'content',
+    tailBytes: budget,
+    fieldBytes: 1024,
+    budgetBytes: budget,
+    // A role that is a string but not one coderd knows: left out, not fatal.
+    accept: (fields) => {
+      const role = fields.get('role');
+      return role === undefined || !role.startsWith('"') || QUOTED_ROLES.has(role);
+    },
+  });
+  const role = found.firstRejected?.get('role');
+  return {
+    total: found.total,
+    kept: found.kept,
+    leftOut: found.rejected,
+    leftOutRole: role ? printable(role, 40) : undefined,
+  };
+}
+
+/** GET /messages streamed through the scanner with `scan` (last-elements.ts), bounded as it says. */
+export async function scanMessages(options: AgentApiOptions, scan: ScanOptions): Promise<LastElements> {
   const what = MESSAGES;
   const started = performance.now();
   const response = await request('messages', options);
   let bytes = 0;
-  const budget = wanted.maxBytes === undefined ? undefined : MAX_ESCAPE_RATIO * wanted.maxBytes + 16;
-  let found: Awaited<ReturnType<typeof lastElements>>;
+  let found: LastElements;
   try {
     if (!response.body) throw new NotJsonError('it is empty');
     const counted = (async function* (body: AsyncIterable<Uint8Array>) {
@@ -101,34 +132,16 @@ export async function readMessages(options: AgentApiOptions, wanted: MessagesOpt
         yield chunk;
       }
     })(response.body);
-    found = await lastElements(counted, {
-      keep: wanted.keep,
-      fields: ['id', 'content', 'role', 'time'],
-      tailField: 'content',
-      tailBytes: budget,
-      fieldBytes: 1024,
-      budgetBytes: budget,
-      // A role that is a string but not one coderd knows: left out, not fatal.
-      accept: (fields) => {
-        const role = fields.get('role');
-        return role === undefined || !role.startsWith('"') || QUOTED_ROLES.has(role);
-      },
-    });
+    found = await lastElements(counted, scan);
   } catch (error) {
     if (error instanceof NotJsonError)
       throw new AgentApiError('malformed', `AgentAPI's ${what} answer is not JSON: ${error.message}`);
     throw await describeFailure(error, what, options);
   }
-  const role = found.firstRejected?.get('role');
   options.trace?.(
     `GET ${options.baseUrl}/messages -> ${response.status}, ${bytes} bytes, ${found.total} messages (${found.kept.length} kept${found.rejected ? `, ${found.rejected} left out` : ''}) in ${Math.round(performance.now() - started)}ms`,
   );
-  return {
-    total: found.total,
-    kept: found.kept,
-    leftOut: found.rejected,
-    leftOutRole: role ? printable(role) : undefined,
-  };
+  return found;
 }
 
 /** The messages read, checked against the shape AgentAPI sends; an AgentApiError if one is not. */
@@ -208,12 +221,6 @@ async function getJson(path: string, options: AgentApiOptions): Promise<unknown>
       `AgentAPI's GET /${path} answer is not JSON (${body.bytes.length} bytes)`,
     );
   }
-}
-
-/** A role as it can be shown: short, printable. */
-function printable(raw: string): string {
-  const shown = raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
-  return shown.replace(/[^\x20-\x7e…]/g, '?');
 }
 
 /** GET with a limit that covers reading the body too (ky's own timeout ends with the headers). */

@@ -208,3 +208,9 @@ export async function runningVersion(proc: ProcInfo, timeoutMs = 2000): Promise<
     return { ...info, evidence: `version "${info.raw}" cannot be compared` };
   return { ...info, evidence: `agentapi --version says ${info.raw}` };
 }
+
+/** The state file the AgentAPI found writes: its own configuration, else `o.stateFile`, if given. */
+export async function stateFileOf(found: Located, o: { stateFile?: string }): Promise<string | undefined> {
+  const configured = await configuredStateFile(found.proc);
+  return configured.kind === 'set' ? configured.path : o.stateFile;
+}

@@ -5,6 +5,7 @@
 import { lstatSync } from 'node:fs';
 import { attempt } from '../utils/errors.js';
 import { readSmallFile } from '../utils/local-file.js';
+import { printable } from '../utils/text.js';
 
 /** Linux's PID_MAX_LIMIT (2^22); no PID is larger. */
 export const PID_MAX = 4_194_304;
@@ -21,7 +22,7 @@ export type ParsedPid = { pid: number } | { reason: string };
 export function parsePid(text: string): ParsedPid {
   const trimmed = text.trim();
   if (trimmed === '') return { reason: 'it is empty' };
-  if (!/^\d+$/.test(trimmed)) return { reason: `"${printable(trimmed)}" is not a decimal process id` };
+  if (!/^\d+$/.test(trimmed)) return { reason: `"${printable(trimmed, 20)}" is not a decimal process id` };
   if (trimmed.length > 1 && trimmed.startsWith('0')) return { reason: `"${trimmed}" has leading zeros` };
   const pid = Number(trimmed);
   if (pid <= 1) return { reason: `${pid} is not a process we may signal` };
@@ -49,9 +50,4 @@ export async function readPidFileOrOld(given: string, oldDefault: string | undef
   const owner = attempt(() => lstatSync(oldDefault))?.uid;
   if (owner === undefined || owner !== process.geteuid?.()) return file;
   return readPidFile(oldDefault);
-}
-
-function printable(text: string): string {
-  const shown = text.length > 20 ? `${text.slice(0, 20)}…` : text;
-  return shown.replace(/[^\x20-\x7e…]/g, '?');
 }

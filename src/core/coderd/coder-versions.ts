@@ -38,7 +38,7 @@ export const CODER_ROWS = {
 /** The row for a coderd's build-info version ("v2.34.5+5d2f6b8"), or undefined (a dev build). */
 export function coderRow(version: string | undefined): CoderRow | undefined {
   const parsed = version ? coerce(version) : null;
-  if (!parsed || parsed.major !== 2) return undefined;
+  if (parsed?.major !== 2) return undefined;
   if (parsed.minor < 30) return CODER_ROWS.before;
   if (parsed.minor <= 36) return CODER_ROWS.tasks;
   return CODER_ROWS.after;

@@ -12,6 +12,7 @@ import type { Deadline } from '../utils/deadline.js';
 import { formatDuration } from '../utils/duration.js';
 import { bodySnippet, classifyRequestError, shorten } from '../utils/http.js';
 import { redact } from '../utils/log.js';
+import { printable } from '../utils/text.js';
 
 export type FailureKind =
   | 'rejected' // 400: the request itself is wrong
@@ -79,17 +80,24 @@ const DEFAULT_MAX_ATTEMPTS = 100;
 /** Time kept for one last attempt at the end of the deadline. */
 const LAST_ATTEMPT_MS = 250;
 
-/** Joins the path onto CODER_AGENT_URL, keeping any path prefix and never producing `//`. */
-export function snapshotUrl(agentUrl: string, taskId: string): URL {
+/** CODER_AGENT_URL as a URL coderd can be reached at, or why it is not one. */
+export function parseAgentUrl(agentUrl: string): URL | { problem: string } {
+  const shown = printable(agentUrl, 80);
   let base: URL;
   try {
     base = new URL(agentUrl);
   } catch {
-    throw new Error(`CODER_AGENT_URL "${shorten(agentUrl, 80)}" is not a URL`);
+    return { problem: `CODER_AGENT_URL "${shown}" is not a URL (e.g. https://coder.example.com/)` };
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-    throw new Error(`CODER_AGENT_URL "${shorten(agentUrl, 80)}" must be http or https`);
-  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    return { problem: `CODER_AGENT_URL "${shown}" must be an http or https URL` };
+  return base;
+}
+
+/** Joins the path onto CODER_AGENT_URL, keeping any path prefix and never producing `//`. */
+export function snapshotUrl(agentUrl: string, taskId: string): URL {
+  const base = parseAgentUrl(agentUrl);
+  if (!(base instanceof URL)) throw new Error(base.problem);
   const prefix = base.pathname.replace(/\/+$/, '');
   const url = new URL(
     `${prefix}/api/v2/workspaceagents/me/tasks/${encodeURIComponent(taskId)}/log-snapshot`,

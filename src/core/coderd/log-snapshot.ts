@@ -8,7 +8,8 @@ import { formatDuration } from '../utils/duration.js';
 import { EXIT, UserError } from '../utils/errors.js';
 import type { Logger } from '../utils/log.js';
 import { sha256Hex } from '../utils/sha256.js';
-import { type PostOutcome, postSnapshot } from './coderd-client.js';
+import { printable } from '../utils/text.js';
+import { type PostOutcome, parseAgentUrl, postSnapshot } from './coderd-client.js';
 import { parseUuid } from './rules.js';
 import { buildSnapshot, type Snapshot } from './snapshot.js';
 
@@ -97,11 +98,19 @@ export interface PostTarget {
   taskId: string;
 }
 
-/** Why a snapshot cannot be posted, or the target to post it to. */
-export function postTarget(taskId: string | undefined, env: CoderEnv): PostTarget | { missing: string } {
+/**
+ * The target to post a snapshot to, or why there is none: `missing`, something is not given (no
+ * snapshot is wanted here); `invalid`, something given is wrong (a snapshot was wanted).
+ */
+export function postTarget(
+  taskId: string | undefined,
+  env: CoderEnv,
+): PostTarget | { missing: string } | { invalid: string } {
   if (!taskId) return { missing: 'no --task-id given' };
   if (!env.agentUrl) return { missing: `${ENV.agentUrl} is not set` };
   if (!env.token) return { missing: `${ENV.agentToken} is not set` };
+  const url = parseAgentUrl(env.agentUrl);
+  if (!(url instanceof URL)) return { invalid: url.problem };
   // Sent in the form every reader of a URL agrees on (a {…} or urn:uuid: form is a UUID to coderd too).
   return { agentUrl: env.agentUrl, token: env.token, taskId: parseUuid(taskId) ?? taskId };
 }
@@ -113,8 +122,7 @@ export function postTarget(taskId: string | undefined, env: CoderEnv): PostTarge
  */
 export function taskIdProblem(taskId: string | undefined): string | undefined {
   if (!taskId || parseUuid(taskId)) return undefined;
-  const shown = taskId.length > 60 ? `${taskId.slice(0, 60)}…` : taskId;
-  return `--task-id "${shown.replace(/[^\x20-\x7e…]/g, '?')}" is not a UUID (e.g. 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b)`;
+  return `--task-id "${printable(taskId, 60)}" is not a UUID (e.g. 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b)`;
 }
 
 /** The task id for a command where a bad one is a usage error (snapshot). */

@@ -36,12 +36,20 @@ export async function spawnDetached(
   env: NodeJS.ProcessEnv,
   logFile: string,
 ): Promise<{ child: ChildProcess; log: LogTarget } | Error> {
-  const { child, offset, spawned } = await withAppendFile(logFile, async (log) => {
+  const opened = await withAppendFile(logFile, async (log) => {
     const offset = (await log.stat()).size;
-    const child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd], detached: true, env });
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd], detached: true, env });
+    } catch (error) {
+      // Bun's spawn throws at once for what posix_spawn refuses (E2BIG): not the log's fault.
+      return error instanceof Error ? error : new Error(String(error));
+    }
     // Listen before the next await: 'spawn' may come while the log closes.
     return { child, offset, spawned: started(child) };
   });
+  if (opened instanceof Error) return opened;
+  const { child, offset, spawned } = opened;
   const result = await spawned;
   if (result instanceof Error) return result;
   child.unref();

@@ -2,6 +2,7 @@
 // Anything that is not a UserError is a bug and keeps its stack trace.
 
 import { write } from './output.js';
+import { escapeControls } from './text.js';
 
 export const EXIT = {
   ok: 0,
@@ -42,7 +43,8 @@ export class UserError extends Error {
  * no stack trace: this is the answer, not a log line.
  */
 export function printError(error: UserError, redact: (text: string) => string = (t) => t): void {
-  const lines = [`error: ${redact(describe(error))}`, ...(error.details ?? []).map((d) => `  ${redact(d)}`)];
+  const shown = (text: string) => escapeControls(redact(text));
+  const lines = [`error: ${shown(describe(error))}`, ...(error.details ?? []).map((d) => `  ${shown(d)}`)];
   if (error.exitCode === EXIT.usage) {
     // Stryker disable next-line ConditionalExpression: an undefined usage is falsy below as well
     const command = error.usage === undefined ? '' : error.usage;

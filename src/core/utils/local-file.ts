@@ -15,7 +15,10 @@ import {
   closeSync,
   constants,
   fstatSync,
+  fsyncSync,
+  linkSync,
   openSync,
+  readlinkSync,
   readSync,
   renameSync,
   type Stats,
@@ -23,7 +26,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { fsReason } from './errors.js';
+import { attempt, fsReason } from './errors.js';
 
 /** Runs `use` on `handle` and closes it afterwards, whatever `use` did. */
 export async function closing<T>(handle: FileHandle, use: (handle: FileHandle) => Promise<T>): Promise<T> {
@@ -81,15 +84,33 @@ export type LocalRead = { state: 'ok'; data: Buffer; stat: Stats } | Refused;
 
 /** The whole of a small regular file, or why not: larger than `maxBytes` is refused, not read. */
 export async function readSmallFile(path: string, maxBytes: number): Promise<LocalRead> {
+  return readSmall(path, maxBytes, false);
+}
+
+/**
+ * The same, for a record we wrote ourselves (a prompt's, a start's, a checkpoint's) beside a file
+ * that may lie in a folder others can write (/tmp): a symbolic link, or a file of another user, is
+ * refused, whatever it says.
+ */
+export async function readOwnFile(path: string, maxBytes: number): Promise<LocalRead> {
+  return readSmall(path, maxBytes, true);
+}
+
+function readSmall(path: string, maxBytes: number, own: boolean): LocalRead {
   let fd: number;
   try {
-    fd = openSync(path, READ_FLAGS);
+    fd = openSync(path, own ? READ_FLAGS | constants.O_NOFOLLOW : READ_FLAGS);
   } catch (error) {
+    if (own && (error as NodeJS.ErrnoException).code === 'ELOOP')
+      return { state: 'refused', reason: 'it is a symbolic link' };
     return refusedOpen(error);
   }
   return closingFd(fd, (opened): LocalRead => {
     const stat = fstatSync(opened);
     if (!stat.isFile()) return { state: 'refused', reason: `it is ${kindOf(stat)}, not a regular file` };
+    const me = process.geteuid?.();
+    if (own && stat.uid !== me)
+      return { state: 'refused', reason: `it belongs to user id ${stat.uid}, not to you (${me})` };
     if (stat.size > maxBytes) {
       return { state: 'refused', reason: `it is ${stat.size} bytes, more than the ${maxBytes} expected` };
     }
@@ -120,20 +141,32 @@ export async function readFileTail(path: string, maxBytes: number): Promise<Loca
  * Throws why it cannot be used.
  */
 export async function withAppendFile<T>(path: string, use: (handle: FileHandle) => Promise<T>): Promise<T> {
+  // O_NOFOLLOW: a link planted where the log goes (/tmp) never leads into someone's files.
   const flags =
-    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
+    constants.O_WRONLY |
+    constants.O_APPEND |
+    constants.O_CREAT |
+    constants.O_NONBLOCK |
+    constants.O_NOCTTY |
+    constants.O_NOFOLLOW;
   let handle: FileHandle;
   try {
     handle = await open(path, flags, 0o600);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(
-      code === 'ENXIO' ? `${path} is a FIFO, not a regular file` : `${path}: ${fsReason(error)}`,
+      code === 'ENXIO'
+        ? `${path} is a FIFO, not a regular file`
+        : code === 'ELOOP'
+          ? `${path} is a symbolic link; not following it`
+          : `${path}: ${fsReason(error)}`,
     );
   }
   return closing(handle, async (opened) => {
     const stat = await opened.stat();
     if (!stat.isFile()) throw new Error(`${path} is ${kindOf(stat)}, not a regular file`);
+    const me = process.geteuid?.();
+    if (stat.uid !== me) throw new Error(`${path} belongs to user id ${stat.uid}, not to you (${me})`);
     return use(opened);
   });
 }
@@ -186,6 +219,103 @@ export async function replaceFile(path: string, data: string): Promise<void> {
   } catch (error) {
     removeQuietly(temporary);
     throw error;
+  }
+}
+
+/** Folders whose files are the kernel's or devices, never a file of the user's. */
+const NOT_FILES = ['/proc/', '/sys/', '/dev/'];
+/** One read of a copy. */
+const COPY_CHUNK = 1024 * 1024;
+
+/**
+ * Copies `from` to `to`, which must not exist, only if `from` is a regular file of the user's own
+ * (not a link, nothing under /proc, /sys or /dev, at most `maxBytes`), and only if `check`, given
+ * the bytes as they are copied, accepts them (it throws why not). The copy is written 0600 under an
+ * unpredictable name beside `to`, then linked into place (never replacing a file that appeared
+ * meanwhile), so `to` is whole or absent. Throws why not; 'missing' when `from` is absent.
+ */
+export async function copyOwnFile(
+  from: string,
+  to: string,
+  o: { maxBytes: number; check: (chunks: AsyncIterable<Buffer>) => Promise<void> },
+): Promise<'copied' | 'missing'> {
+  let source: number;
+  try {
+    source = openSync(from, READ_FLAGS | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    throw new Error(code === 'ELOOP' ? 'it is a symbolic link' : `it cannot be read (${fsReason(error)})`);
+  }
+  try {
+    const stat = fstatSync(source);
+    // What was opened, wherever the path's folders led.
+    const real = attempt(() => readlinkSync(`/proc/self/fd/${source}`)) ?? from;
+    if (NOT_FILES.some((folder) => `${real}/`.startsWith(folder)))
+      throw new Error(`it is ${real}, a file of the kernel's or a device, not a state file`);
+    if (!stat.isFile()) throw new Error(`it is ${kindOf(stat)}, not a regular file`);
+    const me = process.geteuid?.();
+    if (stat.uid !== me) throw new Error(`it belongs to user id ${stat.uid}, not to you (${me})`);
+    if (stat.size > o.maxBytes)
+      throw new Error(`it is ${stat.size} bytes, more than the ${o.maxBytes} a state file may be`);
+    const name = Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString('hex');
+    const temporary = `${to}.${name}.tmp`;
+    let target: number;
+    try {
+      target = openSync(
+        temporary,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NOCTTY,
+        0o600,
+      );
+    } catch (error) {
+      throw new Error(`cannot write beside ${to} (${fsReason(error)})`);
+    }
+    try {
+      try {
+        let copied = 0;
+        const chunks = async function* () {
+          for (;;) {
+            // A buffer of its own each time: the check may hold on to what it was given.
+            const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+            const read = readSync(source, buffer, 0, buffer.length, null);
+            if (read === 0) return;
+            copied += read;
+            if (copied > o.maxBytes) throw new Error(`it grew past ${o.maxBytes} bytes while it was copied`);
+            const chunk = buffer.subarray(0, read);
+            for (let at = 0; at < chunk.length; ) {
+              let written: number;
+              try {
+                written = writeSync(target, chunk, at);
+              } catch (error) {
+                throw new Error(`cannot write ${to} (${fsReason(error)})`);
+              }
+              if (written <= 0) throw new Error(`cannot write ${to}: nothing more could be written`);
+              at += written;
+            }
+            yield chunk;
+          }
+        };
+        const all = chunks();
+        await o.check(all);
+        // What the check did not read is copied too.
+        for await (const _ of all);
+        fsyncSync(target);
+      } finally {
+        closeSync(target);
+      }
+      try {
+        linkSync(temporary, to);
+      } catch (error) {
+        // EEXIST: ours appeared meanwhile, and stays; the caller tells that apart.
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error;
+        throw new Error(`cannot put the copy in place at ${to} (${fsReason(error)})`);
+      }
+    } finally {
+      removeQuietly(temporary);
+    }
+    return 'copied';
+  } finally {
+    closeSync(source);
   }
 }
 

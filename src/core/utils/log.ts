@@ -1,6 +1,7 @@
 // Human-readable lines on stderr with timestamps; stdout is kept for data and --json reports.
 
 import { write } from './output.js';
+import { escapeControls } from './text.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -71,23 +72,31 @@ export class Logger {
     }
     // Logging never changes the outcome: a closed or full stderr is ignored.
     try {
-      this.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${this.redact(message)}\n`);
+      // One line each: what a record, a server or an agent wrote is shown, never obeyed.
+      this.write(
+        `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${escapeControls(this.redact(message))}\n`,
+      );
     } catch {}
   }
 }
 
-/** Shortest part of a secret worth hiding when a text ends with its beginning. */
+/** Shortest part of a secret worth hiding when a text ends with its beginning or starts with its end. */
 const MIN_PARTIAL = 4;
+/** Shortest piece of a secret hidden wherever it stands: a text cut at both ends, or in a slice. */
+export const MIN_FRAGMENT = 8;
 
 /**
- * `text` with every secret replaced by "***", including a secret cut short at the end of the
- * text (a body read only up to a limit). Redact before shortening anything, never after.
+ * `text` with every secret replaced by "***": the whole secret, any piece of it of MIN_FRAGMENT
+ * characters or more wherever it stands, and a piece of MIN_PARTIAL or more cut off at either end
+ * of the text (a body read only up to a limit; the last bytes of an output). Redact before
+ * shortening, keeping or writing anything, never after.
  */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {
     if (secret.length < MIN_PARTIAL) continue;
     out = out.split(secret).join('***');
+    out = hideFragments(out, secret);
     // Stryker disable next-line ArithmeticOperator: starting longer only tries the whole secret again, already replaced
     for (let n = secret.length - 1; n >= MIN_PARTIAL; n--) {
       if (out.endsWith(secret.slice(0, n))) {
@@ -95,6 +104,35 @@ export function redact(text: string, secrets: readonly string[]): string {
         break;
       }
     }
+    // Stryker disable next-line ArithmeticOperator: starting longer only tries the whole secret again, already replaced
+    for (let n = secret.length - 1; n >= MIN_PARTIAL; n--) {
+      if (out.startsWith(secret.slice(-n))) {
+        out = `***${out.slice(n)}`;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** `text` with every run made of pieces of `secret` (each MIN_FRAGMENT long or more) as "***". */
+function hideFragments(text: string, secret: string): string {
+  if (secret.length < MIN_FRAGMENT || text.length < MIN_FRAGMENT) return text;
+  // Where some MIN_FRAGMENT characters of the secret stand; overlapping ones make one run.
+  const covered = new Uint8Array(text.length);
+  let any = false;
+  for (let at = 0; at + MIN_FRAGMENT <= secret.length; at++) {
+    const piece = secret.slice(at, at + MIN_FRAGMENT);
+    for (let i = text.indexOf(piece); i !== -1; i = text.indexOf(piece, i + 1)) {
+      covered.fill(1, i, i + MIN_FRAGMENT);
+      any = true;
+    }
+  }
+  if (!any) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    if (!covered[i]) out += text[i];
+    else if (i === 0 || !covered[i - 1]) out += '***';
   }
   return out;
 }

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "49f61e4332ec53763ddbbe9e440d14146d2d2827073a9233da63ec8b1254fdd4"
-      "agentapi-lifecycle-linux-arm64.gz" = "5e007430bc6122d3acfd4d9fde7900488bbc0661a9ea68b4feb469d03612adea"
-      "agentapi-lifecycle-linux-arm64.xz" = "587e75e381d64747493f7e0b34932140cb8734237e463fe5fb97d8c28f9bd192"
-      "agentapi-lifecycle-linux-x64"      = "30b0dd50683ca21a14c28ed825b9d59b90514415801b80daf798ff69b9453dee"
-      "agentapi-lifecycle-linux-x64.gz"   = "61cb101bfc3f5908af88fcbe76af93b82a76ae3d1852f2f9a725707ca480811d"
-      "agentapi-lifecycle-linux-x64.xz"   = "30537e756b139f82f89db27504f4d3027963adf71ff4eecabf285cc6074e6256"
+      "agentapi-lifecycle-linux-arm64"    = "191c0e418a3598ddc79ca1cd4b9ce448d57db7decf623b9784f83529c62f96a3"
+      "agentapi-lifecycle-linux-arm64.gz" = "e75d5cacb50368dfb032e59d336167b38892ee85af37b2e3145f6ddc72d43abc"
+      "agentapi-lifecycle-linux-arm64.xz" = "1c2fd768065f9cc1fa4cf6fb67172f5a21bf7460177c1edfc560695c262e7b59"
+      "agentapi-lifecycle-linux-x64"      = "54399e94d3f472473f90b085656c4383fe6c29227113588327769173d0b4462d"
+      "agentapi-lifecycle-linux-x64.gz"   = "9614323341ac4623e73db60bfdea6f3c49c83d5c1a5885ce34c6a8e644e33aee"
+      "agentapi-lifecycle-linux-x64.xz"   = "dcd0d37dcbfe5bdbf10a3a0b6db1cb356448c0c2263e087ed8343ff81db18a13"
     }
   }
 }

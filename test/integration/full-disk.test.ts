@@ -193,6 +193,38 @@ describeNeeds(MOUNT, 'a full or read-only home', () =>
       }
     });
 
+    it('a read-only state folder: start runs AgentAPI all the same, says it cannot save, and keeps its log beside the PID file (as root)', async () => {
+      const persist = join(home, 'persist');
+      expect((await inside('mkdir', ['-p', persist])).code).toBe(0);
+      expect((await inside('mount', ['--bind', persist, persist])).code).toBe(0);
+      expect((await inside('mount', ['-o', 'remount,bind,ro', persist])).code).toBe(0);
+      const started = withoutCrash(
+        await inside(BIN, [
+          'start',
+          '--detach',
+          '--agentapi-bin',
+          agentapi,
+          '--type',
+          'custom',
+          '--port',
+          String(port),
+          '--state-file',
+          join(persist, 'state.json'),
+          '--',
+          CHAT_AGENT,
+        ]),
+      );
+      expect(started.code, started.stderr).toBe(0);
+      expect(started.stderr).toMatch(
+        new RegExp(
+          `WARN +the state folder ${persist} is not writable \\(read-only file system\\): AgentAPI runs, but cannot save the conversation`,
+        ),
+      );
+      expect(started.stderr).toContain(`log ${home}/.agentapi/agentapi.log`);
+      await say(url(), 'still here');
+      expect((await inside('umount', [persist])).code).toBe(0);
+    });
+
     it('a read-only home: status names it; checkpoint and shutdown exit 0 with clear refusals', async () => {
       expect(withoutCrash(await start()).code).toBe(0);
       await say(url(), 'hello');

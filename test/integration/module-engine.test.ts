@@ -290,9 +290,11 @@ function engineSuite(engine: Engine): void {
         release_version: ['v0.1.0', '0.1.0'],
         release_base_url: ['ftp://mirror/releases', 'https://mirror.internal/agentapi-lifecycle'],
         release_sha256: [{ 'agentapi-lifecycle-linux-x64': 'ABC' }],
-        install_dir: ['/opt/my tools'],
+        install_dir: ['/opt/my tools', '$HOME/.cache/agentapi-lifecycle', '/opt/agentapi-lifecycle'],
+        // Paths reach the scripts in double quotes: nothing a shell expands but a leading $HOME.
+        workdir: ['/srv/$(id)', '', '$HOME', '/home/coder/project', '$HOME/src/my-repo_1.2'],
         agentapi_port: [3284.5, 1, 65535],
-        state_file_path: ['$HOME/my state.json', '/data/state.json'],
+        state_file_path: ['$HOME/state`id`.json', '', '/data/state.json', '$HOME/persist/state.json'],
         pid_file_path: [
           'relative/agentapi.pid',
           '/run/user/1000/agentapi.pid',
@@ -307,7 +309,12 @@ function engineSuite(engine: Engine): void {
           ['coder-claude-code-install_script', 'two words'],
           ['coder-claude-code-install_script'],
         ],
-        adopt_state_file: ['relative/state.json', '', '$HOME/.claude-module/agentapi-state.json'],
+        adopt_state_file: [
+          '$HOME/x$(touch$${IFS}/tmp/pwned)',
+          '',
+          '$HOME/.claude-module/agentapi-state.json',
+          '/data/agentapi-state.json',
+        ],
         start_timeout: [0],
         agentapi_version: ['0.12.1', 'v0.12.2-rc.1'],
         agentapi_sha256: [{ 'agentapi-darwin-amd64': 'a'.repeat(64) }],

@@ -505,6 +505,20 @@ describe("start: status reporting to the Task (Coder's CLI set-up)", () => {
   });
 });
 
+describe('start: a state folder it cannot write', () => {
+  it('runs AgentAPI all the same (a workspace must come up), says it cannot save there, and logs beside the PID file', async () => {
+    const fileAsDir = join(work.dir, 'file');
+    writeFileSync(fileAsDir, '');
+    const result = await detach(['--state-file', join(fileAsDir, 'state.json')]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /WARN {2}the state folder .*\/file is not writable \(its directory does not exist\): AgentAPI runs, but cannot save the conversation/,
+    );
+    expect(JSON.parse(result.stdout).logFile).toBe(join(work.dir, 'agentapi.log'));
+    expect(await ready()).toBe(true);
+  });
+});
+
 describe('start: bad input gets one clear line', () => {
   let blocker: Server | undefined;
   afterEach(() => blocker?.close());
@@ -517,12 +531,6 @@ describe('start: bad input gets one clear line', () => {
       message: /\/nonexistent\/agentapi was not found/,
     },
     { name: 'not executable', args: ['--agentapi-bin', 'NOEXEC'], code: 1, message: /is not executable/ },
-    {
-      name: 'state directory not writable',
-      args: ['--state-file', 'FILEDIR/state.json'],
-      code: 1,
-      message: /state directory .* is not usable/,
-    },
     { name: 'port in use', args: [], code: 1, message: /port \d+ is already in use/, occupy: true },
     {
       name: 'no agent command',

@@ -35,6 +35,8 @@ export type Mode =
   | { kind: 'ok-200' }
   /** An error body that repeats the token after `offset` characters of padding. */
   | { kind: 'echo-token'; status: 400 | 500; offset: number }
+  /** A proxy's 400 that names a fresh request id each time, as tracing proxies do. */
+  | { kind: 'trace-400' }
   /** An error body of `bytes` (Infinity: it never ends). */
   | { kind: 'huge-error'; status: 400 | 500; bytes: number }
   /**
@@ -174,6 +176,10 @@ export async function startCoderd(options: CoderdOptions = {}): Promise<Coderd> 
       return reply(res, mode.status, { message: text });
     }
     if (mode.kind === 'huge-error') return hugeError(res, mode.status, mode.bytes);
+    if (mode.kind === 'trace-400') {
+      const trace = Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex');
+      return reply(res, 400, { message: `Invalid request (trace ${trace}).` });
+    }
     if (mode.kind === 'capacity') {
       if (mode.gather && arrived < mode.gather) {
         if (++arrived === mode.gather) allArrived();

@@ -237,3 +237,31 @@ run "another_release_without_hashes_is_refused" {
 
   expect_failures = [coder_script.install]
 }
+
+# Paths reach the scripts inside double quotes: nothing in them may be something a shell expands
+# but a leading $HOME (issue #37: `$(...)` in adopt_state_file ran when the start script did).
+run "a_path_a_shell_would_expand_is_refused" {
+  command = plan
+
+  variables {
+    adopt_state_file = "$HOME/x$(touch$${IFS}/tmp/pwned)"
+    pid_file_path    = "/tmp/a`id`"
+    state_file_path  = "$HOME/state;rm -rf ~"
+    install_dir      = "$HOME/$${HOME}/bin"
+    workdir          = "/srv/project|tee"
+  }
+
+  expect_failures = [var.adopt_state_file, var.pid_file_path, var.state_file_path, var.install_dir, var.workdir]
+}
+
+run "a_path_under_home_or_absolute_is_taken" {
+  command = plan
+
+  variables {
+    adopt_state_file = "$HOME/.claude-module/agentapi-state.json"
+    pid_file_path    = "/run/user/1000/agentapi.pid"
+    state_file_path  = "$HOME/persist/agent-api_1.2/state.json"
+    install_dir      = "/opt/agentapi-lifecycle"
+    workdir          = "$HOME"
+  }
+}

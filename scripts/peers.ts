@@ -1,9 +1,11 @@
 // `npm run peers [-- --only <name>...] [-- --check]`: builds the real peers the tests run (the
-// real AgentAPI 0.12 and 0.11, OpenTofu, the coder provider) from their pins under test/peers/ into
-// a cache folder outside the repository (test/support/peers.ts says where), skipping what is
-// there. Each is `go install tool` in its own pinned Go module, with -mod=readonly: go.sum decides
-// every byte, and a pin that no longer matches fails instead of changing. A build lands in a
-// temporary folder renamed into place, so an interrupted run never leaves half a peer behind.
+// real AgentAPI 0.12 and 0.11, OpenTofu, the coder provider, the Claude Code CLI) from their pins
+// under test/peers/ into a cache folder outside the repository (test/support/peers.ts says where),
+// skipping what is there. A Go peer is `go install tool` in its own pinned Go module, with
+// -mod=readonly: go.sum decides every byte, and a pin that no longer matches fails instead of
+// changing; an npm peer is `npm ci` from its package-lock.json, whose integrity hashes do the same.
+// A build lands in a temporary folder renamed into place, so an interrupted run never leaves half
+// a peer behind.
 // --check builds nothing and exits 1 when a peer is missing. Run with bun.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,6 +18,7 @@ import {
   peerDir,
   peerExecutable,
   peersCache,
+  pinFiles,
   pinnedVersion,
   pinsDir,
   providerMirrorPath,
@@ -49,12 +52,8 @@ function build(name: PeerName): void {
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(join(partial, 'bin'), { recursive: true });
   try {
-    const ldflags = spec.ldflags ? [`-ldflags=${spec.ldflags}`] : [];
-    execFileSync('go', ['install', ...ldflags, 'tool'], {
-      cwd: pinsDir(name),
-      env: { ...process.env, GOBIN: join(partial, 'bin'), GOFLAGS: '-mod=readonly' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    if (spec.npm) installNpm(name, spec.npm.file, partial);
+    else buildGo(name, partial);
     if (spec.provider) {
       // The engine finds it as a filesystem mirror: no registry, no network.
       const inMirror = join(partial, 'mirror', providerMirrorPath(name));
@@ -70,6 +69,29 @@ function build(name: PeerName): void {
   }
 }
 
+/** `npm ci` from the peer's lock (no install scripts: the lock's integrity hashes are the pin). */
+function installNpm(name: PeerName, file: string, partial: string): void {
+  for (const pin of pinFiles(name)) copyFileSync(join(pinsDir(name), pin), join(partial, pin));
+  execFileSync('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: partial,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  renameSync(join(partial, file.replace('<arch>', arch)), join(partial, 'bin', PEERS[name].executable));
+  rmSync(join(partial, 'node_modules'), { recursive: true, force: true });
+}
+
+/** `go install tool` in the peer's pinned module, read-only: go.sum decides every byte. */
+function buildGo(name: PeerName, partial: string): void {
+  const spec: PeerSpec = PEERS[name];
+  const ldflags = spec.ldflags ? [`-ldflags=${spec.ldflags}`] : [];
+  execFileSync('go', ['install', ...ldflags, 'tool'], {
+    cwd: pinsDir(name),
+    env: { ...process.env, GOBIN: join(partial, 'bin'), GOFLAGS: '-mod=readonly' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+
 const missing = names.filter((name) => !existsSync(peerExecutable(name)));
 if (check) {
   for (const name of names) {
@@ -79,7 +101,8 @@ if (check) {
   process.exit(missing.length ? 1 : 0);
 }
 
-process.stderr.write(`peers: ${peersCache()} (${goVersion()})\n`);
+const needsGo = missing.some((name) => !(PEERS[name] as PeerSpec).npm);
+process.stderr.write(`peers: ${peersCache()}${needsGo ? ` (${goVersion()})` : ''}\n`);
 for (const name of names) {
   const version = pinnedVersion(name);
   if (!missing.includes(name)) {

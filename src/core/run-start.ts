@@ -2,7 +2,6 @@
 // running AgentAPI first with --replace), then AgentAPI in the foreground under our supervision,
 // detached on its own, or detached under a checkpoint supervisor.
 
-import { accessSync, constants } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -53,7 +52,7 @@ import {
 import { writeStartRecord } from './start-record.js';
 import { Deadline } from './utils/deadline.js';
 import { formatDuration } from './utils/duration.js';
-import { attempt, describe, EXIT, UserError } from './utils/errors.js';
+import { describe, EXIT, fsReason, UserError } from './utils/errors.js';
 import type { Logger } from './utils/log.js';
 import { preparePrivateFolders } from './utils/private-dir.js';
 
@@ -269,7 +268,9 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   await record();
   const env = agentApiEnv(agentEnv, o.passAgentToken);
   if (o.detach) {
-    await detach(o, report, args, env, agentEnv);
+    // Beside the state file; beside the PID file when the state folder cannot be written (said above).
+    const logFile = o.logFile ?? join(dirname(stateDirProblem ? o.pidFile : o.stateFile), 'agentapi.log');
+    await detach({ ...o, logFile }, report, args, env, agentEnv);
     // Recorded once AgentAPI runs with it: a start that failed never handed it over.
     const handed = promptDecision?.give ? await handPrompt(o, sent, logger) : undefined;
     if (handed && report.prompt) {
@@ -486,16 +487,6 @@ function supervisorOptions(
   };
 }
 
-/** Beside the state file; beside the PID file when the state folder cannot be written (it says so). */
-function defaultLogFile(o: StartOptions): string {
-  const beside = dirname(o.stateFile);
-  const writable = attempt(() => {
-    accessSync(beside, constants.W_OK);
-    return true;
-  });
-  return join(writable ? beside : dirname(o.pidFile), 'agentapi.log');
-}
-
 /**
  * In the background, returning once AgentAPI is ready. Without checkpoints AgentAPI runs on its
  * own (nothing of ours stays resident); with them, the checkpoint supervisor (supervisor-entry.ts)
@@ -508,12 +499,14 @@ async function detach(
   env: NodeJS.ProcessEnv,
   agentEnv: Record<string, string>,
 ): Promise<StartReport> {
-  const logFile = o.logFile ?? defaultLogFile(o);
-  await mkdir(dirname(logFile), { recursive: true, mode: 0o700 });
-  const started = Date.now();
+  const logFile = o.logFile ?? join(dirname(o.stateFile), 'agentapi.log');
   const logError = (error: unknown): never => {
     throw new UserError(`--log-file ${describe(error)}`);
   };
+  await mkdir(dirname(logFile), { recursive: true, mode: 0o700 }).catch((error: unknown) =>
+    logError(`${logFile}: its folder cannot be made (${fsReason(error)})`),
+  );
+  const started = Date.now();
   const intervalMs = o.checkpointIntervalMs;
   const supervised = intervalMs !== undefined;
   const spawned = supervised

@@ -22,6 +22,7 @@ import { useFixture } from '../support/fixture.js';
 import {
   cleanEnv,
   freePort,
+  killQuietly,
   type RunResult,
   run,
   runFile,
@@ -191,7 +192,7 @@ describe('local files: typed, bounded, never trusted blindly', () => {
       { env: { AGENTAPI_SIM_EVENTS: f.work.eventsFile } },
     );
     const pid = JSON.parse(result.stdout).pid as number;
-    f.defer(() => process.kill(pid, 'SIGKILL'));
+    f.defer(() => killQuietly(pid));
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('removing stale PID file');
     expect(readFileSync(f.work.pidFile, 'utf8')).toBe(`${pid}\n`);

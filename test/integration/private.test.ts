@@ -19,7 +19,15 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useFixture } from '../support/fixture.js';
-import { freePort, type RunResult, run, runFile, startSim, waitFor } from '../support/harness.js';
+import {
+  freePort,
+  killQuietly,
+  type RunResult,
+  run,
+  runFile,
+  startSim,
+  waitFor,
+} from '../support/harness.js';
 import { AS_ROOT, itNeeds } from '../support/needs.js';
 import { BIN, SIM } from '../support/paths.js';
 import { type Report, shutdownHelpers } from '../support/shutdown.js';
@@ -85,7 +93,7 @@ async function startWithDefaults(port: number): Promise<RunResult> {
     },
   );
   const pid = result.code === 0 ? JSON.parse(result.stdout).pid : undefined;
-  if (pid) f.defer(() => process.kill(pid, 'SIGKILL'));
+  if (pid) f.defer(() => killQuietly(pid));
   return result;
 }
 

@@ -236,6 +236,33 @@ describe('shutdown: AgentAPI misbehaving', () => {
     expect(signalsReceived()).toEqual(['SIGUSR1', 'SIGTERM']);
   });
 
+  it('still running at the end (told to hurry while AgentAPI ignores SIGTERM, so no SIGKILL): the stop failed, ok false, --strict exits 1', async () => {
+    await setup({ sim: { env: { AGENTAPI_SIM_IGNORE_SIGTERM: '1' } } });
+    const started = Date.now();
+    const result = await shutdown(['--grace', '10s', '--strict'], {}, undefined, {
+      // The stop script's own teardown: SIGTERM to shutdown once it has sent AgentAPI its SIGTERM.
+      onSpawn: (child) => {
+        const poll = setInterval(() => {
+          if (signalsReceived().includes('SIGTERM')) {
+            clearInterval(poll);
+            child.kill('SIGTERM');
+          }
+        }, 20);
+        child.on('exit', () => clearInterval(poll));
+      },
+    });
+    const r = report(result);
+    expect(r.stop).toBe('survived');
+    expect(step(r, 'stop')).toMatchObject({ status: 'failed', outcome: 'survived' });
+    expect(step(r, 'stop')?.detail).toMatch(/still running at the deadline \(we were interrupted\)/);
+    expect(r.ok).toBe(false);
+    expect(result.code).toBe(1);
+    // Hurried, it gives SIGTERM a short grace, never SIGKILL: AgentAPI is still there.
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(signalsReceived()).toEqual(['SIGUSR1', 'SIGTERM']);
+    expect(f.sim?.alive()).toBe(true);
+  });
+
   it('a slow save is waited for, within --save-timeout', async () => {
     await setup({ sim: { env: { AGENTAPI_SIM_SAVE_DELAY_MS: '700' } } });
     const r = report(await shutdown());

@@ -256,13 +256,15 @@ describe('start --detach', () => {
     );
   });
 
-  it("reports an AgentAPI that dies during start-up, with this run's own log lines, one per line", async () => {
+  it("reports an AgentAPI that dies during start-up at once (not at --ready-timeout), with this run's own log lines, one per line", async () => {
     // An earlier run left its own story in the (appended) log; it must not be shown as this one's.
     const log = join(dirname(work.stateFile), 'agentapi.log');
     mkdirSync(dirname(log), { recursive: true });
     writeFileSync(log, 'an earlier run: AgentAPI exited (code 0)\n');
-    const result = await detach(['--server-arg', '--bogus-flag']);
+    const result = await detach(['--server-arg', '--bogus-flag', '--ready-timeout', '30s']);
     expect(result.code).toBe(1);
+    // At once, not after --ready-timeout.
+    expect(result.ms).toBeLessThan(5000);
     // Before it, start's own log lines (the resume decision); from it on, the failure.
     const all = result.stderr.trimEnd().split('\n');
     const lines = all.slice(all.findIndex((line) => line.startsWith('error: ')));

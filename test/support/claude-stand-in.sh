@@ -1,8 +1,14 @@
 #!/bin/sh
-# A stand-in for the `claude` CLI behind the real AgentAPI, for the Task-layer tests: it keeps
-# sessions as Claude does where it matters to us (~/.claude/projects/<working folder with every
-# other character than letters and digits as ->/<id>.jsonl, or $CLAUDE_CONFIG_DIR): `--session-id
-# X` refuses an id in use, `--resume X` one it does not have; and it records what it got:
+# A stand-in for the `claude` CLI behind the real AgentAPI, for the Task-layer tests that need an
+# interactive, logged-in Claude (the real one, test/peers/claude-code, answers only "Not logged in"
+# here). It keeps sessions as Claude does where it matters to us, and test/integration/
+# claude-code.test.ts checks these rules against the real CLI's answers:
+#   a session is <config>/projects/<project>/<id>.jsonl, <config> being $CLAUDE_CONFIG_DIR or
+#   ~/.claude, <project> the working folder with every character but letters and digits as `-`
+#   (over 200 characters: its first 200, `-` and a hash of the path);
+#   `--session-id X` refuses an id in use in this working folder's project;
+#   `--resume X` refuses an id no project holds (it finds one in any);
+# and it records what it got:
 #   CLAUDE_RECORD=file   one line per start: "start" and its arguments, tab-separated; one line per
 #                        message: "message" and the message as base64 (byte for byte, as AgentAPI
 #                        typed it between the bracketed-paste marks)
@@ -14,7 +20,11 @@ for arg in "$@"; do line="$line	$arg"; done
 record "$line"
 
 config=${CLAUDE_CONFIG_DIR:-$HOME/.claude}
-project="$config/projects/$(pwd | sed 's/[^a-zA-Z0-9]/-/g')"
+name=$(pwd | sed 's/[^a-zA-Z0-9]/-/g')
+if [ "${#name}" -gt 200 ]; then
+  name="$(printf '%s' "$name" | cut -c1-200)-$(pwd | cksum | cut -d' ' -f1)"
+fi
+project="$config/projects/$name"
 session=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -27,10 +37,15 @@ while [ $# -gt 0 ]; do
     ;;
   --resume | -r)
     session=$2
-    if [ ! -s "$project/$session.jsonl" ]; then
+    found=""
+    for kept in "$config"/projects/*/"$session.jsonl"; do
+      if [ -s "$kept" ]; then found=$kept; fi
+    done
+    if [ -z "$found" ]; then
       echo "No conversation found with session ID: $session" >&2
       exit 1
     fi
+    project=$(dirname "$found")
     ;;
   esac
   shift

@@ -232,6 +232,19 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Sends `signal` to `pid` after a test, if it is still there: where orphans are reaped at once (an
+ * init that reaps, GitHub's runners), a process the test already stopped is gone, not a zombie.
+ */
+export function killQuietly(pid: number | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
 /** A long-lived process that is not AgentAPI, for "must never be signalled" checks. */
 export function startBystander(): ChildProcess {
   return spawn('sleep', ['300'], { stdio: 'ignore' });

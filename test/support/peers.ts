@@ -1,8 +1,10 @@
 // The real peers the tests run beside our stand-ins: AgentAPI (and an AgentAPI from before state
-// persistence, for the version gate), the OpenTofu engine and the coder provider. Each is pinned
-// by a small Go module of ours under test/peers/<name>/ (go.mod + go.sum, the peer as a `tool`),
-// built by `npm run peers` (scripts/peers.ts) into a cache folder outside the repository. The
-// folder's name carries a hash of the pins, so a changed pin is a new build, never a stale one.
+// persistence, for the version gate), the OpenTofu engine, the coder provider and the Claude Code
+// CLI. Each Go peer is pinned by a small Go module of ours under test/peers/<name>/ (go.mod +
+// go.sum, the peer as a `tool`); the npm one by a package.json and package-lock.json there (the
+// lock's integrity hashes decide every byte). `npm run peers` (scripts/peers.ts) installs them
+// into a cache folder outside the repository. The folder's name carries a hash of the pins, so a
+// changed pin is a new install, never a stale one.
 //
 // Tests ask `peer(name)`: the installed executable, or why it is missing. Under CI=true a missing
 // peer is a failure (the suite says so by name); elsewhere its tests are skipped by name.
@@ -27,6 +29,11 @@ export interface PeerSpec {
   ldflags?: string;
   /** A Terraform provider's registry name: it is also laid out as a filesystem mirror. */
   provider?: string;
+  /**
+   * An npm package, not a Go module: installed with `npm ci` from its lock, and its executable is
+   * this file of the installed packages (`<arch>`: x64 or arm64), moved into the peer's bin/.
+   */
+  npm?: { file: string };
 }
 
 export const PEERS = {
@@ -70,6 +77,14 @@ export const PEERS = {
     module: 'github.com/terraform-providers/terraform-provider-docker',
     executable: 'terraform-provider-docker',
   },
+  'claude-code': {
+    name: 'claude-code',
+    title: 'the real Claude Code CLI',
+    module: '@anthropic-ai/claude-code',
+    executable: 'claude',
+    // The native program of the platform's optional package: what the npm package's claude.exe is.
+    npm: { file: 'node_modules/@anthropic-ai/claude-code-linux-<arch>/claude' },
+  },
 } as const satisfies Record<string, PeerSpec>;
 
 export type PeerName = keyof typeof PEERS;
@@ -87,9 +102,22 @@ export function pinsDir(name: PeerName): string {
   return join(ROOT, 'test', 'peers', name);
 }
 
-/** The version the peer's go.mod pins, e.g. "v0.12.2". */
+/** The files that pin a peer: its lock decides every byte. */
+export function pinFiles(name: PeerName): string[] {
+  const spec: PeerSpec = PEERS[name];
+  return spec.npm ? ['package.json', 'package-lock.json'] : ['go.mod', 'go.sum'];
+}
+
+/** The version the peer's pins name, e.g. "v0.12.2" (go.mod) or "2.1.332" (package-lock.json). */
 export function pinnedVersion(name: PeerName): string {
   const spec: PeerSpec = PEERS[name];
+  if (spec.npm) {
+    const lock = JSON.parse(readFileSync(join(pinsDir(name), 'package-lock.json'), 'utf8'));
+    const version = lock.packages?.[`node_modules/${spec.module}`]?.version;
+    if (typeof version !== 'string')
+      throw new Error(`test/peers/${name}/package-lock.json does not pin ${spec.module}`);
+    return version;
+  }
   const goMod = readFileSync(join(pinsDir(name), 'go.mod'), 'utf8');
   const escaped = spec.module.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const match = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v\\S+)`, 'm').exec(goMod);
@@ -101,7 +129,7 @@ export function pinnedVersion(name: PeerName): string {
 export function peerDir(name: PeerName, env: NodeJS.ProcessEnv = process.env): string {
   const spec: PeerSpec = PEERS[name];
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum']) hash.update(readFileSync(join(pinsDir(name), file)));
+  for (const file of pinFiles(name)) hash.update(readFileSync(join(pinsDir(name), file)));
   hash.update(spec.ldflags ?? '');
   return join(peersCache(env), name, `${pinnedVersion(name)}-${hash.digest('hex').slice(0, 12)}`);
 }

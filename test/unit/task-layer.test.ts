@@ -332,7 +332,13 @@ describe("Claude's sessions, found where Claude keeps them (agents/claude.ts)", 
     expect(await exists({ cwd: '/home/coder/my_project.v2' })).toBe(false);
     session(at('.claude'), '-home-coder-my-project-v2');
     expect(await exists({ cwd: '/home/coder/my_project.v2' })).toBe(true);
-    expect(await exists({ cwd: '/home/coder/other' })).toBe(false);
+  });
+
+  it('in a project folder whose name Claude shortened (a working folder over 200 characters), or any other: --resume finds it in any', async () => {
+    const long = `/home/coder/${'a-rather-long-folder-name/'.repeat(9)}repo`;
+    session(at('.claude'), `${long.replace(/[^a-zA-Z0-9]/g, '-').slice(0, 200)}-kt7kxm`);
+    expect(await exists({ cwd: long })).toBe(true);
+    expect(await exists({ cwd: '/somewhere/else' })).toBe(true);
   });
 
   it('in $CLAUDE_CONFIG_DIR when it is set', async () => {
@@ -343,6 +349,16 @@ describe("Claude's sessions, found where Claude keeps them (agents/claude.ts)", 
 
   it('an empty file is no session (Claude created it and never wrote to it)', async () => {
     session(at('.claude'), '-srv', '');
+    expect(await exists({ cwd: '/srv' })).toBe(false);
+  });
+
+  it('no link is followed: a project folder or a session file that is a link is none', async () => {
+    session(at('elsewhere'), '-srv');
+    mkdirSync(at('.claude/projects'), { recursive: true });
+    symlinkSync(at('elsewhere/projects/-srv'), at('.claude/projects/-srv'));
+    expect(await exists({ cwd: '/srv' })).toBe(false);
+    mkdirSync(at('.claude/projects/-other'));
+    symlinkSync(at(`elsewhere/projects/-srv/${id}.jsonl`), at(`.claude/projects/-other/${id}.jsonl`));
     expect(await exists({ cwd: '/srv' })).toBe(false);
   });
 });

@@ -1,7 +1,9 @@
 // Claude Code: AgentAPI's `claude` type.
 
-import { stat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
+import { attempt } from '../utils/errors.js';
+import { subfolders } from '../utils/local-file.js';
 import type { AgentPlace, AgentProfile } from './profile.js';
 
 /** Where Claude keeps its files: $CLAUDE_CONFIG_DIR, else ~/.claude. */
@@ -9,13 +11,22 @@ function configDir(where: AgentPlace): string {
   return where.env.CLAUDE_CONFIG_DIR || join(where.home, '.claude');
 }
 
+/** Project folders looked into for a session: far more than a workspace has, few enough to be quick. */
+const MAX_PROJECTS = 10_000;
+
 /**
- * The project folders Claude may keep the working folder's sessions in: the working folder with
- * every other character than letters and digits as `-` (as Claude names them), and with `/`, `.`
- * and `_` as `-` (as claude-code 4.x looked them up); the same for ordinary paths.
+ * Whether Claude keeps the session `id` in any of its project folders. Claude names a project
+ * folder after the working folder (every character but letters and digits as `-`; longer than 200
+ * characters: its first 200, `-` and a hash of the path, in its own code), and `--resume <id>`
+ * finds a session in any of them (measured with @anthropic-ai/claude-code 2.1.332). So every
+ * project folder is looked into rather than the name recomputed: bounded, following no link.
  */
-function projectFolders(cwd: string): string[] {
-  return [...new Set([cwd.replace(/[^a-zA-Z0-9]/g, '-'), cwd.replace(/[/._]/g, '-')])];
+function sessionKept(id: string, where: AgentPlace): boolean {
+  const projects = join(configDir(where), 'projects');
+  return subfolders(projects, MAX_PROJECTS).some((folder) => {
+    const file = attempt(() => lstatSync(join(projects, folder, `${id}.jsonl`)));
+    return file?.isFile() === true && file.size > 0;
+  });
 }
 
 export const claude: AgentProfile = {
@@ -34,13 +45,7 @@ export const claude: AgentProfile = {
     resume: (id) => ['--resume', id],
     already: ['-c', '--continue', '-r', '--resume', '--session-id'],
     async exists(id, where) {
-      for (const folder of projectFolders(where.cwd)) {
-        const file = await stat(join(configDir(where), 'projects', folder, `${id}.jsonl`)).catch(
-          () => undefined,
-        );
-        if (file?.isFile() && file.size > 0) return true;
-      }
-      return false;
+      return sessionKept(id, where);
     },
     legacy: [
       {

@@ -14,9 +14,11 @@
 import {
   closeSync,
   constants,
+  type Dir,
   fstatSync,
   fsyncSync,
   linkSync,
+  opendirSync,
   openSync,
   readlinkSync,
   readSync,
@@ -317,6 +319,34 @@ export async function copyOwnFile(
   } finally {
     closeSync(source);
   }
+}
+
+/**
+ * The names of the folders in `dir` (not links to folders, not files), at most `limit` of them
+ * read: a folder of any size costs a bounded read. None when `dir` cannot be read.
+ */
+export function subfolders(dir: string, limit: number): string[] {
+  let opened: Dir;
+  try {
+    opened = opendirSync(dir);
+  } catch {
+    return [];
+  }
+  const names: string[] = [];
+  try {
+    for (let read = 0; read < limit; read++) {
+      const entry = opened.readSync();
+      if (!entry) break;
+      if (entry.isDirectory()) names.push(entry.name);
+    }
+  } catch {
+    // A folder that stops being readable midway: what was read stands.
+  } finally {
+    try {
+      opened.closeSync();
+    } catch {}
+  }
+  return names;
 }
 
 export function kindOf(stat: Stats): string {

@@ -2,7 +2,7 @@
 // the mistakes people make most get a plain answer in the one error style every failure uses
 // (errors.ts) before anything else (`help <command>`, an unknown command with the closest one
 // suggested, an argument where a command takes none); help goes to oclif's help (help.ts), loaded
-// only then; a command is parsed by oclif's parser and run (core/base-command.ts).
+// only then; a command is parsed by oclif's parser and run (commands/base-command.ts).
 
 import { COMMAND_IDS, isCommandId, loadCommand } from './commands/index.js';
 import { EXIT, printError, UserError } from './core/utils/errors.js';

@@ -2,7 +2,7 @@
 // `bun build --compile` binary has no package.json on disk and cannot import command files by
 // path, so the root plugin is handed its commands directly (TOOLCHAIN.md), each wrapped in an
 // oclif Command that only describes it (commands run without oclif's configuration:
-// core/base-command.ts). This touches oclif's private `commandCache`;
+// commands/base-command.ts). This touches oclif's private `commandCache`;
 // test/integration/binary.test.ts and cli.test.ts guard it across upgrades.
 
 import { Command } from '@oclif/core/command';
@@ -10,8 +10,8 @@ import { Config, Plugin } from '@oclif/core/config';
 import { Help } from '@oclif/core/help';
 import type { LoadOptions, PJSON } from '@oclif/core/interfaces';
 import { name, oclif, version } from '../package.json' with { type: 'json' };
+import { BASE_FLAGS, type CommandClass } from './commands/base-command.js';
 import { loadCommands } from './commands/index.js';
-import { BASE_FLAGS, type CommandClass } from './core/base-command.js';
 import { versionLine } from './version.js';
 
 /** An oclif Command with a command's definition, for help: it is never run. */

@@ -6,14 +6,14 @@
 // clients, schemas and scanner are never loaded here. (In a Coder template the agent's cron runs
 // `checkpoint` instead, and nothing of ours stays resident at all.)
 
-import { checkpointBudgetMs, startCheckpoints } from './core/checkpoint-timer.js';
 import { runCheckpointProcess } from './core/process/checkpoint-process.js';
 import { exitCodeOf, spawnForeground, supervise } from './core/process/foreground.js';
 import { SUPERVISOR_ARG } from './core/process/internal-commands.js';
 import { readStdinOptions, reportFailure, stderrLogger } from './core/process/internal-io.js';
 import { supervisorOptions } from './core/process/supervisor-options.js';
-import { agentApiEnv, coderEnv } from './core/settings.js';
+import { checkpointBudgetMs, startCheckpoints } from './core/sequences/checkpoint-timer.js';
 import { UserError } from './core/utils/errors.js';
+import { agentApiEnv, coderEnv } from './core/utils/settings.js';
 
 export async function runSupervisor(): Promise<void> {
   const token = coderEnv().token;

@@ -1,9 +1,9 @@
 import * as Flags from '@oclif/core/flags';
-import { BaseCommand } from '../core/base-command.js';
-import type { CheckpointReport } from '../core/checkpoint.js';
-import { durationFlag, saveAndPostFlags, saveAndPostOptions } from '../core/flags.js';
-import { DEFAULTS } from '../core/settings.js';
+import type { CheckpointReport } from '../core/sequences/checkpoint.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
+import { DEFAULTS } from '../core/utils/settings.js';
+import { BaseCommand } from './base-command.js';
+import { durationFlag, saveAndPostFlags, saveAndPostOptions } from './flags.js';
 
 export default class Checkpoint extends BaseCommand<typeof Checkpoint> {
   static summary =
@@ -55,7 +55,7 @@ export default class Checkpoint extends BaseCommand<typeof Checkpoint> {
       });
     }
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
-    const { runCheckpoint } = await import('../core/checkpoint.js');
+    const { runCheckpoint } = await import('../core/sequences/checkpoint.js');
     const report = await runCheckpoint({
       ...saveAndPostOptions(flags),
       timeoutMs: flags.timeout,

@@ -1,7 +1,7 @@
 // Every command, loaded when it is run (src/cli.ts): a command's module graph (its flags, the core
 // steps, schemas and HTTP clients behind it) is paid for by the runs of that command only. The
 // import() paths are static, so bun still compiles every command into the binary.
-import type { CommandClass } from '../core/base-command.js';
+import type { CommandClass } from './base-command.js';
 
 const LOADERS = {
   checkpoint: () => import('./checkpoint.js'),

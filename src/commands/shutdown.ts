@@ -1,9 +1,9 @@
 import * as Flags from '@oclif/core/flags';
-import { BaseCommand } from '../core/base-command.js';
-import { durationFlag, saveAndPostFlags, saveAndPostOptions } from '../core/flags.js';
-import { DEFAULTS } from '../core/settings.js';
-import type { ShutdownReport } from '../core/shutdown.js';
+import type { ShutdownReport } from '../core/sequences/shutdown.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
+import { DEFAULTS } from '../core/utils/settings.js';
+import { BaseCommand } from './base-command.js';
+import { durationFlag, saveAndPostFlags, saveAndPostOptions } from './flags.js';
 
 export default class Shutdown extends BaseCommand<typeof Shutdown> {
   static summary =
@@ -71,7 +71,7 @@ export default class Shutdown extends BaseCommand<typeof Shutdown> {
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
 
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
-    const { runShutdown } = await import('../core/shutdown.js');
+    const { runShutdown } = await import('../core/sequences/shutdown.js');
     // A bad task id fails only the snapshot step: save and stop still run (best effort).
     const report = await runShutdown({
       ...saveAndPostOptions(flags),

@@ -1,10 +1,10 @@
 import * as Flags from '@oclif/core/flags';
-import { BaseCommand } from '../core/base-command.js';
-import { durationFlag } from '../core/flags.js';
-import type { SmokeReport } from '../core/smoke.js';
+import type { SmokeReport } from '../core/sequences/smoke.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
 import { Logger } from '../core/utils/log.js';
 import { write } from '../core/utils/output.js';
+import { BaseCommand } from './base-command.js';
+import { durationFlag } from './flags.js';
 
 export default class Smoke extends BaseCommand<typeof Smoke> {
   static summary =
@@ -65,7 +65,7 @@ export default class Smoke extends BaseCommand<typeof Smoke> {
     }
     // The sequences it runs log only what went wrong, unless --verbose.
     const quiet = new Logger({ verbose: flags.verbose, quiet: !flags.verbose }).withSecret(undefined);
-    const { runSmoke } = await import('../core/smoke.js');
+    const { runSmoke } = await import('../core/sequences/smoke.js');
     const report = await runSmoke({
       agentapiBin: flags['agentapi-bin'],
       agent,

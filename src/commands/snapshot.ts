@@ -1,7 +1,12 @@
 import * as Flags from '@oclif/core/flags';
-import { BaseCommand } from '../core/base-command.js';
 import type { PostOutcome } from '../core/coderd/coderd-client.js';
-import type { Collected } from '../core/coderd/log-snapshot.js';
+import type { Collected } from '../core/sequences/log-snapshot.js';
+import { Deadline } from '../core/utils/deadline.js';
+import { formatDuration } from '../core/utils/duration.js';
+import { describe, EXIT, UserError } from '../core/utils/errors.js';
+import { write } from '../core/utils/output.js';
+import { agentApiBaseUrl, coderEnv } from '../core/utils/settings.js';
+import { BaseCommand } from './base-command.js';
 import {
   agentApiFlags,
   durationFlag,
@@ -9,12 +14,7 @@ import {
   runningStateFileFlag,
   snapshotFlags,
   taskIdFlag,
-} from '../core/flags.js';
-import { agentApiBaseUrl, coderEnv } from '../core/settings.js';
-import { Deadline } from '../core/utils/deadline.js';
-import { formatDuration } from '../core/utils/duration.js';
-import { describe, EXIT, UserError } from '../core/utils/errors.js';
-import { write } from '../core/utils/output.js';
+} from './flags.js';
 
 export interface SnapshotReport {
   ok: boolean;
@@ -71,7 +71,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
     const { flags } = this;
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
     const { checkTaskId, collectSnapshot, describeCollected, postTarget, sendSnapshot } = await import(
-      '../core/coderd/log-snapshot.js'
+      '../core/sequences/log-snapshot.js'
     );
     const taskId = checkTaskId(flags['task-id']);
     if (flags.post && !taskId) {
@@ -104,7 +104,7 @@ export default class Snapshot extends BaseCommand<typeof Snapshot> {
       throw new UserError(describe(error));
     }
     // A prompt start did not see delivered, in the conversation now: recorded as delivered.
-    const { notePromptDeliveredBy } = await import('../core/prompt.js');
+    const { notePromptDeliveredBy } = await import('../core/task/prompt.js');
     await notePromptDeliveredBy({
       pidFile: flags['pid-file'],
       port: flags.port,

@@ -1,5 +1,9 @@
 import * as Flags from '@oclif/core/flags';
-import { BaseCommand } from '../core/base-command.js';
+import type { StartReport } from '../core/sequences/run-start.js';
+import { EXIT, UserError } from '../core/utils/errors.js';
+import { write } from '../core/utils/output.js';
+import { ENV } from '../core/utils/settings.js';
+import { BaseCommand } from './base-command.js';
 import {
   agentApiFlags,
   durationFlag,
@@ -7,11 +11,7 @@ import {
   snapshotFlags,
   stateFileFlag,
   taskIdFlag,
-} from '../core/flags.js';
-import type { StartReport } from '../core/run-start.js';
-import { ENV } from '../core/settings.js';
-import { EXIT, UserError } from '../core/utils/errors.js';
-import { write } from '../core/utils/output.js';
+} from './flags.js';
 
 export type { StartReport };
 
@@ -145,9 +145,9 @@ export default class Start extends BaseCommand<typeof Start> {
     // Loaded only now: --help and flag mistakes never pay for the HTTP clients and schemas.
     const [{ runStart }, { taskIdProblem }, { promptFromArgument, readPrompt }, { parseUuid }] =
       await Promise.all([
-        import('../core/run-start.js'),
-        import('../core/coderd/log-snapshot.js'),
-        import('../core/prompt.js'),
+        import('../core/sequences/run-start.js'),
+        import('../core/sequences/log-snapshot.js'),
+        import('../core/task/prompt.js'),
         import('../core/coderd/rules.js'),
       ]);
     const prompt =

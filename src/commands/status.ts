@@ -1,11 +1,11 @@
-import { BaseCommand } from '../core/base-command.js';
-import { agentApiFlags, durationFlag, pidFileFlag, runningStateFileFlag, taskIdFlag } from '../core/flags.js';
-import { coderEnv } from '../core/settings.js';
-import type { StatusReport } from '../core/status.js';
+import type { StatusReport } from '../core/sequences/status.js';
 import { EXIT, UserError } from '../core/utils/errors.js';
 import { redact } from '../core/utils/log.js';
 import { write } from '../core/utils/output.js';
+import { coderEnv } from '../core/utils/settings.js';
 import { escapeControls } from '../core/utils/text.js';
+import { BaseCommand } from './base-command.js';
+import { agentApiFlags, durationFlag, pidFileFlag, runningStateFileFlag, taskIdFlag } from './flags.js';
 
 export default class Status extends BaseCommand<typeof Status> {
   static summary = 'Show whether AgentAPI is healthy and everything shutdown depends on.';
@@ -33,7 +33,7 @@ export default class Status extends BaseCommand<typeof Status> {
 
   async run(): Promise<StatusReport> {
     const { flags } = this;
-    const { gatherStatus } = await import('../core/status.js');
+    const { gatherStatus } = await import('../core/sequences/status.js');
     const report = await gatherStatus({
       port: flags.port,
       agentApiUrl: flags['agentapi-url'],

@@ -1,5 +1,5 @@
 // Guards oclif's in-memory setup for help (src/help.ts), oclif's parser running the commands
-// (src/core/base-command.ts) and the standalone build: an oclif or bun upgrade that breaks one of
+// (src/commands/base-command.ts) and the standalone build: an oclif or bun upgrade that breaks one of
 // them fails here.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';

@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { configuredStateFile } from '../../src/core/agentapi/agentapi-process.js';
-import { PID_MAX, parsePid, readPidFile, readPidFileOrOld } from '../../src/core/agentapi/pid-file.js';
-import { checkpointBudgetMs, startCheckpoints } from '../../src/core/checkpoint-timer.js';
 import { snapshotUrl } from '../../src/core/coderd/coderd-client.js';
 import { parseUuid } from '../../src/core/coderd/rules.js';
+import { PID_MAX, parsePid, readPidFile, readPidFileOrOld } from '../../src/core/process/pid-file.js';
 import { identifyAgentApi, looksLikeAgentApiServer, readProc } from '../../src/core/process/proc.js';
-import { agentApiBaseUrl } from '../../src/core/settings.js';
+import { checkpointBudgetMs, startCheckpoints } from '../../src/core/sequences/checkpoint-timer.js';
 import { Deadline, pollUntil } from '../../src/core/utils/deadline.js';
 import { formatDuration, formatUnit, parseDuration } from '../../src/core/utils/duration.js';
 import { Logger } from '../../src/core/utils/log.js';
+import { agentApiBaseUrl } from '../../src/core/utils/settings.js';
 import { prerenderedHelp } from '../../src/help-text.js';
 
 describe('parsePid', () => {

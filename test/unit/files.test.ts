@@ -27,7 +27,6 @@ import {
   PERSISTENCE_SINCE,
   readVersion,
 } from '../../src/core/agentapi/agentapi-version.js';
-import { parsePid, readPidFile } from '../../src/core/agentapi/pid-file.js';
 import {
   COARSE_CLOCK_MS,
   heldBy,
@@ -46,6 +45,7 @@ import {
   shutdownLockPath,
   takeOver,
 } from '../../src/core/process/lock.js';
+import { parsePid, readPidFile } from '../../src/core/process/pid-file.js';
 import { Deadline } from '../../src/core/utils/deadline.js';
 import {
   kindOf,

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AGENTS } from '../../src/core/agents/index.js';
-import { configureReporting } from '../../src/core/report-status.js';
+import { AGENTS } from '../../src/core/task/agents/index.js';
+import { configureReporting } from '../../src/core/task/report-status.js';
 import { Logger, MIN_FRAGMENT, redact } from '../../src/core/utils/log.js';
 import { escapeControls, printable } from '../../src/core/utils/text.js';
 

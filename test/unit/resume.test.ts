@@ -5,9 +5,9 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { planSession, sessionsFound } from '../../src/core/agent-session.js';
-import type { AgentProfile } from '../../src/core/agents/index.js';
-import { AGENTS, agentTypeOf } from '../../src/core/agents/index.js';
+import { planSession, sessionsFound } from '../../src/core/task/agent-session.js';
+import type { AgentProfile } from '../../src/core/task/agents/index.js';
+import { AGENTS, agentTypeOf } from '../../src/core/task/agents/index.js';
 import { ROOT } from '../support/paths.js';
 
 const AGENT_STORAGE = Object.fromEntries(Object.entries(AGENTS).map(([type, p]) => [type, p.storage]));
@@ -256,8 +256,8 @@ describe("planSession: claude's session is the task's own, named by its id", () 
   });
 });
 
-describe('one file per agent (src/core/agents)', () => {
-  const folder = `${ROOT}src/core/agents`;
+describe('one file per agent (src/core/task/agents)', () => {
+  const folder = `${ROOT}src/core/task/agents`;
   const files = readdirSync(folder).filter(
     (f) => f.endsWith('.ts') && !['index.ts', 'profile.ts'].includes(f),
   );

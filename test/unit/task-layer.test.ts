@@ -15,8 +15,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adoptState } from '../../src/core/adopt.js';
-import { AGENTS } from '../../src/core/agents/index.js';
+import { adoptState } from '../../src/core/task/adopt.js';
+import { AGENTS } from '../../src/core/task/agents/index.js';
 import {
   asSent,
   checkPrompt,
@@ -27,8 +27,8 @@ import {
   readPromptRecord,
   refusedWhy,
   writePromptRecord,
-} from '../../src/core/prompt.js';
-import { agentApiEnv } from '../../src/core/settings.js';
+} from '../../src/core/task/prompt.js';
+import { agentApiEnv } from '../../src/core/utils/settings.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -17,17 +17,7 @@ import {
   stateFileFlag,
   statePersistenceFlag,
   taskIdFlag,
-} from '../../src/core/flags.js';
-import {
-  agentApiBaseUrl,
-  childEnv,
-  coderEnv,
-  DEFAULTS,
-  defaultPidFile,
-  oldDefaultPidFile,
-  PRIVATE_DIR,
-  parseAgentApiUrl,
-} from '../../src/core/settings.js';
+} from '../../src/commands/flags.js';
 import {
   attempt,
   describe as describeError,
@@ -45,6 +35,16 @@ import {
 } from '../../src/core/utils/http.js';
 import { Logger, redact } from '../../src/core/utils/log.js';
 import { sink } from '../../src/core/utils/output.js';
+import {
+  agentApiBaseUrl,
+  childEnv,
+  coderEnv,
+  DEFAULTS,
+  defaultPidFile,
+  oldDefaultPidFile,
+  PRIVATE_DIR,
+  parseAgentApiUrl,
+} from '../../src/core/utils/settings.js';
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -2,11 +2,10 @@
 // and POST /message (smoke only). Schemas accept what AgentAPI sends and ignore fields we do not use.
 
 import ky, { HTTPError } from 'ky';
-import type { SnapshotMessage } from '../coderd/snapshot.js';
 import { formatDuration } from '../utils/duration.js';
 import { bodySnippet, classifyRequestError, readBounded, shorten } from '../utils/http.js';
 import { printable } from '../utils/text.js';
-import { AgentApiError, ROLES } from './agentapi-common.js';
+import { AgentApiError, type Message, ROLES } from './agentapi-common.js';
 import type { AgentStatus } from './agentapi-schemas.js';
 import {
   type KeptElement,
@@ -49,7 +48,7 @@ export interface MessagesResult {
   /** Messages in the whole conversation. */
   total: number;
   /** The last `keep` of them that coderd would accept, oldest first. */
-  messages: SnapshotMessage[];
+  messages: Message[];
   /** Messages left out because coderd refuses their role (e.g. a newer AgentAPI's "tool"). */
   leftOut: number;
   /** The role of the first one left out, for the report. */

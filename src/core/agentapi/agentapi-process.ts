@@ -4,6 +4,7 @@
 
 import { readdirSync, readFileSync, readlinkSync, type Stats, statSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
+import { type PidFile, readPidFileOrOld } from '../process/pid-file.js';
 import {
   identifyAgentApi,
   isOurs,
@@ -12,10 +13,9 @@ import {
   type ProcInfo,
   readProc,
 } from '../process/proc.js';
-import { DEFAULTS } from '../settings.js';
 import { attempt } from '../utils/errors.js';
+import { DEFAULTS } from '../utils/settings.js';
 import type { VersionInfo } from './agentapi-version.js';
-import { type PidFile, readPidFileOrOld } from './pid-file.js';
 
 export interface Located {
   pid: number;

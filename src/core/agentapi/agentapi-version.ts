@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import coerce from 'semver/functions/coerce.js';
 import gte from 'semver/functions/gte.js';
-import { childEnv } from '../settings.js';
+import { childEnv } from '../utils/settings.js';
 
 export const PERSISTENCE_SINCE = '0.12.0';
 

@@ -15,10 +15,10 @@
 // round trip each, the bulk of an idle checkpoint's time (#29).
 import { lstatSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parsePid } from '../agentapi/pid-file.js';
 import { type Deadline, pollUntil } from '../utils/deadline.js';
 import { attempt, fsReason } from '../utils/errors.js';
 import { readSmallFile, removeQuietly, replaceFile, writeNewFile } from '../utils/local-file.js';
+import { parsePid } from './pid-file.js';
 import { isOurs, isRunning, readProc } from './proc.js';
 
 export type LockResult =

@@ -3,14 +3,14 @@
 // to be needless (AgentAPI skips a save when nothing changed since the last one).
 
 import { dirname, resolve } from 'node:path';
-import { configuredStateFile, type Located, persistenceSupport } from './agentapi/agentapi-process.js';
-import { type FileStamp, heldBy, stampOf, waitForReplacement } from './agentapi/state-file.js';
-import { isSameProcess } from './process/proc.js';
-import { send } from './process/signals.js';
-import type { CoderEnv } from './settings.js';
-import type { Deadline } from './utils/deadline.js';
-import { noRoomFor } from './utils/disk.js';
-import type { Logger } from './utils/log.js';
+import { isSameProcess } from '../process/proc.js';
+import { send } from '../process/signals.js';
+import type { Deadline } from '../utils/deadline.js';
+import { noRoomFor } from '../utils/disk.js';
+import type { Logger } from '../utils/log.js';
+import type { CoderEnv } from '../utils/settings.js';
+import { configuredStateFile, type Located, persistenceSupport } from './agentapi-process.js';
+import { type FileStamp, heldBy, stampOf, waitForReplacement } from './state-file.js';
 
 export interface SaveOptions {
   statePersistence: boolean;

@@ -4,9 +4,9 @@
 
 // The fingerprint itself is the conversation's, as read (coderd/log-snapshot.ts, Conversation).
 
-import { describe } from './utils/errors.js';
-import { readOwnFile, replaceFile } from './utils/local-file.js';
-import type { Logger } from './utils/log.js';
+import { describe } from '../utils/errors.js';
+import { readOwnFile, replaceFile } from '../utils/local-file.js';
+import type { Logger } from '../utils/log.js';
 
 /** Beside the state file AgentAPI writes; beside the PID file when it writes none. */
 export function fingerprintPath(stateFile: string | undefined, pidFile: string): string {

@@ -2,16 +2,16 @@
 // fetch the last messages from AgentAPI, fit them to the budget, post them to coderd.
 
 import { checkMessages, type RawMessages, readMessages } from '../agentapi/agentapi-client.js';
-import { type CoderEnv, DEFAULTS, ENV } from '../settings.js';
+import { type PostOutcome, parseAgentUrl, postSnapshot } from '../coderd/coderd-client.js';
+import { parseUuid } from '../coderd/rules.js';
+import { buildSnapshot, type Snapshot } from '../coderd/snapshot.js';
 import type { Deadline } from '../utils/deadline.js';
 import { formatDuration } from '../utils/duration.js';
 import { EXIT, UserError } from '../utils/errors.js';
 import type { Logger } from '../utils/log.js';
+import { type CoderEnv, DEFAULTS, ENV } from '../utils/settings.js';
 import { sha256Hex } from '../utils/sha256.js';
 import { printable } from '../utils/text.js';
-import { type PostOutcome, parseAgentUrl, postSnapshot } from './coderd-client.js';
-import { parseUuid } from './rules.js';
-import { buildSnapshot, type Snapshot } from './snapshot.js';
 
 export interface CollectOptions {
   baseUrl: string;

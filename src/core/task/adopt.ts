@@ -10,9 +10,9 @@
 // start: the moved task's conversation would be lost without a word.
 
 import { lstatSync } from 'node:fs';
-import { lastElements, NotJsonError } from './agentapi/last-elements.js';
-import { attempt, describe } from './utils/errors.js';
-import { copyOwnFile } from './utils/local-file.js';
+import { lastElements, NotJsonError } from '../agentapi/last-elements.js';
+import { attempt, describe } from '../utils/errors.js';
+import { copyOwnFile } from '../utils/local-file.js';
 
 /**
  * The largest state file adopted. A state file is a conversation: a long task's reaches tens of

@@ -10,10 +10,10 @@
 import * as Flags from '@oclif/core/flags';
 import type { ArgInput, FlagInput, InferredFlags } from '@oclif/core/interfaces';
 import { parse } from '@oclif/core/parser';
-import { coderEnv } from './settings.js';
-import { describe, EXIT, printError, UserError } from './utils/errors.js';
-import { Logger, redact } from './utils/log.js';
-import { write } from './utils/output.js';
+import { describe, EXIT, printError, UserError } from '../core/utils/errors.js';
+import { Logger, redact } from '../core/utils/log.js';
+import { write } from '../core/utils/output.js';
+import { coderEnv } from '../core/utils/settings.js';
 
 export const BASE_FLAGS = {
   verbose: Flags.boolean({ char: 'v', description: 'Log debug details on stderr', helpGroup: 'GLOBAL' }),

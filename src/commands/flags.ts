@@ -3,10 +3,17 @@
 
 import * as Flags from '@oclif/core/flags';
 import type { OptionFlag } from '@oclif/core/interfaces';
-import { EMPTY_BODY } from './coderd/snapshot.js';
-import type { SaveAndPostOptions } from './save.js';
-import { agentApiBaseUrl, coderEnv, DEFAULTS, defaultPidFile, ENV, parseAgentApiUrl } from './settings.js';
-import { formatUnit, parseDuration } from './utils/duration.js';
+import type { SaveAndPostOptions } from '../core/agentapi/save.js';
+import { EMPTY_BODY } from '../core/coderd/snapshot.js';
+import { formatUnit, parseDuration } from '../core/utils/duration.js';
+import {
+  agentApiBaseUrl,
+  coderEnv,
+  DEFAULTS,
+  defaultPidFile,
+  ENV,
+  parseAgentApiUrl,
+} from '../core/utils/settings.js';
 
 export interface DurationFlagOptions {
   description: string;

@@ -19,15 +19,15 @@
 // than one environment string holds) is not given, said in one line with its size and never its
 // text, and the agent starts without it. --prompt and --prompt-file follow that one rule.
 
-import { scanMessages } from './agentapi/agentapi-client.js';
-import { locateAgentApi, stateFileOf } from './agentapi/agentapi-process.js';
-import { isRfc3339 } from './coderd/rules.js';
-import { oldDefaultPidFile } from './settings.js';
-import { type Deadline, pollUntil } from './utils/deadline.js';
-import { describe, EXIT, UserError } from './utils/errors.js';
-import { readOwnFile, readSmallFile, replaceFile } from './utils/local-file.js';
-import type { Logger } from './utils/log.js';
-import { sha256Hex } from './utils/sha256.js';
+import { scanMessages } from '../agentapi/agentapi-client.js';
+import { locateAgentApi, stateFileOf } from '../agentapi/agentapi-process.js';
+import { isRfc3339 } from '../coderd/rules.js';
+import { type Deadline, pollUntil } from '../utils/deadline.js';
+import { describe, EXIT, UserError } from '../utils/errors.js';
+import { readOwnFile, readSmallFile, replaceFile } from '../utils/local-file.js';
+import type { Logger } from '../utils/log.js';
+import { oldDefaultPidFile } from '../utils/settings.js';
+import { sha256Hex } from '../utils/sha256.js';
 
 /** AgentAPI's own whitespace (msgfmt.WhiteSpaceChars), trimmed from both ends of every message. */
 const AGENTAPI_WHITESPACE = /^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g;

@@ -9,7 +9,30 @@
 // its own POST, so the last snapshot is always shutdown's. One checkpoint at a time: a tick that
 // finds the previous one still running leaves at once.
 
-import { locateAgentApi, stateFileOf } from './agentapi/agentapi-process.js';
+import { locateAgentApi, stateFileOf } from '../agentapi/agentapi-process.js';
+import {
+  finishSave,
+  noteMessages,
+  type SaveAndPostOptions,
+  type SaveResult,
+  startSave,
+} from '../agentapi/save.js';
+import {
+  acquireLock,
+  CHECKPOINT_HOLDERS,
+  checkpointLockPath,
+  lockHolder,
+  SHUTDOWN_HOLDERS,
+  shutdownLockPath,
+} from '../process/lock.js';
+import { notePromptDelivered } from '../task/prompt.js';
+import { Deadline } from '../utils/deadline.js';
+import { describe } from '../utils/errors.js';
+import { readOwnFile, replaceFile } from '../utils/local-file.js';
+import { preparePrivateFolders } from '../utils/private-dir.js';
+import { oldDefaultPidFile, PRIVATE_DIR } from '../utils/settings.js';
+import { sha256Hex } from '../utils/sha256.js';
+import { fingerprintPath, readFingerprint, writeFingerprint } from './fingerprint.js';
 import {
   type Collected,
   type Conversation,
@@ -18,24 +41,7 @@ import {
   sendSnapshot,
   snapshotOf,
   taskIdProblem,
-} from './coderd/log-snapshot.js';
-import { fingerprintPath, readFingerprint, writeFingerprint } from './fingerprint.js';
-import {
-  acquireLock,
-  CHECKPOINT_HOLDERS,
-  checkpointLockPath,
-  lockHolder,
-  SHUTDOWN_HOLDERS,
-  shutdownLockPath,
-} from './process/lock.js';
-import { notePromptDelivered } from './prompt.js';
-import { finishSave, noteMessages, type SaveAndPostOptions, type SaveResult, startSave } from './save.js';
-import { oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
-import { Deadline } from './utils/deadline.js';
-import { describe } from './utils/errors.js';
-import { readOwnFile, replaceFile } from './utils/local-file.js';
-import { preparePrivateFolders } from './utils/private-dir.js';
-import { sha256Hex } from './utils/sha256.js';
+} from './log-snapshot.js';
 
 export interface CheckpointOptions extends SaveAndPostOptions {
   /** Aborted when a shutdown (or anyone) tells us to stop: nothing is posted after it. */

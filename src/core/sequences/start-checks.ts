@@ -5,14 +5,14 @@ import { constants } from 'node:fs';
 import { access, mkdir, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
-import { flagValue } from './agentapi/agentapi-process.js';
-import { readVersion, type VersionInfo } from './agentapi/agentapi-version.js';
-import { readPidFile } from './agentapi/pid-file.js';
-import { stampOf, summarizeState } from './agentapi/state-file.js';
-import { identifyAgentApi, type ProcInfo } from './process/proc.js';
-import { noRoomFor } from './utils/disk.js';
-import { fsReason, UserError } from './utils/errors.js';
-import type { Logger } from './utils/log.js';
+import { flagValue } from '../agentapi/agentapi-process.js';
+import { readVersion, type VersionInfo } from '../agentapi/agentapi-version.js';
+import { stampOf, summarizeState } from '../agentapi/state-file.js';
+import { readPidFile } from '../process/pid-file.js';
+import { identifyAgentApi, type ProcInfo } from '../process/proc.js';
+import { noRoomFor } from '../utils/disk.js';
+import { fsReason, UserError } from '../utils/errors.js';
+import type { Logger } from '../utils/log.js';
 
 export interface ServerArgsOptions {
   port: number;

@@ -5,28 +5,28 @@ import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ky from 'ky';
-import { getMessages, getStatus } from './agentapi/agentapi-client.js';
+import { getMessages, getStatus } from '../agentapi/agentapi-client.js';
 import {
   type ConfiguredStateFile,
   configuredStateFile,
   persistenceSupport,
   runningVersion,
   scanForAgentApi,
-} from './agentapi/agentapi-process.js';
-import { readPidFileOrOld } from './agentapi/pid-file.js';
-import { type StateSummary, summarizeState } from './agentapi/state-file.js';
-import { AGENTS } from './agents/index.js';
-import { CODER_ROWS, type CoderRow, coderRow } from './coderd/coder-versions.js';
-import { parseAgentUrl } from './coderd/coderd-client.js';
-import { parseUuid } from './coderd/rules.js';
-import { identifyAgentApi } from './process/proc.js';
-import { notePromptDelivered, readPromptRecord } from './prompt.js';
-import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from './settings.js';
-import { readStartRecord, type StartRecord } from './start-record.js';
-import { Deadline } from './utils/deadline.js';
-import { type NoRoom, noRoomFor } from './utils/disk.js';
-import { describe } from './utils/errors.js';
-import { classifyRequestError, readBounded, shorten } from './utils/http.js';
+} from '../agentapi/agentapi-process.js';
+import { type StateSummary, summarizeState } from '../agentapi/state-file.js';
+import { CODER_ROWS, type CoderRow, coderRow } from '../coderd/coder-versions.js';
+import { parseAgentUrl } from '../coderd/coderd-client.js';
+import { parseUuid } from '../coderd/rules.js';
+import { readPidFileOrOld } from '../process/pid-file.js';
+import { identifyAgentApi } from '../process/proc.js';
+import { AGENTS } from '../task/agents/index.js';
+import { notePromptDelivered, readPromptRecord } from '../task/prompt.js';
+import { readStartRecord, type StartRecord } from '../task/start-record.js';
+import { Deadline } from '../utils/deadline.js';
+import { type NoRoom, noRoomFor } from '../utils/disk.js';
+import { describe } from '../utils/errors.js';
+import { classifyRequestError, readBounded, shorten } from '../utils/http.js';
+import { agentApiBaseUrl, type CoderEnv, DEFAULTS, oldDefaultPidFile } from '../utils/settings.js';
 
 export interface StatusReport {
   healthy: boolean;

@@ -10,11 +10,11 @@
 // reaches a log line or --json: what the CLI prints is shown only on failure, with the token hidden.
 
 import { spawn } from 'node:child_process';
+import { formatDuration } from '../utils/duration.js';
+import { describe } from '../utils/errors.js';
+import { redact } from '../utils/log.js';
+import { ENV } from '../utils/settings.js';
 import type { AgentProfile } from './agents/index.js';
-import { ENV } from './settings.js';
-import { formatDuration } from './utils/duration.js';
-import { describe } from './utils/errors.js';
-import { redact } from './utils/log.js';
 
 export interface Reporting {
   /** configured: the agent reports to `slug`. */

@@ -5,15 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { adoptState } from './adopt.js';
-import { planSession, sessionsFound } from './agent-session.js';
-import { getStatus } from './agentapi/agentapi-client.js';
-import { AGENTS, type AgentProfile, agentTypeOf } from './agents/index.js';
-import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
-import { postTarget } from './coderd/log-snapshot.js';
-import { runCheckpointProcess } from './process/checkpoint-process.js';
-import { exitCodeOf, spawnForeground, supervise } from './process/foreground.js';
-import type { ProcInfo } from './process/proc.js';
+import { getStatus } from '../agentapi/agentapi-client.js';
 import {
   childrenOf,
   identifiedPid,
@@ -22,8 +14,14 @@ import {
   stopGroup,
   tail,
   waitUntilReady,
-} from './process/supervise.js';
-import type { SupervisorOptions } from './process/supervisor-options.js';
+} from '../agentapi/supervise.js';
+import { runCheckpointProcess } from '../process/checkpoint-process.js';
+import { exitCodeOf, spawnForeground, supervise } from '../process/foreground.js';
+import type { ProcInfo } from '../process/proc.js';
+import type { SupervisorOptions } from '../process/supervisor-options.js';
+import { adoptState } from '../task/adopt.js';
+import { planSession, sessionsFound } from '../task/agent-session.js';
+import { AGENTS, type AgentProfile, agentTypeOf } from '../task/agents/index.js';
 import {
   decidePrompt,
   digest,
@@ -35,9 +33,17 @@ import {
   type TaskPrompt,
   waitForDelivery,
   writePromptRecord,
-} from './prompt.js';
-import { configureReporting, type Reporting } from './report-status.js';
-import { agentApiBaseUrl, agentApiEnv, coderEnv, DEFAULTS, PRIVATE_DIR } from './settings.js';
+} from '../task/prompt.js';
+import { configureReporting, type Reporting } from '../task/report-status.js';
+import { writeStartRecord } from '../task/start-record.js';
+import { Deadline } from '../utils/deadline.js';
+import { formatDuration } from '../utils/duration.js';
+import { describe, EXIT, fsReason, UserError } from '../utils/errors.js';
+import type { Logger } from '../utils/log.js';
+import { preparePrivateFolders } from '../utils/private-dir.js';
+import { agentApiBaseUrl, agentApiEnv, coderEnv, DEFAULTS, PRIVATE_DIR } from '../utils/settings.js';
+import { type Checkpointer, checkpointBudgetMs, startCheckpoints } from './checkpoint-timer.js';
+import { postTarget } from './log-snapshot.js';
 import { runShutdown } from './shutdown.js';
 import {
   checkAgentApiVersion,
@@ -48,13 +54,7 @@ import {
   differences,
   prepareStateDir,
   serverArgs,
-} from './start.js';
-import { writeStartRecord } from './start-record.js';
-import { Deadline } from './utils/deadline.js';
-import { formatDuration } from './utils/duration.js';
-import { describe, EXIT, fsReason, UserError } from './utils/errors.js';
-import type { Logger } from './utils/log.js';
-import { preparePrivateFolders } from './utils/private-dir.js';
+} from './start-checks.js';
 
 export interface StartOptions {
   agentapiBin: string;

@@ -4,16 +4,16 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { getStatus } from '../agentapi/agentapi-client.js';
-import { readPidFile } from '../agentapi/pid-file.js';
-import { agentApiBaseUrl } from '../settings.js';
+import type { Exit } from '../process/foreground.js';
+import { SUPERVISOR_ARG, selfCommand } from '../process/internal-commands.js';
+import { readPidFile } from '../process/pid-file.js';
+import { identifyAgentApi } from '../process/proc.js';
+import { send, waitForExit } from '../process/signals.js';
+import type { SupervisorOptions } from '../process/supervisor-options.js';
 import { Deadline, pollUntil } from '../utils/deadline.js';
 import { readFileTail, withAppendFile } from '../utils/local-file.js';
-import type { Exit } from './foreground.js';
-import { SUPERVISOR_ARG, selfCommand } from './internal-commands.js';
-import { identifyAgentApi } from './proc.js';
-import { send, waitForExit } from './signals.js';
-import type { SupervisorOptions } from './supervisor-options.js';
+import { agentApiBaseUrl } from '../utils/settings.js';
+import { getStatus } from './agentapi-client.js';
 
 /** Ready means /status answered 200 this many times in a row. */
 const READY_STREAK = 3;

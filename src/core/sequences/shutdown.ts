@@ -3,27 +3,13 @@
 // reported and the next step still runs. Everything draws from one deadline, and the stop step
 // always keeps enough of it for SIGTERM, the grace period and SIGKILL.
 
-import { getMessages } from './agentapi/agentapi-client.js';
-import { type Located, type LocateResult, locateAgentApi, stateFileOf } from './agentapi/agentapi-process.js';
+import { getMessages } from '../agentapi/agentapi-client.js';
 import {
-  type Collected,
-  collectSnapshot,
-  describeCollected,
-  postTarget,
-  sendSnapshot,
-  taskIdProblem,
-} from './coderd/log-snapshot.js';
-import { fingerprintPath, writeFingerprint } from './fingerprint.js';
-import {
-  acquireLock,
-  CHECKPOINT_HOLDERS,
-  checkpointLockPath,
-  lockHolder,
-  shutdownLockPath,
-} from './process/lock.js';
-import { isSameProcess } from './process/proc.js';
-import { type StopOutcome, stopProcess } from './process/signals.js';
-import { notePromptDelivered } from './prompt.js';
+  type Located,
+  type LocateResult,
+  locateAgentApi,
+  stateFileOf,
+} from '../agentapi/agentapi-process.js';
 import {
   finishSave,
   noteMessages,
@@ -31,13 +17,32 @@ import {
   type SaveResult,
   type SaveStart,
   startSave,
-} from './save.js';
-import { DEFAULTS, oldDefaultPidFile, PRIVATE_DIR } from './settings.js';
-import { Deadline } from './utils/deadline.js';
-import { formatDuration } from './utils/duration.js';
-import { describe } from './utils/errors.js';
-import type { Logger } from './utils/log.js';
-import { preparePrivateFolders } from './utils/private-dir.js';
+} from '../agentapi/save.js';
+import {
+  acquireLock,
+  CHECKPOINT_HOLDERS,
+  checkpointLockPath,
+  lockHolder,
+  shutdownLockPath,
+} from '../process/lock.js';
+import { isSameProcess } from '../process/proc.js';
+import { type StopOutcome, stopProcess } from '../process/signals.js';
+import { notePromptDelivered } from '../task/prompt.js';
+import { Deadline } from '../utils/deadline.js';
+import { formatDuration } from '../utils/duration.js';
+import { describe } from '../utils/errors.js';
+import type { Logger } from '../utils/log.js';
+import { preparePrivateFolders } from '../utils/private-dir.js';
+import { DEFAULTS, oldDefaultPidFile, PRIVATE_DIR } from '../utils/settings.js';
+import { fingerprintPath, writeFingerprint } from './fingerprint.js';
+import {
+  type Collected,
+  collectSnapshot,
+  describeCollected,
+  postTarget,
+  sendSnapshot,
+  taskIdProblem,
+} from './log-snapshot.js';
 
 export interface ShutdownOptions extends SaveAndPostOptions {
   snapshot: boolean;

@@ -2,8 +2,8 @@
 // agent command, the task's session, an adopted state), the Task's prompt and status reporting,
 // kept beside the PID file so that `status` can tell a person later.
 
-import { readOwnFile, replaceFile } from './utils/local-file.js';
-import { redact } from './utils/log.js';
+import { readOwnFile, replaceFile } from '../utils/local-file.js';
+import { redact } from '../utils/log.js';
 
 /** What `start` did about the agent's own session, kept beside the PID file for `status`. */
 export interface StartRecord {

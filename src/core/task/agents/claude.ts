@@ -2,8 +2,8 @@
 
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { attempt } from '../utils/errors.js';
-import { subfolders } from '../utils/local-file.js';
+import { attempt } from '../../utils/errors.js';
+import { subfolders } from '../../utils/local-file.js';
 import type { AgentPlace, AgentProfile } from './profile.js';
 
 /** Where Claude keeps its files: $CLAUDE_CONFIG_DIR, else ~/.claude. */

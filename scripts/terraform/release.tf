@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "191c0e418a3598ddc79ca1cd4b9ce448d57db7decf623b9784f83529c62f96a3"
-      "agentapi-lifecycle-linux-arm64.gz" = "e75d5cacb50368dfb032e59d336167b38892ee85af37b2e3145f6ddc72d43abc"
-      "agentapi-lifecycle-linux-arm64.xz" = "1c2fd768065f9cc1fa4cf6fb67172f5a21bf7460177c1edfc560695c262e7b59"
-      "agentapi-lifecycle-linux-x64"      = "54399e94d3f472473f90b085656c4383fe6c29227113588327769173d0b4462d"
-      "agentapi-lifecycle-linux-x64.gz"   = "9614323341ac4623e73db60bfdea6f3c49c83d5c1a5885ce34c6a8e644e33aee"
-      "agentapi-lifecycle-linux-x64.xz"   = "dcd0d37dcbfe5bdbf10a3a0b6db1cb356448c0c2263e087ed8343ff81db18a13"
+      "agentapi-lifecycle-linux-arm64"    = "aeba8f84b8a965a7293bdf54ad0f6a08aacc8b2188cf43139434e1beb25e5caa"
+      "agentapi-lifecycle-linux-arm64.gz" = "e0c40e7445bf800aa8832b2b63400fc9f75c8fe9a900453d1652e7ff9e6d6a84"
+      "agentapi-lifecycle-linux-arm64.xz" = "7a5f7fa7f055ac8da13a1635ee190a75f0727ffbb221264cbe85fbb348143f97"
+      "agentapi-lifecycle-linux-x64"      = "c74cf20cfca89a1c57d328a97fad439186bb2714d1136502136e109634ced715"
+      "agentapi-lifecycle-linux-x64.gz"   = "81c9a1e2f6a8500579dca303af010120f179aceb7c4320d5ad33b744e283a74a"
+      "agentapi-lifecycle-linux-x64.xz"   = "7adef58734e7a54a0e0184332a4b676885394e7cac37b5d4f79aaece9b9c99f6"
     }
   }
 }

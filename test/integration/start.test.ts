@@ -514,7 +514,7 @@ describe('start: a state folder it cannot write', () => {
     const result = await detach(['--state-file', join(fileAsDir, 'state.json')]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(
-      /WARN {2}the state folder .*\/file is not writable \(its directory does not exist\): AgentAPI runs, but cannot save the conversation/,
+      /WARN {2}the state folder .*\/file is not writable \(a file stands where a folder must be\): AgentAPI runs, but cannot save the conversation/,
     );
     expect(JSON.parse(result.stdout).logFile).toBe(join(work.dir, 'agentapi.log'));
     expect(await ready()).toBe(true);

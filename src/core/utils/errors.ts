@@ -72,6 +72,7 @@ const FS_REASONS: Record<string, string> = {
   ENOSPC: 'no space left on its file system',
   EDQUOT: 'disk quota exceeded',
   EISDIR: 'it is a directory',
+  EEXIST: 'a file stands where a folder must be',
 };
 
 /** Why a file operation failed, in words, without Node's "CODE: ..., open '<path>'" wrapping. */

@@ -59,7 +59,8 @@ export function normalizeArgv(argv: readonly string[]): string[] {
       { usage: '' },
     );
   }
-  if (second !== undefined && !second.startsWith('-')) {
+  // transcript takes a file; every other command takes flags only.
+  if (second !== undefined && !second.startsWith('-') && first !== 'transcript') {
     if (first === 'start') {
       throw new UserError(
         `the agent command goes after --, e.g. \`agentapi-lifecycle start -- ${argv.slice(1).join(' ')}\``,

@@ -48,6 +48,8 @@ export abstract class BaseCommand<T extends { flags: FlagInput }> {
   static args: ArgInput = {};
 
   protected flags!: BaseFlags<T>;
+  /** The arguments a command takes (static args), parsed. */
+  protected args: Record<string, unknown> = {};
   protected logger!: Logger;
 
   constructor(
@@ -83,6 +85,7 @@ export abstract class BaseCommand<T extends { flags: FlagInput }> {
         context: undefined,
       });
       this.flags = parsed.flags as BaseFlags<T>;
+      this.args = parsed.args;
     } catch (error) {
       // Every command-line mistake is a usage error (exit 2), including a flag's own parser
       // refusing a value, which oclif would report with exit 1.

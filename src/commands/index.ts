@@ -10,6 +10,7 @@ const LOADERS = {
   snapshot: () => import('./snapshot.js'),
   start: () => import('./start.js'),
   status: () => import('./status.js'),
+  transcript: () => import('./transcript.js'),
 } satisfies Record<string, () => Promise<{ default: CommandClass }>>;
 
 export type CommandId = keyof typeof LOADERS;

@@ -404,7 +404,7 @@ withPeer(peer('agentapi'), 'the Task layer under attack', (agentapi) => {
     expect(ticks[0].stderr).toMatch(/trace [0-9a-f]{12}/);
   });
 
-  itNeeds(AS_ROOT, 'records of another user in a shared folder are never believed (as root)', async () => {
+  itNeeds(AS_ROOT, 'records of another user in a shared folder are never believed', async () => {
     const shared = join(work.dir, 'shared');
     mkdirSync(shared);
     chmodSync(shared, 0o1777);

@@ -101,13 +101,53 @@ describe('LastElementsScanner refuses what is not a messages body', () => {
     ['{"messages":[1,2]}', /messages\[0\] is not an object/],
     ['{"messages":[{"id":0},"x"]}', /messages\[1\] is not an object/],
     ['{"messages":[]}}', /never opened/],
+    ['PATH=/bin\u0000HOME=/root', /not a JSON object/],
+    ['\u0000\u0000{"messages":[]}', /not a JSON object/],
+    ['"messages"', /not a JSON object/],
+    ['{"messages":[]} {"messages":[]}', /more follows the JSON object/],
+    ['{"messages":[]}x', /more follows the JSON object/],
   ])('%j', (text, reason) => {
     expect(() => scan(text, 5)).toThrow(NotJsonError);
     expect(() => scan(text, 5)).toThrow(reason);
   });
 
+  it('says so at the first byte that cannot be JSON, not after reading the rest', () => {
+    const scanner = new LastElementsScanner({ keep: 1, fields: FIELDS });
+    expect(() => scanner.push(new Uint8Array([0, 0, 0]))).toThrow(/not a JSON object/);
+  });
+
+  it('whitespace around the object is JSON', () => {
+    expect(scan(' \n\t{"messages":[]}\r\n ', 5)).toEqual({ total: 0, kept: [] });
+  });
+
   it('accepts an empty list', () => {
     expect(scan('{"messages":[]}', 5)).toEqual({ total: 0, kept: [] });
+  });
+});
+
+describe('LastElementsScanner gives every element as it ends (each), kept or not', () => {
+  it('in order, the same JSON the kept ones get, whatever the chunking; keep 0 keeps none', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string(), { maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1 }),
+        fc.integer({ min: 0, max: 3 }),
+        (contents, sizes, keep) => {
+          const body = JSON.stringify({
+            messages: contents.map((content, id) => ({ id, content, role: 'agent' })),
+          });
+          const seen: { index: number; json: string }[] = [];
+          const found = scan(body, keep, sizes, {
+            each: (e) => seen.push({ index: e.index, json: e.json.toString() }),
+          });
+          expect(seen.map((e) => e.index)).toEqual(contents.map((_, i) => i));
+          expect(seen.map((e) => JSON.parse(e.json).content)).toEqual(contents);
+          expect(found.kept).toEqual(
+            seen.slice(seen.length - Math.min(keep, seen.length)).map((e) => JSON.parse(e.json)),
+          );
+        },
+      ),
+    );
   });
 });
 

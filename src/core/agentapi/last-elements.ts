@@ -45,6 +45,11 @@ export interface ScanOptions {
   topFields?: readonly string[];
   /** Decides from the captured raw values (JSON text) whether an element is kept or left out. */
   accept?: (fields: ReadonlyMap<string, string>) => boolean;
+  /**
+   * Given every accepted element as it ends, oldest first (a transcript written as it streams):
+   * the kept ones are still kept, up to `keep` (0: none, and `each` still sees every element).
+   */
+  each?: (element: KeptElement) => void;
 }
 
 export interface KeptElement {
@@ -185,6 +190,8 @@ export class LastElementsScanner {
   private isArrayKey = false;
   private inArray = false;
   private sawArray = false;
+  /** The top-level object began. */
+  private sawTop = false;
 
   /** Inside an element (depth 3): the next string is a key. */
   private inElement = false;
@@ -218,7 +225,7 @@ export class LastElementsScanner {
     this.arrayKey = options.arrayKey ?? 'messages';
     const keys = (names: readonly string[]) =>
       names.map((name): [string, Buffer] => [name, Buffer.from(name)]);
-    this.fieldKeys = keys(options.keep > 0 ? options.fields : []);
+    this.fieldKeys = keys(options.keep > 0 || options.each ? options.fields : []);
     this.topKeys = keys(options.topFields ?? []);
     this.arrayKeyBytes = Buffer.from(this.arrayKey);
     this.fieldCost = options.fields.map((f) => [f, Buffer.byteLength(JSON.stringify(f)) + 1]);
@@ -261,6 +268,13 @@ export class LastElementsScanner {
         continue;
       }
       const c = bytes[i];
+      // Outside the one top-level object only whitespace may stand (a file of NUL bytes, a text
+      // that is not JSON: said at its first byte, not after reading all of it).
+      if (this.depth === 0 && c !== OPEN_OBJECT && c !== CLOSE_OBJECT && c !== CLOSE_ARRAY && !isSpace(c)) {
+        throw new NotJsonError(
+          this.sawTop ? 'more follows the JSON object' : 'the body is not a JSON object',
+        );
+      }
       if (this.inScalar) {
         if (c === COMMA || c === CLOSE_OBJECT || c === CLOSE_ARRAY || isSpace(c)) {
           this.sink?.push(bytes, sinkFrom, i);
@@ -310,7 +324,8 @@ export class LastElementsScanner {
           }
           this.depth++;
           if (this.depth === 1) {
-            if (c !== OPEN_OBJECT) throw new NotJsonError('the body is not a JSON object');
+            if (this.sawTop) throw new NotJsonError('more follows the JSON object');
+            this.sawTop = true;
             this.expectingKey = true;
           }
           break;
@@ -413,7 +428,8 @@ export class LastElementsScanner {
   private finishElement(): void {
     this.inElement = false;
     this.total++;
-    if (this.options.keep <= 0) return;
+    const { each } = this.options;
+    if (this.options.keep <= 0 && !each) return;
     if (this.options.accept && !this.problem && !this.options.accept(this.captured)) {
       this.rejected++;
       this.firstRejected ??= this.captured;
@@ -427,6 +443,19 @@ export class LastElementsScanner {
       problem: this.problem,
       size: 0,
     };
+    if (each) {
+      each({
+        index: element.index,
+        json: this.toJson(element),
+        cut: element.cut,
+        ...(element.problem ? { problem: element.problem } : {}),
+      });
+      if (this.options.keep <= 0) {
+        // Its tail was copied into the JSON: the buffer serves the next element.
+        if (element.tail) this.pool.push(element.tail);
+        return;
+      }
+    }
     element.size = this.jsonBytes(element);
     const newest = this.kept.at(-1);
     if (newest) this.olderBytes += newest.size;

@@ -252,6 +252,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
       {
         at: new Date().toISOString(),
         type,
+        taskId: o.taskId,
         resumed: decision.resumed,
         why: decision.why,
         added: plan.added,

@@ -192,6 +192,11 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
     persistence === 'unknown' ? undefined : persistence === 'on' && state.source === 'agentapi';
   if (stateFile.problem && writtenByRunning !== false)
     warnings.push(`state file ${stateFile.path} ${stateFile.problem}`);
+  if (!http.reachable && !stateFile.problem && (stateFile.messages ?? 0) > 0) {
+    notes.push(
+      `AgentAPI is down, and its state file ${stateFile.path} holds ${stateFile.messages} messages: \`agentapi-lifecycle transcript --from-state${stateFile.path === DEFAULTS.stateFile ? '' : ` ${stateFile.path}`}\` shows them`,
+    );
+  }
   if (!stateFile.exists && !stateFile.problem && persistence === 'on') {
     notes.push(`no state file at ${stateFile.path} yet: AgentAPI writes it on its first save`);
   }

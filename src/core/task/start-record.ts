@@ -13,6 +13,8 @@ export interface StartRecord {
   why: string;
   added: string[];
   source?: string;
+  /** The task it was started for (--task-id), when given. */
+  taskId?: string;
   /** The folder AgentAPI and the agent started in. */
   cwd: string;
   /** The agent's session, when it is one named by us (the task's), and what was done about it. */

@@ -18,6 +18,7 @@ import {
   fstatSync,
   fsyncSync,
   linkSync,
+  lstatSync,
   opendirSync,
   openSync,
   readlinkSync,
@@ -222,6 +223,65 @@ export async function replaceFile(path: string, data: string): Promise<void> {
     removeQuietly(temporary);
     throw error;
   }
+}
+
+/**
+ * Writes `path` in one rename from a private (0600) file of an unpredictable name beside it, which
+ * `fill` writes to chunk by chunk: a reader sees the old file or the whole new one, never part of
+ * one. What is there is replaced only if it is a regular file of the user's own (never a link, a
+ * folder, a device, another user's file). Throws why not; nothing of the attempt stays behind.
+ * Returns the bytes written.
+ */
+export async function writeFileAtomically(
+  path: string,
+  fill: (write: (text: string) => void) => Promise<void>,
+): Promise<number> {
+  const replaceable = () => {
+    const there = attempt(() => lstatSync(path));
+    if (!there) return;
+    if (!there.isFile()) throw new Error(`${path} is ${kindOf(there)}; not replacing it`);
+    const me = process.geteuid?.();
+    if (there.uid !== me)
+      throw new Error(`${path} belongs to user id ${there.uid}, not to you (${me}); not replacing it`);
+  };
+  replaceable();
+  const name = Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString('hex');
+  const temporary = `${path}.${name}.tmp`;
+  let fd: number;
+  try {
+    fd = openSync(
+      temporary,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NOCTTY,
+      0o600,
+    );
+  } catch (error) {
+    throw new Error(`cannot write beside ${path} (${fsReason(error)})`);
+  }
+  let bytes = 0;
+  try {
+    try {
+      await fill((text) => {
+        const data = Buffer.from(text);
+        for (let at = 0; at < data.length; ) {
+          const written = writeSync(fd, data, at);
+          if (written <= 0) throw new Error(`${path}: nothing more could be written`);
+          at += written;
+        }
+        bytes += data.length;
+      });
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    // Looked at again: it may have changed while the text was written.
+    replaceable();
+    renameSync(temporary, path);
+  } catch (error) {
+    removeQuietly(temporary);
+    if ((error as NodeJS.ErrnoException).code) throw new Error(`cannot write ${path} (${fsReason(error)})`);
+    throw error;
+  }
+  return bytes;
 }
 
 /** Folders whose files are the kernel's or devices, never a file of the user's. */

@@ -6,6 +6,7 @@
 //   shutdown   the same four steps as a bare, sleep-free curl sequence (scripts/bench/floor-shutdown.sh)
 //   snapshot   `curl -o /dev/null` of the same /messages
 //   checkpoint the same steps as a bare curl sequence (scripts/bench/floor-checkpoint.sh)
+//   transcript jq printing every message of the same state file (and `cat` of it)
 //   logs       what the module's scripts write into the agent's logs a day, against Coder's 1 MiB
 //   resident   AgentAPI alone
 // Prints a Markdown table (medians, ratios, targets) and writes dist/bench/results.json. With
@@ -13,7 +14,17 @@
 // bench works (CI runs it). Not part of `npm test`. Run with bun: `bun scripts/bench/run.ts`.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { startCoderd } from '../../test/support/coderd.js';
 import { startFleet } from '../../test/support/fleet.js';
@@ -21,7 +32,7 @@ import { cleanEnv, freePort, startSim, TASK_ID, type Workdir, workdir } from '..
 import { BIN, ROOT, SIM } from '../../test/support/paths.js';
 import { peer } from '../../test/support/peers.js';
 import { say, startRealAgentApi } from '../../test/support/real-agentapi.js';
-import { conversation } from '../../test/support/transcript.js';
+import { conversation, messageAt } from '../../test/support/transcript.js';
 
 const args = process.argv.slice(2);
 const CHECK = args.includes('--check');
@@ -280,6 +291,58 @@ async function transcriptBench(megabytes: number, target: boolean): Promise<void
     met: target ? o.ms / f <= 1.2 && o.rssKb < 64 * 1024 : undefined,
   });
 }
+
+// --- 3a. A transcript of a big state file -------------------------------------------------------
+/** An AgentAPI state file of about `megabytes` of real agent screens, written once. */
+function bigStateFile(megabytes: number): string {
+  const file = `${ROOT}dist/bench/state-${megabytes}mb.json`;
+  if (existsSync(file)) return file;
+  const fd = openSync(`${file}.tmp`, 'w', 0o600);
+  writeSync(fd, '{"version":1,"messages":[');
+  let bytes = 0;
+  for (let id = 0; bytes < megabytes * 1_000_000; id++) {
+    const { content, role, time } = messageAt(id);
+    const line = `${id ? ',' : ''}${JSON.stringify({ id, message: content, role, time })}`;
+    bytes += writeSync(fd, line);
+  }
+  writeSync(fd, '],"initial_prompt":"","initial_prompt_sent":false}\n');
+  closeSync(fd);
+  execFileSync('mv', [`${file}.tmp`, file]);
+  return file;
+}
+
+/**
+ * `transcript --from-state` of a big state file (Markdown, to a pipe), against jq printing every
+ * message's text from it (a plain program that reads the same JSON and writes the same text; it
+ * holds the whole file), and `cat` of it (the bytes alone).
+ */
+async function stateTranscriptBench(megabytes: number, target: boolean): Promise<void> {
+  const file = bigStateFile(megabytes);
+  const count = reps(3, 1);
+  const samples = { ours: [] as Measured[], jq: [] as Measured[], cat: [] as Measured[] };
+  for (let i = 0; i < count; i++) {
+    samples.cat.push(await measured(['cat', file]));
+    samples.jq.push(await measured(['jq', '-r', '.messages[] | .message', file]));
+    samples.ours.push(await measured([BIN, 'transcript', '--from-state', file, '--quiet']));
+  }
+  if (SMOKE) rmSync(file);
+  const sum = (runs: Measured[]) => ({
+    ms: median(runs.map((r) => r.ms)),
+    rssKb: Math.max(...runs.map((r) => r.rssKb)),
+  });
+  const [o, jq, cat] = [sum(samples.ours), sum(samples.jq), sum(samples.cat)];
+  results[`transcript_${megabytes}mb`] = { ours: o, jq, cat, runs: count };
+  rows.push({
+    what: `transcript of a ${megabytes} MB state file (Markdown, to a pipe): time, peak RSS`,
+    ours: `${ms(o.ms)}, ${mib(o.rssKb)}`,
+    floor: `jq printing each message: ${ms(jq.ms)}, ${mib(jq.rssKb)}; cat: ${ms(cat.ms)}`,
+    ratio: times(o.ms / jq.ms),
+    target: target ? '≤ 2× jq, < 100 MiB' : '',
+    met: target ? o.ms / jq.ms <= 2 && o.rssKb < 100 * 1024 : undefined,
+  });
+}
+
+type Measured = { ms: number; rssKb: number };
 
 // --- 3b. Checkpoint ticks ----------------------------------------------------------------------
 /**
@@ -607,7 +670,7 @@ if (!existsSync(BIN) || !existsSync(SIM)) {
 mkdirSync(`${ROOT}dist/bench`, { recursive: true });
 await buildFloors();
 
-// `--only fleet` (or startup, shutdown, snapshot, checkpoint, logs, resident, size) runs one part.
+// `--only fleet` (or startup, shutdown, snapshot, transcript, checkpoint, logs, resident, size) runs one part.
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const part = (name: string) => !only || only === name;
 if (part('startup')) {
@@ -629,6 +692,12 @@ if (part('snapshot')) {
   for (const size of SMOKE ? [1] : QUICK ? [10, 300] : [10, 100, 300, 1000]) {
     log(`snapshot of ${size} MB…`);
     await transcriptBench(size, size === 300);
+  }
+}
+if (part('transcript')) {
+  for (const size of SMOKE ? [1] : QUICK ? [100] : [100, 300]) {
+    log(`transcript of a ${size} MB state file…`);
+    await stateTranscriptBench(size, size === 300);
   }
 }
 if (part('checkpoint')) {

@@ -138,7 +138,7 @@ describe('LastElementsScanner gives every element as it ends (each), kept or not
           });
           const seen: { index: number; json: string }[] = [];
           const found = scan(body, keep, sizes, {
-            each: (e) => seen.push({ index: e.index, json: e.json.toString() }),
+            each: (e) => seen.push({ index: e.index, json: e.json }),
           });
           expect(seen.map((e) => e.index)).toEqual(contents.map((_, i) => i));
           expect(seen.map((e) => JSON.parse(e.json).content)).toEqual(contents);

@@ -49,7 +49,15 @@ export interface ScanOptions {
    * Given every accepted element as it ends, oldest first (a transcript written as it streams):
    * the kept ones are still kept, up to `keep` (0: none, and `each` still sees every element).
    */
-  each?: (element: KeptElement) => void;
+  each?: (element: EachElement) => void;
+}
+
+/** An element as `each` gets it: its JSON as text (each element is parsed at once, no copy kept). */
+export interface EachElement {
+  index: number;
+  json: string;
+  cut: boolean;
+  problem?: string;
 }
 
 export interface KeptElement {
@@ -446,7 +454,7 @@ export class LastElementsScanner {
     if (each) {
       each({
         index: element.index,
-        json: this.toJson(element),
+        json: this.toJsonText(element),
         cut: element.cut,
         ...(element.problem ? { problem: element.problem } : {}),
       });
@@ -501,6 +509,21 @@ export class LastElementsScanner {
       present++;
     }
     return bytes + Math.max(0, present - 1);
+  }
+
+  /** The same as toJson(), as a string: no buffer per field (a transcript builds one per message). */
+  private toJsonText(element: Pending): string {
+    let text = '{';
+    for (const field of this.options.fields) {
+      const value = element.fields.get(field);
+      let part: string;
+      if (field === this.options.tailField && element.tail)
+        part = `${JSON.stringify(field)}:"${element.tail.toString('utf8')}"`;
+      else if (value !== undefined) part = `${JSON.stringify(field)}:${value}`;
+      else continue;
+      text += text.length > 1 ? `,${part}` : part;
+    }
+    return `${text}}`;
   }
 
   /** The JSON text of a kept element: its captured fields only, in `fields` order. */

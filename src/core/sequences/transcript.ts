@@ -11,6 +11,7 @@
 
 import { getStatus, scanMessages } from '../agentapi/agentapi-client.js';
 import {
+  type EachElement,
   type KeptElement,
   type LastElements,
   lastElements,
@@ -67,16 +68,43 @@ const ALIVE_TIMEOUT_MS = 2000;
 /** A JSON escape is at most 6 bytes for one byte of text: raw bytes enough for any that fits. */
 const MAX_ESCAPE_RATIO = 6;
 
+/** What is gathered before one write: a write per message would cost more than the rest (#40). */
+const WRITE_CHUNK = 256 * 1024;
+
 export async function runTranscript(o: TranscriptOptions): Promise<TranscriptReport> {
-  let bytes = 0;
+  let pending: string[] = [];
+  let pendingLength = 0;
+  const flush = () => {
+    if (pending.length === 0) return;
+    o.write(pending.join(''));
+    pending = [];
+    pendingLength = 0;
+  };
   const write = (text: string) => {
+    pending.push(text);
+    pendingLength += text.length;
+    if (pendingLength >= WRITE_CHUNK) flush();
+  };
+  try {
+    return await transcript(o, write);
+  } finally {
+    // What was made is written, even when what follows failed (the error says where it stopped).
+    flush();
+  }
+}
+
+async function transcript(o: TranscriptOptions, write: (text: string) => void): Promise<TranscriptReport> {
+  let bytes = 0;
+  const counting = (text: string) => {
     bytes += Buffer.byteLength(text);
-    o.write(text);
+    write(text);
   };
   const produce = async (read: Reading): Promise<TranscriptReport> => {
     const facts = { source: read.source, taskId: o.taskId, agentType: read.agentType ?? o.agentType };
     const limited = o.maxBytes !== undefined || o.last !== undefined;
-    const counts = limited ? await writeNewest(o, read, facts, write) : await writeAll(o, read, facts, write);
+    const counts = limited
+      ? await writeNewest(o, read, facts, counting)
+      : await writeAll(o, read, facts, counting);
     return { source: read.source, ...counts, bytes };
   };
   const live = o.fromState ? undefined : await liveAgentApi(o);
@@ -145,10 +173,14 @@ async function liveAgentApi(o: TranscriptOptions): Promise<Reading | undefined> 
 }
 
 /** A message as read; what is not one (a wrong shape) is an error that names where. */
-function messageOf(element: KeptElement, contentField: string, where: string): TranscriptMessage {
+function messageOf(
+  element: KeptElement | EachElement,
+  contentField: string,
+  where: string,
+): TranscriptMessage {
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(element.json.toString('utf8'));
+    raw = JSON.parse(typeof element.json === 'string' ? element.json : element.json.toString('utf8'));
   } catch {
     throw new UserError(`${where}: message ${element.index} is not JSON`);
   }
@@ -293,9 +325,9 @@ async function writeNewest(
   return { messagesTotal: total, messagesShown: shown, leftOut: total - shown };
 }
 
-function timeOf(element: KeptElement): string | undefined {
+function timeOf(element: EachElement): string | undefined {
   try {
-    const { time } = JSON.parse(element.json.toString('utf8')) as { time?: unknown };
+    const { time } = JSON.parse(element.json) as { time?: unknown };
     return typeof time === 'string' ? time : undefined;
   } catch {
     return undefined;

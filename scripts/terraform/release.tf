@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "aeba8f84b8a965a7293bdf54ad0f6a08aacc8b2188cf43139434e1beb25e5caa"
-      "agentapi-lifecycle-linux-arm64.gz" = "e0c40e7445bf800aa8832b2b63400fc9f75c8fe9a900453d1652e7ff9e6d6a84"
-      "agentapi-lifecycle-linux-arm64.xz" = "7a5f7fa7f055ac8da13a1635ee190a75f0727ffbb221264cbe85fbb348143f97"
-      "agentapi-lifecycle-linux-x64"      = "c74cf20cfca89a1c57d328a97fad439186bb2714d1136502136e109634ced715"
-      "agentapi-lifecycle-linux-x64.gz"   = "81c9a1e2f6a8500579dca303af010120f179aceb7c4320d5ad33b744e283a74a"
-      "agentapi-lifecycle-linux-x64.xz"   = "7adef58734e7a54a0e0184332a4b676885394e7cac37b5d4f79aaece9b9c99f6"
+      "agentapi-lifecycle-linux-arm64"    = "3d6910670e9f07f6010bcd36500eb7bf7c9cd63e66b45699579bde3e5eb9bd27"
+      "agentapi-lifecycle-linux-arm64.gz" = "ccbd1d09fe2de3e25ebb957308a261367be7a7d8bc159298742c5b649d96813e"
+      "agentapi-lifecycle-linux-arm64.xz" = "36c6bcd0758954a1cd54f1c3fb22e186c097dddc7f20454d34e4245313a1cce8"
+      "agentapi-lifecycle-linux-x64"      = "44e90db84e7fb804be87d76ba02e4224be353276087244bdbe61b95d52ce4a5e"
+      "agentapi-lifecycle-linux-x64.gz"   = "ef1376c70d12cc48bc4a228b64485e66684d6112c988d0444b9123bb6b0e8aa0"
+      "agentapi-lifecycle-linux-x64.xz"   = "cead36bd7e39da8ce6e4b7af645f979c1ffad1cd9e3965968a2e46b4270b47b9"
     }
   }
 }

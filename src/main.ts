@@ -5,7 +5,7 @@
 // only then.
 import { SMOKE_AGENT_ARG, SUPERVISOR_ARG } from './core/process/internal-commands.js';
 import { type HelpPages, prerenderedHelp, stdoutIsTerminal, VERSION_MARK } from './help-text.js';
-import { versionLine } from './version.js';
+import { versionJson, versionLine } from './version.js';
 
 /** Every help page, rendered by oclif when the binary was built (scripts/build.ts). */
 declare const PRERENDERED_HELP: HelpPages | undefined;
@@ -21,8 +21,10 @@ const helpPage = prerenderedHelp(
 );
 // console.log rather than process.stdout: Node's stdout stream costs ~10 ms to set up in a compiled
 // Bun program (measured), three times all the rest of these two answers.
-if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
-  console.log(versionLine());
+const isVersion = (a: string) => a === '--version' || a === 'version';
+// `--version`, or `--version --json` for a script.
+if (argv.some(isVersion) && argv.every((a) => isVersion(a) || a === '--json')) {
+  console.log(argv.includes('--json') ? versionJson() : versionLine());
 } else if (helpPage !== undefined) {
   console.log(helpPage.replace(VERSION_MARK, versionLine()).replace(/\n$/, ''));
 } else if (argv.length === 1 && argv[0] === SUPERVISOR_ARG) {

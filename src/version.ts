@@ -4,3 +4,12 @@ import { version } from '../package.json' with { type: 'json' };
 export function versionLine(): string {
   return `agentapi-lifecycle ${version} (${process.platform}-${process.arch})`;
 }
+
+/** The same for a script: `--version --json`. */
+export function versionJson(): string {
+  return JSON.stringify({
+    name: 'agentapi-lifecycle',
+    version,
+    platform: `${process.platform}-${process.arch}`,
+  });
+}

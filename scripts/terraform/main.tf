@@ -145,7 +145,7 @@ variable "checkpoint_interval" {
 
 variable "agent_command" {
   type        = string
-  description = "The agent to run behind AgentAPI, as a shell would read it (e.g. \"claude --continue\"). Set: this module starts AgentAPI after the install and exposes it as an app. Empty: something else starts AgentAPI (use the start_command_prefix output, or another module)."
+  description = "The agent to run behind AgentAPI, as it starts fresh, as a shell would read it (e.g. \"claude --model opus\"): on a resume the module adds what continues its session (agent_resume_args, or a known agent_type's own way). Set: this module starts AgentAPI after the install. Empty: something else starts AgentAPI (use the start_command_prefix output, or another module)."
   default     = ""
 }
 
@@ -157,7 +157,7 @@ variable "agent_resume_args" {
 
 variable "resume_agent" {
   type        = bool
-  description = "On a resume, add a known agent's own way to continue its latest session (claude --continue, codex resume --last, …) when agent_resume_args is empty. false: the agent command is always run as given."
+  description = "On a resume, add a known agent's own way to continue when agent_resume_args is empty: claude in a Task runs in the task's own session (--session-id <task id> on a first start, --resume <task id> after), else claude --continue, codex resume --last, … (the latest session). false: the agent command is always run as given."
   default     = true
 }
 
@@ -199,17 +199,17 @@ variable "start_timeout" {
 
 variable "install_agentapi" {
   type        = bool
-  description = "Download AgentAPI itself (agentapi_version). false: `agentapi` must be on PATH."
+  description = "Download AgentAPI itself (agentapi_version), also for a start script of your own (start_command_prefix then runs it). false: `agentapi` must be on PATH."
   default     = true
 }
 
 variable "agentapi_version" {
   type        = string
-  description = "The AgentAPI release to download when install_agentapi is true (0.12.0 or newer keeps the conversation)."
-  default     = "v0.12.1"
+  description = "The AgentAPI release to download when install_agentapi is true (0.12.0 or newer keeps the conversation). The default is the release this module's tests run."
+  default     = "v0.12.2"
   validation {
     condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$", var.agentapi_version))
-    error_message = "agentapi_version must be a release tag such as v0.12.1."
+    error_message = "agentapi_version must be a release tag such as v0.12.2."
   }
 }
 
@@ -235,8 +235,8 @@ variable "agentapi_release_base_url" {
 
 variable "web_app" {
   type        = bool
-  description = "With agent_command: a coder_app for AgentAPI's chat UI, with a /status healthcheck. In a Task it exists whatever this says (coder_ai_task needs its id: give it app_id)."
-  default     = true
+  description = "A coder_app for AgentAPI's chat UI on agentapi_port, with a /status healthcheck. null: with agent_command (in a Task then whatever this says: coder_ai_task needs its id, give it app_id). true: also for a start script of your own (start_command_prefix). false: none outside a Task."
+  default     = null
 }
 
 variable "web_app_slug" {
@@ -337,17 +337,20 @@ locals {
   is_task         = data.coder_task.me.enabled
   # The Task's prompt unless the template gives its own ("" for none); outside a Task, none.
   prompt = var.task_prompt != null ? var.task_prompt : (local.is_task ? data.coder_task.me.prompt : "")
-  # In a Task the app exists whatever web_app says: coder_ai_task needs its id (the registry's
-  # agentapi module does the same).
-  web_app      = var.web_app || local.is_task
+  # With agent_command the app exists unless web_app = false, and in a Task whatever it says:
+  # coder_ai_task needs its id (the registry's agentapi module does the same). Without it (your own
+  # start script, or a companion of the registry's module, which has its own app) only when asked.
+  web_app      = local.starts_agent ? (var.web_app != false || local.is_task) : var.web_app == true
   install_unit = "agentapi-lifecycle-${var.name}-install_script"
   start_unit   = "agentapi-lifecycle-${var.name}-start_script"
   starts_agent = var.agent_command != ""
   app_slug     = var.web_app_slug != "" ? var.web_app_slug : var.name
   # Path-based apps are proxied under this path; AgentAPI must serve its chat UI there.
   chat_base_path = var.subdomain ? "" : "/@${data.coder_workspace_owner.me.name}/${data.coder_workspace.me.name}.${var.agent_id}/apps/${local.app_slug}/chat"
+  agentapi_bin   = var.install_agentapi ? "${var.install_dir}/agentapi/${var.agentapi_version}/agentapi" : "agentapi"
   start_prefix = join(" ", compact([
     "\"${local.binary}\"", "start", "--detach",
+    var.install_agentapi ? "--agentapi-bin \"${local.agentapi_bin}\"" : "",
     "--port", tostring(var.agentapi_port),
     "--pid-file", "\"${local.pid_file}\"",
     "--state-file", "\"${local.state_file}\"",
@@ -376,7 +379,7 @@ resource "coder_script" "install" {
     install_dir               = var.install_dir
     sha256sums                = local.sha256sums
     trust_release_server      = var.trust_release_server_checksums
-    install_agentapi          = var.install_agentapi && local.starts_agent
+    install_agentapi          = var.install_agentapi
     agentapi_version          = var.agentapi_version
     agentapi_release_base_url = var.agentapi_release_base_url
     agentapi_sums             = local.agentapi_sums
@@ -405,7 +408,7 @@ resource "coder_script" "start" {
     report_slug          = var.report_tasks && local.task_id != "" ? local.app_slug : ""
     adopt_flag           = var.adopt_state_file == null ? "" : "--adopt-state=\"${var.adopt_state_file}\""
     binary               = local.binary
-    agentapi_bin         = var.install_agentapi ? "${var.install_dir}/agentapi/${var.agentapi_version}/agentapi" : "agentapi"
+    agentapi_bin         = local.agentapi_bin
     port                 = var.agentapi_port
     pid_file             = local.pid_file
     state_file           = local.state_file
@@ -459,7 +462,7 @@ resource "coder_script" "checkpoint" {
 }
 
 resource "coder_app" "agentapi" {
-  count        = local.starts_agent && local.web_app ? 1 : 0
+  count        = local.web_app ? 1 : 0
   agent_id     = var.agent_id
   slug         = local.app_slug
   display_name = var.web_app_display_name
@@ -489,7 +492,7 @@ output "scripts" {
 }
 
 output "app_id" {
-  description = "The id of the AgentAPI chat app, for coder_ai_task's app_id (null without agent_command, or with web_app = false outside a Task)."
+  description = "The id of the AgentAPI chat app, for coder_ai_task's app_id (null without it: no agent_command and web_app not true, or web_app = false outside a Task)."
   value       = try(coder_app.agentapi[0].id, null)
 }
 

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "3d6910670e9f07f6010bcd36500eb7bf7c9cd63e66b45699579bde3e5eb9bd27"
-      "agentapi-lifecycle-linux-arm64.gz" = "ccbd1d09fe2de3e25ebb957308a261367be7a7d8bc159298742c5b649d96813e"
-      "agentapi-lifecycle-linux-arm64.xz" = "36c6bcd0758954a1cd54f1c3fb22e186c097dddc7f20454d34e4245313a1cce8"
-      "agentapi-lifecycle-linux-x64"      = "44e90db84e7fb804be87d76ba02e4224be353276087244bdbe61b95d52ce4a5e"
-      "agentapi-lifecycle-linux-x64.gz"   = "ef1376c70d12cc48bc4a228b64485e66684d6112c988d0444b9123bb6b0e8aa0"
-      "agentapi-lifecycle-linux-x64.xz"   = "cead36bd7e39da8ce6e4b7af645f979c1ffad1cd9e3965968a2e46b4270b47b9"
+      "agentapi-lifecycle-linux-arm64"    = "dc71ad8ec4fcdaf360d631c1a7679fbfd0b8b842260995581770ffdc78562566"
+      "agentapi-lifecycle-linux-arm64.gz" = "fd8b690bc76200fcdd5d83a40aeb632240bbf9e21a37b2bcb79070cbfef3dd10"
+      "agentapi-lifecycle-linux-arm64.xz" = "309ac54ff6183ac7334768ff6c6515ba92d1efe645f33103520ccc29979d31c2"
+      "agentapi-lifecycle-linux-x64"      = "a1c1df868a9fb7deb1c529d5077b5af5bdfe3ad9623851c301a7ee2e429b5da6"
+      "agentapi-lifecycle-linux-x64.gz"   = "100c9b9fc67c4ff1970268b4b0d28b0596316b000652fe747a3e105b837dfa45"
+      "agentapi-lifecycle-linux-x64.xz"   = "d6815ea29cfe5900ee6aa46c330c1ed266918a5d0be08ea40fb6dfa8b224bfd3"
     }
   }
 }

@@ -122,7 +122,7 @@ export abstract class BaseCommand<T extends { flags: FlagInput }> {
     if (this.jsonEnabled()) {
       this.logJson({ ...error.report, ok: false, error: describe(error), details: error.details });
     }
-    printError(error, hide);
+    printError(error, hide, this.id);
     process.exitCode = error.exitCode ?? EXIT.failed;
   }
 

@@ -27,8 +27,10 @@ export interface DurationFlagOptions {
 /** A duration flag: "500ms", "30s", "2m" or seconds, within a range. */
 export function durationFlag(o: DurationFlagOptions & { default: number }): OptionFlag<number>;
 export function durationFlag(o: DurationFlagOptions): OptionFlag<number | undefined>;
-export function durationFlag({ min, max, ...options }: DurationFlagOptions) {
+export function durationFlag({ min, max, description, ...options }: DurationFlagOptions) {
   const flag = Flags.custom<number>({
+    // The range is part of what --help says: a value outside it is refused.
+    description: `${description} (${formatUnit(min)} to ${formatUnit(max)})`,
     parse: async (input) => {
       const ms = parseDuration(input);
       if (ms < min || ms > max) {

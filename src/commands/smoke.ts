@@ -21,7 +21,7 @@ export default class Smoke extends BaseCommand<typeof Smoke> {
     {
       description: 'In CI: the report as JSON, AgentAPI where the template installs it',
       command:
-        '<%= config.bin %> <%= command.id %> --json --agentapi-bin ~/.cache/agentapi-lifecycle/agentapi/v0.12.1/agentapi',
+        '<%= config.bin %> <%= command.id %> --json --agentapi-bin ~/.cache/agentapi-lifecycle/agentapi/v0.12.2/agentapi',
     },
     {
       description: 'With your own agent behind AgentAPI',
@@ -77,7 +77,12 @@ export default class Smoke extends BaseCommand<typeof Smoke> {
       stopped: stopped.signal,
     });
     if (!this.jsonEnabled()) write('stdout', render(report));
-    if (!report.ok) throw new UserError(`smoke test failed: ${report.verdict}`, EXIT.failed, { report });
+    if (!report.ok) {
+      // Said once: the table's FAIL line says why when it is printed; else this line does.
+      const failed = report.stages.find((s) => !s.ok)?.stage;
+      const why = this.jsonEnabled() || !failed ? report.verdict : `${failed} (the FAIL line above says why)`;
+      throw new UserError(`smoke test failed: ${why}`, EXIT.failed, { report });
+    }
     return report;
   }
 }
@@ -86,6 +91,6 @@ function render(r: SmokeReport): string {
   const lines = r.stages.map(
     (s) => `${s.ok ? 'ok  ' : 'FAIL'} ${s.stage.padEnd(9)} ${`${s.ms}ms`.padStart(7)}  ${s.detail}`,
   );
-  lines.push(`${r.ok ? 'PASSED' : 'FAILED'} in ${r.ms}ms: ${r.verdict}`);
+  lines.push(r.ok ? `PASSED in ${r.ms}ms: ${r.verdict}` : `FAILED in ${r.ms}ms`);
   return `${lines.join('\n')}\n`;
 }

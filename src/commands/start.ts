@@ -22,30 +22,33 @@ export default class Start extends BaseCommand<typeof Start> {
     'Starts `agentapi server --state-file … --load-state --save-state --pid-file … --port … -- <agent command>` so that the conversation survives a pause. The state directory is created (0700) first. AgentAPI writes its own PID file.',
     'Version gate: AgentAPI is asked for its version first; below 0.12.0 the persistence and PID-file flags are left out (they would stop it from starting) with a warning. A version that is not semver ("dev") is taken as new.',
     "In the foreground (default) SIGTERM, SIGINT and SIGHUP are forwarded once each and the exit code is AgentAPI's. With --detach it runs in the background, logging to --log-file, and returns once /status answers 200 three times in a row.",
-    "On a resume (persistence on, and the state file holds a conversation) the agent continues its own session too: --resume-args are added to its command, or else a known agent type's documented way (claude --continue, codex resume --last, gemini --resume latest, goose session --resume, opencode --continue, copilot --continue, aider --restore-chat-history); never on a first start. --no-resume-agent turns the known ways off.",
+    "On a resume (persistence on, and the state file holds a conversation) the agent continues its own session too, never on a first start: --resume-args are added to its command if given; else Claude with --task-id runs in the task's own session (--session-id <task id> on a first start, --resume <task id> once Claude has it); else a known agent type's documented way to continue its latest session (claude --continue, codex resume --last, gemini --resume latest, goose session --resume, opencode --continue, copilot --continue, aider --restore-chat-history). --no-resume-agent turns the known ways off. Give the agent command as it starts fresh.",
     "With --checkpoint-interval the `checkpoint` command runs on a timer (outside Coder; in a template the agent's cron runs it): it saves state and posts a fresh log snapshot (given --task-id and the Coder variables) whenever the conversation changed.",
   ].join('\n\n');
 
   static examples = [
     {
-      description: 'In the foreground',
-      command: '<%= config.bin %> <%= command.id %> --type claude -- claude --continue',
-    },
-    {
-      description: 'From a Coder startup script: in the background, ready when it returns',
-      command: '<%= config.bin %> <%= command.id %> --detach --type claude -- claude',
+      description:
+        'In the foreground, the agent as it starts fresh (on a resume it continues its latest session)',
+      command: '<%= config.bin %> <%= command.id %> --type claude -- claude',
     },
     {
       description:
-        'On a resume the agent continues its own session too: claude gets --continue then, not on a first start',
-      command: '<%= config.bin %> <%= command.id %> --detach --type claude -- claude',
+        "From a Coder startup script: in the background, ready when it returns; with the task's id, Claude runs in the task's own session (--session-id, then --resume)",
+      command: '<%= config.bin %> <%= command.id %> --detach --type claude --task-id "$TASK_ID" -- claude',
     },
     {
       description: 'Your own agent: what it needs on a resume only',
       command: '<%= config.bin %> <%= command.id %> --detach --resume-args=--resume-last -- my-agent',
     },
     {
-      description: 'Checkpoint every 2 minutes',
+      description: "The Task's prompt, once, from standard input (a first start only; never twice)",
+      command:
+        'printf %s "$PROMPT" | <%= config.bin %> <%= command.id %> --detach --prompt-file - --type claude -- claude',
+    },
+    {
+      description:
+        'Checkpoint every 2 minutes (outside Coder; in a template the agent runs `checkpoint` on a cron)',
       command:
         '<%= config.bin %> <%= command.id %> --detach --checkpoint-interval 2m --task-id "$TASK_ID" -- claude',
     },
@@ -100,7 +103,7 @@ export default class Start extends BaseCommand<typeof Start> {
     }),
     'resume-agent': Flags.boolean({
       description:
-        "On a resume, add a known agent's own way to continue its latest session (claude --continue, codex resume --last, …); --no-resume-agent: never",
+        "On a resume, add a known agent's own way to continue (claude with --task-id: --resume <task id>; else claude --continue, codex resume --last, …); --no-resume-agent: never",
       default: true,
       allowNo: true,
     }),
@@ -203,4 +206,4 @@ function agentCommand(argv: readonly string[]): string[] {
 }
 
 const AFTER_DOUBLE_DASH =
-  'the agent command and its flags go after --, e.g. `agentapi-lifecycle start --type claude -- claude --continue`';
+  'the agent command and its flags go after --, e.g. `agentapi-lifecycle start --type claude -- claude --model opus`';

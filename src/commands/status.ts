@@ -46,8 +46,13 @@ export default class Status extends BaseCommand<typeof Status> {
     });
     // What records and servers said is shown, never obeyed, and the token never (it may be in a record).
     if (!this.jsonEnabled()) write('stdout', redact(render(report), [coderEnv().token ?? '']));
-    if (!report.healthy)
-      throw new UserError(`AgentAPI is not healthy: ${report.problems.join('; ')}`, EXIT.failed, { report });
+    if (!report.healthy) {
+      // Said once: the report's problem lines say why when it is printed; else this line does.
+      const why = this.jsonEnabled()
+        ? `: ${report.problems.join('; ')}`
+        : ' (the problem lines above say why)';
+      throw new UserError(`AgentAPI is not healthy${why}`, EXIT.failed, { report });
+    }
     return report;
   }
 }

@@ -96,7 +96,7 @@ describe('mistakes get one plain answer, in one style', () => {
     },
     {
       argv: ['start', '--type', 'claude', 'claude', '--continue'],
-      says: 'the agent command and its flags go after --, e.g. `agentapi-lifecycle start --type claude -- claude --continue`',
+      says: 'the agent command and its flags go after --, e.g. `agentapi-lifecycle start --type claude -- claude --model opus`',
       hint: "Run 'agentapi-lifecycle start --help' for usage.",
     },
     {

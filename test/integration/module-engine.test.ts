@@ -136,6 +136,18 @@ function engineSuite(engine: Engine): void {
       expect(outside.state.values.outputs?.app_id?.value ?? null).toBeNull();
     });
 
+    it('(a) a start script of your own gets the app when it asks for it (web_app = true), and AgentAPI installed for its prefix; a companion of the registry module gets none', async () => {
+      const own = await applyModule({ web_app: true }, TASK_ID);
+      expect(own.appId).toMatch(UUID);
+      expect(own.start).toBeUndefined();
+      expect(own.startPrefix).toMatch(
+        / start --detach --agentapi-bin "\$HOME\/\.cache\/agentapi-lifecycle\/agentapi\/v0\.12\.2\/agentapi" /,
+      );
+      expect(own.install).toContain("INSTALL_AGENTAPI='true'");
+      const companion = await applyModule({}, TASK_ID);
+      expect(companion.state.values.outputs?.app_id?.value ?? null).toBeNull();
+    });
+
     it("(a) in a Task the start script carries the Task's prompt as base64 (never as shell words) and the app's slug; task_prompt overrides it", async () => {
       const prompt = 'Fix `it` in "$HOME"\nnow';
       const rendered = await applyModule({ agent_command: 'my-agent' }, TASK_ID, {

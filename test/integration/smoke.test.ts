@@ -33,9 +33,10 @@ afterEach(async () => {
 /** The smoke test's folders are made under this test's own folder. */
 const parent = () => join(work.dir, 'smoke');
 
-function smoke(args: string[] = []): Promise<RunResult> {
+/** `smoke` in this test's folder, with --json unless `json` is false. */
+function smoke(args: string[] = [], json = true): Promise<RunResult> {
   mkdirSync(parent(), { recursive: true });
-  return run(['smoke', '--json', '--dir', parent(), ...args], { killAfterMs: 90_000 });
+  return run(['smoke', ...(json ? ['--json'] : []), '--dir', parent(), ...args], { killAfterMs: 90_000 });
 }
 
 const reportOf = (result: RunResult): SmokeReport => JSON.parse(result.stdout);
@@ -117,7 +118,7 @@ describe('smoke: each failure is named with what to do, and nothing is left', ()
     const result = await smoke(['--agentapi-bin', old.path]);
     expect(result.code).toBe(1);
     expect(reportOf(result).verdict).toBe(
-      'agentapi: AgentAPI 0.11.8 is too old for state persistence (0.12.0): upgrade it (the module downloads v0.12.1); until then a pause loses the conversation',
+      'agentapi: AgentAPI 0.11.8 is too old for state persistence (0.12.0): upgrade it (the module downloads v0.12.2); until then a pause loses the conversation',
     );
     expectNothingLeft();
   });
@@ -131,7 +132,7 @@ describe('smoke: each failure is named with what to do, and nothing is left', ()
     [
       'AgentAPI missing',
       () => ['/nonexistent/agentapi'],
-      /\/nonexistent\/agentapi was not found.*install AgentAPI 0\.12\.0 or newer, or give --agentapi-bin/,
+      /\/nonexistent\/agentapi was not found: install AgentAPI 0\.12\.0 or newer \(https:\/\/github\.com\/coder\/agentapi\/releases\) on PATH, or give its path with --agentapi-bin$/,
     ],
   ])('%s', async (_, bin, verdict) => {
     const result = await smoke(['--agentapi-bin', ...bin()]);
@@ -141,6 +142,9 @@ describe('smoke: each failure is named with what to do, and nothing is left', ()
     expect(report.stages.map((s) => s.ok)).toEqual([false]);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expectNothingLeft();
+    // What to do is said once, whatever is shown.
+    const text = await smoke(['--agentapi-bin', ...bin()], false);
+    expect(`${text.stdout}${text.stderr}`.split(report.stages[0].detail).length - 1).toBe(1);
   });
 
   itNeeds(NOT_AS_ROOT, 'a folder that is not writable (mode 0500)', async () => {

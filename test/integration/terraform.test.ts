@@ -250,9 +250,11 @@ describeNeeds(
     const installed = () => join(home(), '.cache', 'agentapi-lifecycle', VERSION, 'agentapi-lifecycle');
 
     async function install(inputs: ModuleInputs = {}, path?: string): Promise<RunResult> {
+      // Our binary alone unless a test asks for AgentAPI too (the module installs it by default).
       const { install: script } = await applyModule({
         release_base_url: server.base,
         agentapi_release_base_url: server.agentapiBase,
+        install_agentapi: false,
         ...inputs,
       });
       const file = join(work.dir, 'install.sh');
@@ -370,25 +372,36 @@ describeNeeds(
       expect(existsSync(installed())).toBe(true);
     });
 
-    describe('AgentAPI, when the module starts the agent', () => {
+    describe('AgentAPI, installed by the module (by default)', () => {
       const agentapi = () =>
         join(home(), '.cache', 'agentapi-lifecycle', 'agentapi', AGENTAPI_TAG, 'agentapi');
       const simHash = () => execFileSync('sha256sum', [SIM]).toString().split(' ')[0];
       const asset = process.arch === 'arm64' ? 'agentapi-linux-arm64' : 'agentapi-linux-amd64';
 
       it('is downloaded and verified against agentapi_sha256, once', async () => {
-        const result = await install({ agent_command: 'claude', agentapi_sha256: { [asset]: simHash() } });
+        const result = await install({
+          install_agentapi: true,
+          agent_command: 'claude',
+          agentapi_sha256: { [asset]: simHash() },
+        });
         expect(result.code, result.stderr).toBe(0);
         expect(execFileSync(agentapi(), ['--version']).toString()).toContain('agentapi version');
         server.requests.length = 0;
         expect(
-          (await install({ agent_command: 'claude', agentapi_sha256: { [asset]: simHash() } })).stderr,
+          (
+            await install({
+              install_agentapi: true,
+              agent_command: 'claude',
+              agentapi_sha256: { [asset]: simHash() },
+            })
+          ).stderr,
         ).toContain(`AgentAPI ${AGENTAPI_TAG} is already installed`);
         expect(server.requests).toEqual([]);
       });
 
       it('a wrong agentapi_sha256 is refused', async () => {
         const result = await install({
+          install_agentapi: true,
           agent_command: 'claude',
           agentapi_sha256: { [asset]: 'f'.repeat(64) },
         });
@@ -398,23 +411,30 @@ describeNeeds(
       });
 
       it('without agentapi_sha256 it is installed, and the log says it is unverified', async () => {
-        const result = await install({ agent_command: 'claude' });
+        const result = await install({ install_agentapi: true, agent_command: 'claude' });
         expect(result.code, result.stderr).toBe(0);
         expect(result.stderr).toContain(`AgentAPI ${AGENTAPI_TAG} is downloaded unverified`);
       });
 
-      it('is not downloaded without agent_command, or with install_agentapi = false: both installs succeed, with ours alone', async () => {
-        for (const inputs of [{}, { agent_command: 'claude', install_agentapi: false }]) {
-          const result = await install(inputs);
-          expect(result.code, result.stderr).toBe(0);
-          // Installed, or (the second time) found installed: never AgentAPI.
-          expect(result.stderr).toMatch(
-            new RegExp(`installed ${VERSION} at|${VERSION} is already installed at`),
-          );
-          expect(result.stderr).not.toContain('AgentAPI');
-        }
+      it('is not downloaded with install_agentapi = false: the install succeeds, with ours alone', async () => {
+        const result = await install({ agent_command: 'claude', install_agentapi: false });
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stderr).toMatch(
+          new RegExp(`installed ${VERSION} at|${VERSION} is already installed at`),
+        );
+        expect(result.stderr).not.toContain('AgentAPI');
         expect(server.requests.some((r) => r.startsWith('/agentapi/'))).toBe(false);
         expect(existsSync(agentapi())).toBe(false);
+      });
+
+      it('is downloaded for a start script of your own too (no agent_command), and start_command_prefix runs it', async () => {
+        const result = await install({ install_agentapi: true, agentapi_sha256: { [asset]: simHash() } });
+        expect(result.code, result.stderr).toBe(0);
+        expect(existsSync(agentapi())).toBe(true);
+        const { startPrefix } = await applyModule({ release_base_url: server.base });
+        expect(startPrefix).toContain(
+          `--agentapi-bin "$HOME/.cache/agentapi-lifecycle/agentapi/${AGENTAPI_TAG}/agentapi"`,
+        );
       });
     });
 

@@ -10,7 +10,7 @@ import pjson from '../../package.json' with { type: 'json' };
 import { ROOT, SIM } from './paths.js';
 
 export const VERSION = pjson.version;
-export const AGENTAPI_TAG = 'v0.12.1';
+export const AGENTAPI_TAG = 'v0.12.2';
 
 export interface ReleaseServer {
   /** The base URL of our releases: `${url}${prefix}`. */

@@ -280,8 +280,8 @@ export function taskTemplate(
   coderVersion = '>= 2.13',
   { others = {}, task = false }: { others?: OtherModules; task?: boolean } = {},
 ): string {
-  const hasApp =
-    inputs.agent_command !== undefined && inputs.agent_command !== '' && (task || inputs.web_app !== false);
+  const starts = inputs.agent_command !== undefined && inputs.agent_command !== '';
+  const hasApp = starts ? task || inputs.web_app !== false : inputs.web_app === true;
   const outputs = [
     'app_id',
     'binary_path',
@@ -352,6 +352,8 @@ export interface Rendered {
   others: StateResource[];
   /** Whether the module made its app, and its id. */
   appId?: string;
+  /** The `start_command_prefix` output. */
+  startPrefix: string;
   state: State;
 }
 
@@ -395,6 +397,7 @@ export async function applyModule(
       scripts,
       others: all.filter((r) => !ours(r)),
       appId: output('app_id') as string | undefined,
+      startPrefix: output('start_command_prefix') as string,
       state,
     };
   } finally {

@@ -42,7 +42,7 @@ function roomOf(file: string): string | undefined {
 }
 
 /** Every import that points up, sideways between rooms, or out of the core. */
-export function violations(files: readonly string[], imports: (file: string) => string[]): string[] {
+function violations(files: readonly string[], imports: (file: string) => string[]): string[] {
   const found: string[] = [];
   for (const file of files) {
     const from = roomOf(file) as string;

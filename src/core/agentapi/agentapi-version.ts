@@ -38,7 +38,7 @@ export function readVersion(bin: string, timeoutMs: number): Promise<VersionInfo
         const code = (error as NodeJS.ErrnoException).code;
         const reason =
           code === 'ENOENT'
-            ? `${bin} was not found`
+            ? `${bin} was not found: install AgentAPI 0.12.0 or newer (https://github.com/coder/agentapi/releases) on PATH, or give its path with --agentapi-bin`
             : code === 'EACCES'
               ? `${bin} is not executable`
               : error.killed

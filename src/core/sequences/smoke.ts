@@ -96,7 +96,8 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeReport> {
           : describe(error);
     }
     report.stages.push({ stage: name, ok, ms: Date.now() - t, detail });
-    (ok ? o.logger.info : o.logger.warn).call(
+    // A failure is said once, by the report (and the command's error line), not here as well.
+    (ok ? o.logger.info : o.logger.debug).call(
       o.logger,
       `smoke: ${name}: ${ok ? 'ok' : 'FAILED'}: ${detail} (${formatDuration(Date.now() - t)})`,
     );
@@ -106,12 +107,12 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeReport> {
   try {
     await stage('agentapi', async () => {
       const gate = await checkAgentApiVersion(o.agentapiBin).catch((error: unknown) => {
-        throw new StageFailed(`${describe(error)}: install AgentAPI 0.12.0 or newer, or give --agentapi-bin`);
+        throw new StageFailed(describe(error));
       });
       report.agentapiVersion = gate.info.raw;
       if (!gate.persistence)
         throw new StageFailed(
-          `AgentAPI ${gate.info.raw} is too old for state persistence (0.12.0): upgrade it (the module downloads v0.12.1); until then a pause loses the conversation`,
+          `AgentAPI ${gate.info.raw} is too old for state persistence (0.12.0): upgrade it (the module downloads v0.12.2); until then a pause loses the conversation`,
         );
       return `${o.agentapiBin}: AgentAPI ${gate.info.raw}${gate.warning ? ` (${gate.warning})` : ''}`;
     });

@@ -46,7 +46,10 @@ export type VersionDecision = { persistence: boolean; info: VersionInfo; warning
  */
 export async function checkAgentApiVersion(bin: string, timeoutMs = 5000): Promise<VersionDecision> {
   const info = await readVersion(bin, timeoutMs);
-  if (info.error) throw new UserError(`${info.error} (--agentapi-bin)`);
+  if (info.error)
+    throw new UserError(
+      info.error.includes('--agentapi-bin') ? info.error : `${info.error} (--agentapi-bin)`,
+    );
   if (info.supportsPersistence === false) {
     return {
       persistence: false,

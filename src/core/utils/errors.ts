@@ -42,13 +42,17 @@ export class UserError extends Error {
  * any details indented below it, and for a usage error where to read the usage. No timestamp and
  * no stack trace: this is the answer, not a log line.
  */
-export function printError(error: UserError, redact: (text: string) => string = (t) => t): void {
+export function printError(
+  error: UserError,
+  redact: (text: string) => string = (t) => t,
+  /** The command that was run: a usage error points at its --help unless it names another. */
+  command = '',
+): void {
   const shown = (text: string) => escapeControls(redact(text));
   const lines = [`error: ${shown(describe(error))}`, ...(error.details ?? []).map((d) => `  ${shown(d)}`)];
   if (error.exitCode === EXIT.usage) {
-    // Stryker disable next-line ConditionalExpression: an undefined usage is falsy below as well
-    const command = error.usage === undefined ? '' : error.usage;
-    lines.push(`Run 'agentapi-lifecycle ${command ? `${command} ` : ''}--help' for usage.`);
+    const usage = error.usage ?? command;
+    lines.push(`Run 'agentapi-lifecycle ${usage ? `${usage} ` : ''}--help' for usage.`);
   }
   write('stderr', `${lines.join('\n')}\n`);
 }

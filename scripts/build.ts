@@ -1,6 +1,8 @@
 // `npm run build`: the standalone binaries, their .gz and .xz release artifacts, SHA256SUMS over
-// every artifact, and the AgentAPI simulator for tests.
-// Run with bun (a devDependency): `bun scripts/build.ts [--only linux-x64] [--out DIR]`.
+// every artifact, and the AgentAPI simulator for tests. `--for-tests` (npm test): what the tests
+// use, the x64 binary with its .gz, .xz and their sums (the arm64 build's pins are checked by the
+// reproducible-build check, from a full build). `--only <target>`: one binary, nothing compressed.
+// Run with bun (a devDependency): `bun scripts/build.ts [--for-tests | --only linux-x64] [--out DIR]`.
 //
 // Reproducible: the same commit builds to the same bytes from any directory. Bun would compile
 // the build directory into the binary wherever a dependency uses __dirname or __filename (oclif
@@ -25,7 +27,8 @@ export const TARGETS = ['linux-x64', 'linux-arm64'] as const;
 const ROOT = resolve(import.meta.dir, '..');
 
 const args = process.argv.slice(2);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const forTests = args.includes('--for-tests');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : forTests ? 'linux-x64' : undefined;
 const out = resolve(args.includes('--out') ? args[args.indexOf('--out') + 1] : join(ROOT, 'dist'));
 const targets = TARGETS.filter((t) => !only || t === only);
 
@@ -150,7 +153,7 @@ console.log(
 );
 
 // A dev build (--only) is not a release: no compressed artifacts, no SHA256SUMS.
-if (!only) {
+if (!only || forTests) {
   // A workspace downloads the .xz when it has xz (about 39 MB), else the .gz (about 51 MB).
   await Promise.all(
     binaries.flatMap((file) => [

@@ -151,8 +151,8 @@ try {
   step('What a person debugging in the workspace sees');
   await sh(BIN, ['status', ...files, '--state-file', state], coderEnv);
 
-  step('What shutdown would post (fitted to 64 KiB by bytes)');
-  await sh(BIN, ['snapshot', '--port', String(port), '--max-messages', '3', '--json']);
+  step('What shutdown would post, with the same limits (the last 10 messages, fitted to 64 KiB by bytes)');
+  await sh(BIN, ['snapshot', '--port', String(port), '--json']);
 
   step("The workspace stops: the stop script's one line");
   const shutdown = await sh(BIN, ['shutdown', '--task-id', TASK_ID, ...files], coderEnv);
@@ -167,6 +167,9 @@ try {
     messages: { message: string }[];
   };
   process.stdout.write(`  state file ${state}: format ${saved.version}, ${saved.messages.length} messages\n`);
+
+  step('While it is off, the conversation can still be read from the state file');
+  await sh(BIN, ['transcript', '--from-state', state, '--last', '2']);
 
   step('The workspace starts again: the conversation comes back');
   if ((await sh(BIN, start)).code !== 0) throw new Error('second start failed');

@@ -18,6 +18,13 @@ const sums = readFileSync(join(ROOT, 'dist', 'SHA256SUMS'), 'utf8')
   .trim()
   .split('\n')
   .map((line) => line.split(/\s+/) as [string, string]);
+// Every artifact of a release: a test build (npm test: x64 only) is not one.
+if (sums.length !== 6) {
+  process.stderr.write(
+    `dist/SHA256SUMS lists ${sums.length} artifacts, not a release's 6 (both binaries, .gz, .xz): run npm run build first\n`,
+  );
+  process.exit(1);
+}
 const width = Math.max(...sums.map(([, name]) => name.length)) + 2;
 const repository = pjson.repository.url.replace(/\.git$/, '');
 

@@ -1,8 +1,11 @@
 // `npm run verify-reproducible [-- --against DIR]`: builds the current commit from clean clones at
 // two different absolute paths and compares their SHA256SUMS, artifact by artifact. With
 // --against DIR it builds once and compares with an existing build (CI: the dist/ it just
-// tested), which costs one build instead of two. Exit 0 when every artifact is bit-identical.
-// Only committed files take part (each build is a fresh `git clone` of HEAD).
+// tested, which npm test builds for x64 only: its artifacts are compared), which costs one build
+// instead of two. Then the full build's every artifact is compared with the hashes the module pins
+// (scripts/terraform/release.tf): the arm64 ones too, which npm test does not build. Exit 0 when
+// every artifact is bit-identical and pinned. Only committed files take part (each build is a
+// fresh `git clone` of HEAD).
 // Run with bun: `bun scripts/verify-reproducible.ts`.
 
 import { execFileSync } from 'node:child_process';
@@ -29,6 +32,17 @@ function buildClone(parent: string, depth: number): string {
   return join(dir, 'dist');
 }
 
+/** The SHA-256 of each artifact scripts/terraform/release.tf pins. */
+function pinnedHashes(): Map<string, string> {
+  const text = readFileSync(join(ROOT, 'scripts', 'terraform', 'release.tf'), 'utf8');
+  return new Map(
+    [...text.matchAll(/"(agentapi-lifecycle-linux-[\w.-]+)"\s*=\s*"([0-9a-f]{64})"/g)].map((m) => [
+      m[1],
+      m[2],
+    ]),
+  );
+}
+
 function sums(dist: string): Map<string, string> {
   const lines = readFileSync(join(dist, 'SHA256SUMS'), 'utf8').trim().split('\n');
   return new Map(lines.map((line) => line.split(/\s+/).reverse() as [string, string]));
@@ -40,7 +54,8 @@ try {
   const first = against ?? buildClone(work, 0);
   const second = buildClone(work, 3);
   const [a, b] = [sums(first), sums(second)];
-  const names = [...new Set([...a.keys(), ...b.keys()])].sort();
+  // Against a test build: the artifacts it has.
+  const names = (against ? [...a.keys()] : [...new Set([...a.keys(), ...b.keys()])]).sort();
   const differ = names.filter((name) => a.get(name) !== b.get(name));
   for (const name of names) {
     process.stdout.write(
@@ -56,6 +71,17 @@ try {
     process.stdout.write(
       `reproducible: all ${names.length} artifacts of ${commit} are bit-identical from two different paths\n`,
     );
+  }
+  // The module pins what this commit builds, every artifact of it.
+  const pinned = pinnedHashes();
+  const unpinned = [...b.keys()].filter((name) => pinned.get(name) !== b.get(name));
+  for (const name of [...b.keys()].sort())
+    process.stdout.write(`${unpinned.includes(name) ? 'UNPINNED' : 'pinned '} ${name}\n`);
+  if (unpinned.length > 0 || pinned.size !== b.size) {
+    process.stdout.write(
+      `scripts/terraform/release.tf does not pin what ${commit} builds (${unpinned.join(', ') || 'other artifacts'}): npm run build && npm run pin\n`,
+    );
+    process.exitCode = 1;
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

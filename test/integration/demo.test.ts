@@ -63,6 +63,10 @@ describe('npm run demo', () => {
       expect(result.stdout).toMatch(/save: confirmed/);
       expect(result.stdout).toMatch(/snapshot: stored/);
       expect(result.stdout).toMatch(/stop: terminated/);
+      // What it shows as "what shutdown would post" is what shutdown then posted.
+      const kept = /"messagesKept": (\d+)/.exec(result.stdout)?.[1];
+      expect(result.stdout).toMatch(new RegExp(`snapshot: stored: ${kept} of \\d+ messages`));
+      expect(result.stdout).toContain('# Task conversation');
       expect(result.stdout).toMatch(/restored \d+ messages, including "Now write a test for it"/);
       expect(result.stdout).toContain('Demo complete.');
       expectCleanedUp(result.stdout);

@@ -37,6 +37,7 @@ const templates: Template[] = [];
 /** The registry module versions the READMEs may name: their interfaces (test/fixtures/registry/README.md). */
 const REGISTRY_INTERFACES: Record<string, string> = {
   'registry.coder.com/coder/claude-code/coder@5.4.0': `${ROOT}test/fixtures/registry/claude-code-5.4.0`,
+  'registry.coder.com/coder/goose/coder@3.0.1': `${ROOT}test/fixtures/registry/goose-3.0.1`,
 };
 afterEach(() => {
   for (const t of templates.splice(0)) t.remove();

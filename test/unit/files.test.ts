@@ -557,7 +557,9 @@ describe('the version gate (agentapi-version.ts)', () => {
   });
 
   it('readVersion: a missing or non-executable program is named; the token is never passed on', async () => {
-    expect(await readVersion(at('none'), 1000)).toEqual({ error: `${at('none')} was not found` });
+    expect(await readVersion(at('none'), 1000)).toEqual({
+      error: `${at('none')} was not found: install AgentAPI 0.12.0 or newer (https://github.com/coder/agentapi/releases) on PATH, or give its path with --agentapi-bin`,
+    });
     writeFileSync(at('plain'), 'x', { mode: 0o644 });
     if (process.getuid?.() !== 0) {
       expect(await readVersion(at('plain'), 1000)).toEqual({ error: `${at('plain')} is not executable` });

@@ -1,6 +1,7 @@
 #!/bin/sh
 # FLOOR, for `npm run bench` only: a checkpoint's steps and nothing else, as fast as a shell can do
-# them. "unchanged": one GET of /messages. "posts": SIGUSR1, one GET of /messages, one POST of it.
+# them. "posts": SIGUSR1, one GET of /messages, one POST of it. ("unchanged", one GET, is kept for a
+# person to compare by hand; the bench times the idle tick against a bare curl with no shell.)
 # No checks, no comparison, no limits: what agentapi-lifecycle checkpoint is measured against.
 # Usage: floor-checkpoint.sh unchanged|posts PID_FILE PORT TASK_ID   (CODER_AGENT_URL, CODER_AGENT_TOKEN set)
 body=$(mktemp)

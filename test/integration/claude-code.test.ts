@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, freePort, run, TASK_ID, type Workdir, workdir } from '../support/harness.js';
+import { cleanEnv, freePort, killQuietly, run, TASK_ID, type Workdir, workdir } from '../support/harness.js';
 import { ROOT } from '../support/paths.js';
 import { peer, withPeer } from '../support/peers.js';
 import { CHAT_AGENT, say, stable } from '../support/real-agentapi.js';
@@ -29,11 +29,7 @@ beforeEach(async () => {
   work = await workdir();
 });
 afterEach(async () => {
-  for (const pid of pids.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
+  for (const pid of pids.splice(0)) killQuietly(pid);
   await work.cleanup();
 });
 

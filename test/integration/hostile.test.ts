@@ -25,6 +25,7 @@ import { type Coderd, startCoderd } from '../support/coderd.js';
 import {
   alive,
   freePort,
+  killQuietly,
   type RunResult,
   run,
   runFile,
@@ -35,7 +36,7 @@ import {
 import { AS_ROOT, itNeeds } from '../support/needs.js';
 import { BIN } from '../support/paths.js';
 import { peer, withPeer } from '../support/peers.js';
-import { CHAT_AGENT, messagesOf, say, stable, until } from '../support/real-agentapi.js';
+import { CHAT_AGENT, messagesOf, say, stable, startDetached, until } from '../support/real-agentapi.js';
 
 let work: Workdir;
 let coderd: Coderd;
@@ -52,11 +53,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const pid of pids.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
+  for (const pid of pids.splice(0)) killQuietly(pid);
   await coderd.close();
   await work.cleanup();
 });
@@ -75,32 +72,20 @@ function expectNoPieceOfToken(text: string): void {
   }
 }
 
-async function start(
+const start = (
   agentapi: string,
   extra: string[],
   o: { env?: Record<string, string>; agent?: string[]; type?: string } = {},
-) {
-  const result = await run(
-    [
-      'start',
-      '--detach',
-      '--json',
-      '--agentapi-bin',
-      agentapi,
-      '--type',
-      o.type ?? 'custom',
-      '--port',
-      String(port),
-      ...extra,
-      '--',
-      ...(o.agent ?? [CHAT_AGENT]),
-    ],
-    { env: env(o.env) },
-  );
-  const report = result.stdout ? (JSON.parse(result.stdout) as Record<string, unknown>) : {};
-  if (typeof report.pid === 'number') pids.push(report.pid);
-  return { result, report };
-}
+) =>
+  startDetached({
+    agentapi,
+    port,
+    extra,
+    agent: o.agent,
+    type: o.type,
+    env: env(o.env),
+    started: (pid) => pids.push(pid),
+  });
 
 const users = async () => (await messagesOf(url())).filter((m) => m.role === 'user').map((m) => m.content);
 

@@ -19,7 +19,7 @@ import { Parser } from 'commonmark';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort, killQuietly, run, TASK_ID, type Workdir, workdir } from '../support/harness.js';
 import { peer, withPeer } from '../support/peers.js';
-import { CHAT_AGENT, messagesOf, say } from '../support/real-agentapi.js';
+import { messagesOf, say, startDetached } from '../support/real-agentapi.js';
 
 let work: Workdir;
 let home: string;
@@ -55,26 +55,14 @@ withPeer(peer('agentapi'), 'transcript', (agentapi) => {
   const url = () => `http://127.0.0.1:${port}`;
   async function converse(): Promise<void> {
     port = await freePort();
-    const started = await run(
-      [
-        'start',
-        '--detach',
-        '--json',
-        '--agentapi-bin',
-        agentapi,
-        '--type',
-        'custom',
-        '--port',
-        String(port),
-        '--task-id',
-        TASK_ID,
-        '--',
-        CHAT_AGENT,
-      ],
-      { env: env() },
-    );
-    expect(started.code, started.stderr).toBe(0);
-    pids.push(JSON.parse(started.stdout).pid);
+    const { result } = await startDetached({
+      agentapi,
+      port,
+      extra: ['--task-id', TASK_ID],
+      env: env(),
+      started: (pid) => pids.push(pid),
+    });
+    expect(result.code, result.stderr).toBe(0);
     for (const text of SAID) await say(url(), text);
   }
 

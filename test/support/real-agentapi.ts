@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { cleanEnv, freePort, type Workdir } from './harness.js';
+import { cleanEnv, freePort, type RunResult, run, type Workdir } from './harness.js';
 import { ROOT } from './paths.js';
 import type { Message } from './transcript.js';
 
@@ -150,4 +150,32 @@ export async function startRealAgentApi(o: RealOptions): Promise<RealAgentApi> {
       await exited;
     },
   };
+}
+
+/**
+ * `agentapi-lifecycle start --detach --json` of `agentapi` on `port`, with `agent` (the scripted
+ * chat agent unless given) as AgentAPI's `--type` `type`: the result and its report; the PID is
+ * handed to `started` for the test's cleanup.
+ */
+export async function startDetached(o: {
+  agentapi: string;
+  port: number;
+  extra?: string[];
+  agent?: string[];
+  type?: string;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  started?: (pid: number) => void;
+}): Promise<{ result: RunResult; report: Record<string, unknown> }> {
+  const args = ['start', '--detach', '--json', '--agentapi-bin', o.agentapi, '--type', o.type ?? 'custom'];
+  const result = await run(
+    [...args, '--port', String(o.port), ...(o.extra ?? []), '--', ...(o.agent ?? [CHAT_AGENT])],
+    {
+      env: o.env,
+      cwd: o.cwd,
+    },
+  );
+  const report = result.stdout ? (JSON.parse(result.stdout) as Record<string, unknown>) : {};
+  if (typeof report.pid === 'number') o.started?.(report.pid);
+  return { result, report };
 }

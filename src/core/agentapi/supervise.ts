@@ -16,7 +16,7 @@ import { agentApiBaseUrl } from '../utils/settings.js';
 import { getStatus } from './agentapi-client.js';
 
 /** Ready means /status answered 200 this many times in a row. */
-const READY_STREAK = 3;
+export const READY_STREAK = 3;
 
 /** Where this run's output starts in the (appended) log file, and the open file to write to. */
 export interface LogTarget {
@@ -35,12 +35,13 @@ export async function spawnDetached(
   args: string[],
   env: NodeJS.ProcessEnv,
   logFile: string,
+  cwd?: string,
 ): Promise<{ child: ChildProcess; log: LogTarget } | Error> {
   const opened = await withAppendFile(logFile, async (log) => {
     const offset = (await log.stat()).size;
     let child: ChildProcess;
     try {
-      child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd], detached: true, env });
+      child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd], detached: true, env, cwd });
     } catch (error) {
       // Bun's spawn throws at once for what posix_spawn refuses (E2BIG): not the log's fault.
       return error instanceof Error ? error : new Error(String(error));
@@ -89,11 +90,12 @@ async function started(child: ChildProcess): Promise<ChildProcess | Error> {
 
 export type Readiness = { ready: true } | { ready: false; exit?: Exit };
 
-/** Waits for READY_STREAK answers from /status in a row, an early exit, or the deadline. */
+/** Waits for `streakNeeded` answers from /status in a row, an early exit, or the deadline. */
 export async function waitUntilReady(
   child: ChildProcess,
   port: number,
   deadline: Deadline,
+  streakNeeded = READY_STREAK,
 ): Promise<Readiness> {
   // It may have exited already, before anyone listened (a loaded machine): that counts too.
   let exited: Exit | undefined =
@@ -114,7 +116,7 @@ export async function waitUntilReady(
       } catch {
         streak = 0;
       }
-      return streak >= READY_STREAK ? true : undefined;
+      return streak >= streakNeeded ? true : undefined;
     },
     { firstMs: 20, maxMs: 100 },
   );

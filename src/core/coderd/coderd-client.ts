@@ -71,13 +71,15 @@ export interface PostOptions {
   onRetry?: (attempt: number, reason: string, waitMs: number) => void;
   /** Randomness for the jitter; tests may fix it. */
   random?: () => number;
+  /** Time kept for one last attempt at the end of the deadline. */
+  lastAttemptMs?: number;
 }
 
 export const RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 5_000;
 const DEFAULT_MAX_ATTEMPTS = 100;
-/** Time kept for one last attempt at the end of the deadline. */
+/** Time kept for one last attempt at the end of the deadline, unless the caller says otherwise. */
 const LAST_ATTEMPT_MS = 250;
 
 /** CODER_AGENT_URL as a URL coderd can be reached at, or why it is not one. */
@@ -184,7 +186,7 @@ export async function postSnapshot(body: string, options: PostOptions): Promise<
     // Full jitter always; a Retry-After is the least we wait. A wait that would run past the
     // deadline is cut so one last attempt still fits; a Retry-After past it means give up now.
     const retryAfter = last.kind === 'status' ? last.retryAfter : undefined;
-    const room = deadline.remaining() - LAST_ATTEMPT_MS;
+    const room = deadline.remaining() - (options.lastAttemptMs ?? LAST_ATTEMPT_MS);
     if (retryAfter !== undefined && retryAfter > room) {
       note = `; coderd asked to retry after ${formatDuration(retryAfter)}, past this command's deadline`;
       break;

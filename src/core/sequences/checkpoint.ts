@@ -46,8 +46,10 @@ import {
 export interface CheckpointOptions extends SaveAndPostOptions {
   /** Aborted when a shutdown (or anyone) tells us to stop: nothing is posted after it. */
   stopped?: AbortSignal;
-  /** Say a line the last tick already said (numbers aside) only once a day (for a schedule). */
+  /** Say a failure the last tick already said only once a day (for a schedule). */
   quietRepeats?: boolean;
+  /** The private folder the default PID file and lock live in (~/.agentapi). */
+  privateDir?: string;
 }
 
 /**
@@ -118,7 +120,7 @@ async function checkpoint(o: CheckpointOptions): Promise<CheckpointReport> {
   });
   if (await shutdownRunning(o.pidFile))
     return done('deferred', 'a shutdown is running; it saves and posts itself');
-  const notPrivate = await preparePrivateFolders([o.pidFile], PRIVATE_DIR);
+  const notPrivate = await preparePrivateFolders([o.pidFile], o.privateDir ?? PRIVATE_DIR);
   if (notPrivate) o.logger.warn(`${notPrivate}; going on, trusting nothing found there`);
   const lock = await acquireLock(checkpointLockPath(o.pidFile), deadline, {
     holders: CHECKPOINT_HOLDERS,

@@ -88,6 +88,20 @@ export interface StartOptions {
   maxBytes: number;
   passAgentToken: boolean;
   logger: Logger;
+  /** What start reads from the world; the process's own by default (a test gives its own). */
+  world?: StartWorld;
+}
+
+export interface StartWorld {
+  /** Our environment: AgentAPI's is made from it; the Coder variables are read from it. */
+  env?: NodeJS.ProcessEnv;
+  home?: string;
+  /** Where AgentAPI and the agent start. */
+  cwd?: string;
+  /** The private folder the default PID and state files live in (~/.agentapi). */
+  privateDir?: string;
+  /** /status answers in a row that make AgentAPI ready. */
+  readyStreak?: number;
 }
 
 export interface StartReport {
@@ -123,12 +137,19 @@ export interface StartReport {
 
 export async function runStart(o: StartOptions): Promise<StartReport> {
   const { logger, port } = o;
+  const env = o.world?.env ?? process.env;
+  const home = o.world?.home ?? homedir();
+  const cwd = o.world?.cwd ?? process.cwd();
+  const coder = coderEnv(env);
   const baseUrl = agentApiBaseUrl(port);
   const gate = await checkAgentApiVersion(o.agentapiBin);
   if (gate.warning) logger.warn(gate.warning);
   const persistence = gate.persistence && o.statePersistence;
   // The private folder first: nothing is read from or written to one another user could hold.
-  const notPrivate = await preparePrivateFolders([o.pidFile, o.stateFile], PRIVATE_DIR);
+  const notPrivate = await preparePrivateFolders(
+    [o.pidFile, o.stateFile],
+    o.world?.privateDir ?? PRIVATE_DIR,
+  );
   if (notPrivate) {
     throw new UserError(
       `${notPrivate}; it would hold AgentAPI's PID file, lock and state (or give --pid-file and --state-file elsewhere)`,
@@ -152,7 +173,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
       timeoutMs: DEFAULTS.shutdownTimeoutMs,
       graceMs: DEFAULTS.graceMs,
       saveTimeoutMs: DEFAULTS.saveTimeoutMs,
-      coder: coderEnv(),
+      coder,
       logger,
     });
   }
@@ -171,7 +192,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   const type = agentTypeOf(o.type, o.agent);
   const profile = AGENTS[type];
   // A template that moved here from the registry's module: its task's conversation, copied.
-  const adoptFrom = persistence && !stateDirProblem ? adoptionSource(o.adoptState, profile) : undefined;
+  const adoptFrom = persistence && !stateDirProblem ? adoptionSource(o.adoptState, profile, home) : undefined;
   const adoption = adoptFrom ? await adoptState(o.stateFile, adoptFrom) : undefined;
   if (adoption && 'failed' in adoption) {
     throw new UserError(
@@ -187,7 +208,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   // The agent's own session: the task's, named by its id where the agent can; else continued on a
   // resume, never on a first start.
   const decision = await decideResume(o.stateFile, persistence);
-  const where = { home: homedir(), cwd: process.cwd(), env: process.env };
+  const where = { home, cwd, env };
   const plan = sessionPlan(o, type, decision.resumed, await sessionsFound(profile, o.taskId, where));
   logger.info(`${plan.why}${plan.added.length ? ` (${plan.added.join(' ')})` : ''}: ${decision.why}`);
 
@@ -202,8 +223,9 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
     ? await configureReporting(profile, {
         slug: o.reportSlug,
         agentApiUrl: `http://localhost:${port}`,
-        workdir: process.cwd(),
+        workdir: cwd,
         type,
+        env,
       })
     : undefined;
   if (reporting?.state === 'configured') logger.info(`status reporting: ${reporting.why}`);
@@ -257,21 +279,21 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
         why: decision.why,
         added: plan.added,
         source: plan.source,
-        cwd: process.cwd(),
+        cwd,
         sessionId: plan.sessionId,
         sessionWhy: plan.sessionId ? plan.why : undefined,
         adoptedFrom: report.resume?.adoptedFrom,
         prompt: report.prompt,
         reporting,
       },
-      [coderEnv().token ?? ''],
+      [coder.token ?? ''],
     );
   await record();
-  const env = agentApiEnv(agentEnv, o.passAgentToken);
+  const childEnv = agentApiEnv(agentEnv, o.passAgentToken, env);
   if (o.detach) {
     // Beside the state file; beside the PID file when the state folder cannot be written (said above).
     const logFile = o.logFile ?? join(dirname(stateDirProblem ? o.pidFile : o.stateFile), 'agentapi.log');
-    await detach({ ...o, logFile }, report, args, env, agentEnv);
+    await detach({ ...o, logFile }, report, args, childEnv, agentEnv);
     // Recorded once AgentAPI runs with it: a start that failed never handed it over.
     const handed = promptDecision?.give ? await handPrompt(o, sent, logger) : undefined;
     if (handed && report.prompt) {
@@ -287,7 +309,7 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
   }
 
   logger.info(`starting ${o.agentapiBin} ${args.join(' ')}`);
-  const child = spawnForeground(o.agentapiBin, args, env);
+  const child = spawnForeground(o.agentapiBin, args, childEnv);
   if (child instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${child.message}`);
   report.pid = child.pid;
   const checkpoints = checkpointsFor(o, persistence);
@@ -303,9 +325,13 @@ export async function runStart(o: StartOptions): Promise<StartReport> {
 }
 
 /** The state file to adopt: --adopt-state, else the registry module's for this agent; '' is none. */
-function adoptionSource(given: string | undefined, profile: AgentProfile | undefined): string | undefined {
+function adoptionSource(
+  given: string | undefined,
+  profile: AgentProfile | undefined,
+  home: string,
+): string | undefined {
   if (given !== undefined) return given || undefined;
-  return profile?.registryState && join(homedir(), profile.registryState.path);
+  return profile?.registryState && join(home, profile.registryState.path);
 }
 
 /** What this start does with the Task's prompt: the text AgentAPI would send, and the decision. */
@@ -452,7 +478,7 @@ function checkpointsFor(o: StartOptions, persistence: boolean): Checkpointer | u
  * interval; says once where snapshots go (or why they cannot).
  */
 function checkpointArgs(o: StartOptions, intervalMs: number, persistence: boolean): string[] {
-  const target = postTarget(o.taskId, coderEnv());
+  const target = postTarget(o.taskId, coderEnv(o.world?.env));
   if ('missing' in target) o.logger.info(`checkpoints will only save state: ${target.missing}`);
   if ('invalid' in target) o.logger.warn(`checkpoints will only save state: ${target.invalid}`);
   o.logger.info(`checkpoints every ${formatDuration(intervalMs)}`);
@@ -515,10 +541,10 @@ async function detach(
         supervisorOptions(o, intervalMs, args, report.statePersistence, agentEnv),
         logFile,
       ).catch(logError)
-    : await spawnDetached(o.agentapiBin, args, env, logFile).catch(logError);
+    : await spawnDetached(o.agentapiBin, args, env, logFile, o.world?.cwd).catch(logError);
   if (spawned instanceof Error) throw new UserError(`cannot start ${o.agentapiBin}: ${spawned.message}`);
   const { child, log } = spawned;
-  const readiness = await waitUntilReady(child, o.port, Deadline.in(o.readyTimeoutMs));
+  const readiness = await waitUntilReady(child, o.port, Deadline.in(o.readyTimeoutMs), o.world?.readyStreak);
   if (!readiness.ready) {
     const who = supervised ? 'the supervisor' : 'AgentAPI';
     const why = readiness.exit

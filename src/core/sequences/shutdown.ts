@@ -50,7 +50,29 @@ export interface ShutdownOptions extends SaveAndPostOptions {
   graceMs: number;
   /** Aborted when we are told to exit ourselves: finish fast, still SIGTERM AgentAPI. */
   hurry?: AbortSignal;
+  /** The private folder the default PID file and lock live in (~/.agentapi). */
+  privateDir?: string;
+  timings?: Partial<ShutdownTimings>;
+  /**
+   * Has `release` run if the process exits at once (a second signal), and returns how to stop
+   * that. By default process.once('exit'); a test gives its own.
+   */
+  onExit?: (release: () => void) => () => void;
 }
+
+export interface ShutdownTimings {
+  /** Time SIGKILL gets to take effect. */
+  killWaitMs: number;
+  /** How long a running checkpoint gets to stop when told (it stops at once; SIGKILL after this). */
+  checkpointStopMs: number;
+}
+
+export const SHUTDOWN_TIMINGS: ShutdownTimings = { killWaitMs: 1000, checkpointStopMs: 2000 };
+
+const onProcessExit = (release: () => void) => {
+  process.once('exit', release);
+  return () => process.off('exit', release);
+};
 
 export type StepName = 'find' | 'save' | 'snapshot' | 'stop';
 
@@ -88,11 +110,9 @@ export interface ShutdownReport {
   deferredTo?: number;
 }
 
-/** Time SIGKILL gets to take effect. */
-const KILL_WAIT_MS = 1000;
-
 export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   const started = Date.now();
+  const { killWaitMs: KILL_WAIT_MS, checkpointStopMs } = { ...SHUTDOWN_TIMINGS, ...o.timings };
   const hurry = o.hurry ?? new AbortController().signal;
   const deadline = Deadline.in(o.timeoutMs);
   // The stop keeps its share (at most half the budget) whatever the earlier steps do.
@@ -118,7 +138,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   };
 
   // The lock beside the default PID file is in our private folder (created if missing).
-  const notPrivate = await preparePrivateFolders([o.pidFile], PRIVATE_DIR);
+  const notPrivate = await preparePrivateFolders([o.pidFile], o.privateDir ?? PRIVATE_DIR);
   if (notPrivate) o.logger.warn(`${notPrivate}; going on, trusting nothing found there`);
   const lock = await acquireLock(shutdownLockPath(o.pidFile), deadline.slice(deadline.remaining(), hurry), {
     onWait: (pid) =>
@@ -135,12 +155,11 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
   if (lock.unlocked) o.logger.warn(`${lock.unlocked}; going on without it`);
   else o.logger.debug(`lock: holding ${o.pidFile}.shutdown-lock`);
   // Exiting at once (a second signal) must not leave the lock behind.
-  const releaseOnExit = () => lock.releaseSync();
-  process.once('exit', releaseOnExit);
+  const forgetExit = (o.onExit ?? onProcessExit)(() => lock.releaseSync());
 
   try {
     // A checkpoint running now would post an older snapshot after ours: stop it first.
-    await stopCheckpoint(o.pidFile, beforeStop.slice(CHECKPOINT_STOP_MS, hurry), o.logger);
+    await stopCheckpoint(o.pidFile, checkpointStopMs, beforeStop.slice(checkpointStopMs, hurry), o.logger);
 
     // 1. Find AgentAPI. An unexpected error fails a step, never the steps after it.
     let t = Date.now();
@@ -241,7 +260,7 @@ export async function runShutdown(o: ShutdownOptions): Promise<ShutdownReport> {
     }
   } finally {
     await lock.release();
-    process.off('exit', releaseOnExit);
+    forgetExit();
   }
   return finish(report, started);
 }
@@ -331,15 +350,17 @@ async function snapshotStep(
   }
 }
 
-/** How long a running checkpoint gets to stop when told (it stops at once; SIGKILL after this). */
-const CHECKPOINT_STOP_MS = 2000;
-
 /** Stops the checkpoint running now, if any (a live `checkpoint` of ours holding its lock). */
-async function stopCheckpoint(pidFile: string, deadline: Deadline, logger: Logger): Promise<void> {
+async function stopCheckpoint(
+  pidFile: string,
+  stopMs: number,
+  deadline: Deadline,
+  logger: Logger,
+): Promise<void> {
   const holder = await lockHolder(checkpointLockPath(pidFile), CHECKPOINT_HOLDERS);
   if (!holder.live) return;
   logger.info(`a checkpoint is running (PID ${holder.pid}); stopping it so that it posts nothing after us`);
-  const outcome = await stopProcess(holder.pid, { graceMs: (CHECKPOINT_STOP_MS * 3) / 4, deadline });
+  const outcome = await stopProcess(holder.pid, { graceMs: (stopMs * 3) / 4, deadline });
   logger.debug(`checkpoint PID ${holder.pid}: ${outcome}`);
 }
 

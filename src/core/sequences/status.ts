@@ -116,6 +116,8 @@ export interface StatusOptions {
   timeoutMs: number;
   /** For --verbose: what each check found, as it finds it. */
   trace?: (line: string) => void;
+  /** The home folder `~/` means (the agent's session folder). */
+  home?: string;
 }
 
 export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
@@ -225,7 +227,7 @@ export async function gatherStatus(o: StatusOptions): Promise<StatusReport> {
       logger: { info: (line) => notes.push(line), warn: (line) => warnings.push(line) },
     });
   }
-  const agentSession = await checkAgentSession(o.pidFile, stateFile.path, warnings);
+  const agentSession = await checkAgentSession(o.pidFile, stateFile.path, warnings, o.home ?? homedir());
   if (agentSession?.folder && agentSession.folderExists && agentSession.sameFilesystemAsState === false)
     warnings.push(
       `the agent keeps its sessions in ${agentSession.folder}, on another filesystem than the state file: if that one is not persistent, the agent forgets on a resume`,
@@ -255,6 +257,7 @@ async function checkAgentSession(
   pidFile: string,
   stateFile: string,
   warnings: string[],
+  home: string,
 ): Promise<StatusReport['agentSession']> {
   const { record, ignored } = await readStartRecord(pidFile);
   if (ignored) warnings.push(ignored);
@@ -276,7 +279,7 @@ async function checkAgentSession(
   const storage = AGENTS[type]?.storage;
   if (!storage) return known;
   const [path] = storage.paths;
-  const folder = path.startsWith('~/') ? join(homedir(), path.slice(2)) : resolve(record.cwd ?? '/', path);
+  const folder = path.startsWith('~/') ? join(home, path.slice(2)) : resolve(record.cwd ?? '/', path);
   const [here, state] = await Promise.all([
     stat(folder).catch(() => undefined),
     stat(dirname(stateFile)).catch(() => undefined),

@@ -12,6 +12,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   statSync,
@@ -48,11 +49,15 @@ import {
 import { parsePid, readPidFile } from '../../src/core/process/pid-file.js';
 import { Deadline } from '../../src/core/utils/deadline.js';
 import {
+  copyOwnFile,
   kindOf,
   readFileTail,
+  readOwnFile,
   readSmallFile,
+  subfolders,
   withAppendFile,
   withRegularFile,
+  writeFileAtomically,
 } from '../../src/core/utils/local-file.js';
 import {
   preparePrivateFolders,
@@ -76,6 +81,18 @@ const fifo = (name: string) => {
   expect(spawnSync('mkfifo', [at(name)]).status).toBe(0);
   return at(name);
 };
+
+/** File descriptors of this process open on anything under `path`. */
+function openUnder(path: string): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(path) ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
+}
 
 /** Opens and closes: 'opened', or why it could not. */
 const openRegular = (path: string) => withRegularFile(path, async () => 'opened');
@@ -147,6 +164,144 @@ describe('local files (local-file.ts)', () => {
     }
     mkdirSync(at('d'));
     await expect(openForAppend(at('d'))).rejects.toThrow(`${at('d')}: it is a directory`);
+  });
+
+  it('withAppendFile: never through a link', async () => {
+    writeFileSync(at('mine'), 'mine');
+    symlinkSync(at('mine'), at('log'));
+    await expect(openForAppend(at('log'))).rejects.toThrow(
+      `${at('log')} is a symbolic link; not following it`,
+    );
+    expect(readFileSync(at('mine'), 'utf8')).toBe('mine');
+  });
+
+  it("readOwnFile: the user's own regular file; a link or a FIFO is refused, whatever it leads to", async () => {
+    writeFileSync(at('record'), 'ours');
+    expect(await readOwnFile(at('record'), 16)).toMatchObject({ state: 'ok', data: Buffer.from('ours') });
+    symlinkSync(at('record'), at('link'));
+    expect(await readOwnFile(at('link'), 16)).toEqual({ state: 'refused', reason: 'it is a symbolic link' });
+    expect(await readSmallFile(at('link'), 16)).toMatchObject({ state: 'ok' });
+    expect(await readOwnFile(fifo('fifo'), 16)).toEqual({
+      state: 'refused',
+      reason: 'it is a FIFO, not a regular file',
+    });
+    expect(await readOwnFile(at('none'), 16)).toEqual({ state: 'missing' });
+    expect(await readOwnFile(at('record'), 3)).toMatchObject({
+      state: 'refused',
+      reason: expect.stringMatching(/more than the 3/),
+    });
+  });
+
+  itNeeds(
+    AS_ROOT,
+    "another user's file is refused by whom it belongs to: read as a record, appended to, copied",
+    async () => {
+      writeFileSync(at('theirs'), 'x');
+      chownSync(at('theirs'), 65534, 65534);
+      expect(await readOwnFile(at('theirs'), 16)).toEqual({
+        state: 'refused',
+        reason: 'it belongs to user id 65534, not to you (0)',
+      });
+      await expect(openForAppend(at('theirs'))).rejects.toThrow(
+        `${at('theirs')} belongs to user id 65534, not to you (0)`,
+      );
+      await expect(
+        copyOwnFile(at('theirs'), at('copy'), { maxBytes: 100, check: async () => {} }),
+      ).rejects.toThrow('it belongs to user id 65534, not to you (0)');
+      expect(readFileSync(at('theirs'), 'utf8')).toBe('x');
+    },
+  );
+
+  it('writeFileAtomically: whole or not at all, 0600, in one rename; never through a link or over a folder', async () => {
+    writeFileSync(at('out'), 'old', { mode: 0o644 });
+    const bytes = await writeFileAtomically(at('out'), async (write) => {
+      write('one ');
+      write('two ─');
+    });
+    expect(bytes).toBe(Buffer.byteLength('one two ─'));
+    expect(readFileSync(at('out'), 'utf8')).toBe('one two ─');
+    expect(statSync(at('out')).mode & 0o777).toBe(0o600);
+    // A failure while writing leaves the old file as it was, and nothing beside it.
+    await expect(
+      writeFileAtomically(at('out'), async (write) => {
+        write('half');
+        throw new Error('stopped');
+      }),
+    ).rejects.toThrow('stopped');
+    expect(readFileSync(at('out'), 'utf8')).toBe('one two ─');
+    writeFileSync(at('target'), 'mine');
+    symlinkSync(at('target'), at('link'));
+    await expect(writeFileAtomically(at('link'), async () => {})).rejects.toThrow(
+      `${at('link')} is a symbolic link; not replacing it`,
+    );
+    mkdirSync(at('folder'));
+    await expect(writeFileAtomically(at('folder'), async () => {})).rejects.toThrow(
+      'is a directory; not replacing it',
+    );
+    await expect(writeFileAtomically(at('no/such/file'), async () => {})).rejects.toThrow(
+      `cannot write beside ${at('no/such/file')} (its directory does not exist)`,
+    );
+    expect(readFileSync(at('target'), 'utf8')).toBe('mine');
+    expect(readdirSync(dir).sort()).toEqual(['folder', 'link', 'out', 'target']);
+  });
+
+  it('subfolders: folders only (no links, no files), at most the limit read, nothing left open', async () => {
+    for (const name of ['a', 'b', 'c']) mkdirSync(at(`root/${name}`), { recursive: true });
+    writeFileSync(at('root/file'), '');
+    symlinkSync(at('root/a'), at('root/link'));
+    expect(subfolders(at('root'), 100).sort()).toEqual(['a', 'b', 'c']);
+    for (const name of ['a', 'b', 'c']) mkdirSync(at(`only/${name}`), { recursive: true });
+    expect(subfolders(at('only'), 2)).toHaveLength(2);
+    expect(subfolders(at('only'), 0)).toEqual([]);
+    expect(subfolders(at('none'), 100)).toEqual([]);
+    expect(openUnder(dir)).toEqual([]);
+  });
+
+  it('copyOwnFile: checked as it is copied; refused by the check, nothing stays', async () => {
+    writeFileSync(at('from'), 'abcdef');
+    const seen: string[] = [];
+    expect(
+      await copyOwnFile(at('from'), at('to'), {
+        maxBytes: 100,
+        check: async (chunks) => {
+          for await (const chunk of chunks) seen.push(chunk.toString());
+        },
+      }),
+    ).toBe('copied');
+    expect(seen.join('')).toBe('abcdef');
+    expect(readFileSync(at('to'), 'utf8')).toBe('abcdef');
+    expect(statSync(at('to')).mode & 0o777).toBe(0o600);
+    // What the check does not read is copied all the same.
+    await copyOwnFile(at('from'), at('to2'), { maxBytes: 100, check: async () => {} });
+    expect(readFileSync(at('to2'), 'utf8')).toBe('abcdef');
+    await expect(
+      copyOwnFile(at('from'), at('to3'), {
+        maxBytes: 100,
+        check: async () => {
+          throw new Error('not a state file');
+        },
+      }),
+    ).rejects.toThrow('not a state file');
+    expect(await copyOwnFile(at('none'), at('to4'), { maxBytes: 100, check: async () => {} })).toBe(
+      'missing',
+    );
+    await expect(copyOwnFile(at('from'), at('to5'), { maxBytes: 5, check: async () => {} })).rejects.toThrow(
+      'it is 6 bytes, more than the 5 a state file may be',
+    );
+    // Exactly the limit is a state file still; through a folder that is a link to /proc, the kernel's.
+    expect(await copyOwnFile(at('from'), at('exact'), { maxBytes: 6, check: async () => {} })).toBe('copied');
+    symlinkSync('/proc/self', at('p'));
+    await expect(
+      copyOwnFile(at('p/environ'), at('env'), { maxBytes: 1 << 20, check: async () => {} }),
+    ).rejects.toThrow(/it is \/proc\/\d+\/environ, a file of the kernel's or a device/);
+    expect(openUnder(dir)).toEqual([]);
+    // Never over a file that is there: its own error, for the caller to tell apart.
+    await expect(
+      copyOwnFile(at('from'), at('to'), { maxBytes: 100, check: async () => {} }),
+    ).rejects.toMatchObject({
+      code: 'EEXIST',
+    });
+    expect(readdirSync(dir).sort()).toEqual(['exact', 'from', 'p', 'to', 'to2']);
   });
 
   it('kindOf names each kind of file', async () => {

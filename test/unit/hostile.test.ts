@@ -58,6 +58,16 @@ describe('the token, in any piece of 8 characters or more (redact)', () => {
     expect(redact(`x ${TOKEN.slice(-5)} failed`, [TOKEN])).toBe(`x ${TOKEN.slice(-5)} failed`);
   });
 
+  it('exactly: a piece becomes one "***" where it stood, at the start, inside, or the whole text', () => {
+    expect(redact(`${TOKEN.slice(2, 12)} at the start`, [TOKEN])).toBe('*** at the start');
+    expect(redact(`inside ${TOKEN.slice(5, 15)} it`, [TOKEN])).toBe('inside *** it');
+    expect(redact(TOKEN.slice(3, 11), [TOKEN])).toBe('***');
+    expect(redact(`${TOKEN.slice(-4)} cut at the start`, [TOKEN])).toBe('*** cut at the start');
+    expect(redact(`${TOKEN.slice(-3)} too short to tell`, [TOKEN])).toBe(
+      `${TOKEN.slice(-3)} too short to tell`,
+    );
+  });
+
   it('what is not a piece of it stays', () => {
     expect(redact('the task 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b failed', [TOKEN])).toBe(
       'the task 3f2b6c1e-8d4a-4b7e-9c1f-2a5d6e7f8a9b failed',

@@ -101,6 +101,7 @@ describe('LastElementsScanner refuses what is not a messages body', () => {
     ['{"messages":[1,2]}', /messages\[0\] is not an object/],
     ['{"messages":[{"id":0},"x"]}', /messages\[1\] is not an object/],
     ['{"messages":[]}}', /never opened/],
+    ['{"messages":[]}]', /never opened/],
     ['PATH=/bin\u0000HOME=/root', /not a JSON object/],
     ['\u0000\u0000{"messages":[]}', /not a JSON object/],
     ['"messages"', /not a JSON object/],

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "dc71ad8ec4fcdaf360d631c1a7679fbfd0b8b842260995581770ffdc78562566"
-      "agentapi-lifecycle-linux-arm64.gz" = "fd8b690bc76200fcdd5d83a40aeb632240bbf9e21a37b2bcb79070cbfef3dd10"
-      "agentapi-lifecycle-linux-arm64.xz" = "309ac54ff6183ac7334768ff6c6515ba92d1efe645f33103520ccc29979d31c2"
-      "agentapi-lifecycle-linux-x64"      = "a1c1df868a9fb7deb1c529d5077b5af5bdfe3ad9623851c301a7ee2e429b5da6"
-      "agentapi-lifecycle-linux-x64.gz"   = "100c9b9fc67c4ff1970268b4b0d28b0596316b000652fe747a3e105b837dfa45"
-      "agentapi-lifecycle-linux-x64.xz"   = "d6815ea29cfe5900ee6aa46c330c1ed266918a5d0be08ea40fb6dfa8b224bfd3"
+      "agentapi-lifecycle-linux-arm64"    = "c89cb147bd40c9f4c787d46e85a2bc8ce37a6ed36b5d6a8adc17179b7418468c"
+      "agentapi-lifecycle-linux-arm64.gz" = "24b5fcbd71794109c694917e6df5ea24c694012fb6f3bcd90471466633d66ec7"
+      "agentapi-lifecycle-linux-arm64.xz" = "8e4480c6f2c5ac597046b0fc7a8fe1b26b22bfdacc8ecb720d9d847d9f64725d"
+      "agentapi-lifecycle-linux-x64"      = "0b0cb5483adb90d625f87c5a13c691dc996c5b492c57543d8a7c3c068d24425b"
+      "agentapi-lifecycle-linux-x64.gz"   = "f10529e5da6234e91e5b9779ced787d86fbe907e94ea97453189c7eb366acc3c"
+      "agentapi-lifecycle-linux-x64.xz"   = "8f2d50e51014f4eaa0dbd67c5f34aff57321b0b2b05f3b38151ac18990c51674"
     }
   }
 }

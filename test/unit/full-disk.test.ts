@@ -32,6 +32,11 @@ const OPENERS = new Set([
   'appendFileSync',
   'createReadStream',
   'createWriteStream',
+  // A copy opens both files: adoption used to copy a state file this way, unchecked.
+  'copyFile',
+  'copyFileSync',
+  'cp',
+  'cpSync',
 ]);
 
 /** Every place in `source` that opens a file other than through local-file.ts, as "line: text". */
@@ -82,6 +87,7 @@ describe('nothing opens a file but local-file.ts, which closes it on every path'
     ['a writer by path', "import { rename, unlink, writeFile } from 'node:fs/promises';"],
     ['an import over several lines', "import {\n  mkdir,\n  open as openFile,\n} from 'node:fs/promises';"],
     ['a stream', "import { createWriteStream } from 'fs';"],
+    ['a copy', "import { constants, copyFile } from 'node:fs/promises';"],
     ['the whole module', "import * as fs from 'node:fs';"],
     ['a default import', "import fs from 'node:fs/promises';"],
     ['a run-time import', "const { open } = await import('node:fs/promises');"],

@@ -1,7 +1,8 @@
 // `npm run build`: the standalone binaries, their .gz and .xz release artifacts, SHA256SUMS over
 // every artifact, and the AgentAPI simulator for tests. `--for-tests` (npm test): what the tests
-// use, the x64 binary with its .gz, .xz and their sums (the arm64 build's pins are checked by the
-// reproducible-build check, from a full build). `--only <target>`: one binary, nothing compressed.
+// use, both binaries but only the x64 one compressed (xz -9 is most of a build's time; the arm64
+// .gz and .xz are checked against their pins by the reproducible-build check, from a full build).
+// `--only <target>`: one binary, nothing compressed.
 // Run with bun (a devDependency): `bun scripts/build.ts [--for-tests | --only linux-x64] [--out DIR]`.
 //
 // Reproducible: the same commit builds to the same bytes from any directory. Bun would compile
@@ -28,7 +29,7 @@ const ROOT = resolve(import.meta.dir, '..');
 
 const args = process.argv.slice(2);
 const forTests = args.includes('--for-tests');
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : forTests ? 'linux-x64' : undefined;
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const out = resolve(args.includes('--out') ? args[args.indexOf('--out') + 1] : join(ROOT, 'dist'));
 const targets = TARGETS.filter((t) => !only || t === only);
 
@@ -153,15 +154,16 @@ console.log(
 );
 
 // A dev build (--only) is not a release: no compressed artifacts, no SHA256SUMS.
-if (!only || forTests) {
+if (!only) {
   // A workspace downloads the .xz when it has xz (about 39 MB), else the .gz (about 51 MB).
+  const compressed = forTests ? binaries.filter((file) => file.endsWith('-linux-x64')) : binaries;
   await Promise.all(
-    binaries.flatMap((file) => [
+    compressed.flatMap((file) => [
       pipeline(createReadStream(file), createGzip({ level: 6 }), createWriteStream(`${file}.gz`)),
       run('xz', ['-9', '-T1', '-c', file], `${file}.xz`),
     ]),
   );
-  const artifacts = binaries.flatMap((file) => [file, `${file}.gz`, `${file}.xz`]).sort();
+  const artifacts = [...binaries, ...compressed.flatMap((file) => [`${file}.gz`, `${file}.xz`])].sort();
   const sums = await Promise.all(artifacts.map(async (file) => `${await sha256(file)}  ${basename(file)}\n`));
   await writeFile(join(out, 'SHA256SUMS'), sums.join(''));
   console.log(`compressed (.gz, .xz) and wrote ${relative(ROOT, join(out, 'SHA256SUMS'))}`);

@@ -18,7 +18,7 @@ const sums = readFileSync(join(ROOT, 'dist', 'SHA256SUMS'), 'utf8')
   .trim()
   .split('\n')
   .map((line) => line.split(/\s+/) as [string, string]);
-// Every artifact of a release: a test build (npm test: x64 only) is not one.
+// Every artifact of a release: a test build (npm test: the arm64 binary not compressed) is not one.
 if (sums.length !== 6) {
   process.stderr.write(
     `dist/SHA256SUMS lists ${sums.length} artifacts, not a release's 6 (both binaries, .gz, .xz): run npm run build first\n`,

@@ -1,7 +1,7 @@
 // `npm run verify-reproducible [-- --against DIR]`: builds the current commit from clean clones at
 // two different absolute paths and compares their SHA256SUMS, artifact by artifact. With
 // --against DIR it builds once and compares with an existing build (CI: the dist/ it just
-// tested, which npm test builds for x64 only: its artifacts are compared), which costs one build
+// tested, where npm test compresses the x64 binary only: its artifacts are compared), which costs one build
 // instead of two. Then the full build's every artifact is compared with the hashes the module pins
 // (scripts/terraform/release.tf): the arm64 ones too, which npm test does not build. Exit 0 when
 // every artifact is bit-identical and pinned. Only committed files take part (each build is a

@@ -171,8 +171,8 @@ describe('the release the module pins', () => {
       .split(' ')[0];
     expect(binary, 'dist/SHA256SUMS is stale: run npm run build').toBe(distSums()[ARTIFACT]);
     expect(pinned.version).toBe(VERSION);
-    // npm test builds the x64 artifacts; the arm64 ones are pinned too, and checked against a full
-    // build by the reproducible-build check (npm run verify-reproducible).
+    // npm test builds both binaries, compressing only the x64 one; the arm64 .gz and .xz are pinned
+    // too, and checked against a full build by the reproducible-build check.
     for (const [name, hash] of Object.entries(distSums())) expect(pinned.sha256[name], name).toBe(hash);
     const names = ['x64', 'arm64'].flatMap((arch) =>
       ['', '.gz', '.xz'].map((ext) => `agentapi-lifecycle-linux-${arch}${ext}`),

@@ -26,12 +26,12 @@ locals {
   pinned_release = {
     version = "0.1.0"
     sha256 = {
-      "agentapi-lifecycle-linux-arm64"    = "c89cb147bd40c9f4c787d46e85a2bc8ce37a6ed36b5d6a8adc17179b7418468c"
-      "agentapi-lifecycle-linux-arm64.gz" = "24b5fcbd71794109c694917e6df5ea24c694012fb6f3bcd90471466633d66ec7"
-      "agentapi-lifecycle-linux-arm64.xz" = "8e4480c6f2c5ac597046b0fc7a8fe1b26b22bfdacc8ecb720d9d847d9f64725d"
-      "agentapi-lifecycle-linux-x64"      = "0b0cb5483adb90d625f87c5a13c691dc996c5b492c57543d8a7c3c068d24425b"
-      "agentapi-lifecycle-linux-x64.gz"   = "f10529e5da6234e91e5b9779ced787d86fbe907e94ea97453189c7eb366acc3c"
-      "agentapi-lifecycle-linux-x64.xz"   = "8f2d50e51014f4eaa0dbd67c5f34aff57321b0b2b05f3b38151ac18990c51674"
+      "agentapi-lifecycle-linux-arm64"    = "5c778c2346c4ffc6d569a91dddd0892d690108af83c8ed32de55dbd2abadd1d7"
+      "agentapi-lifecycle-linux-arm64.gz" = "6f33070e4df004992e556e8585d70f0a22e200bcd8b0ba0a5b2e65f5a3aa8432"
+      "agentapi-lifecycle-linux-arm64.xz" = "be40c7d6b50c6208ae0c581f403d1d524dbd86fe28983f54132effd2aba79381"
+      "agentapi-lifecycle-linux-x64"      = "4b524be2e7758addb5eadca160ebcdb8337a7a37890c9b811b5fdc93306601fb"
+      "agentapi-lifecycle-linux-x64.gz"   = "b8ed91f1b5800d7cbe0f5de47cad367e299d453a38c1fb7836fe56675ec97ead"
+      "agentapi-lifecycle-linux-x64.xz"   = "1b4c9ad9b4efbb9214af7118baaff2b028b9663111f8c967a502f6ca67f9bf56"
     }
   }
 }

@@ -17,7 +17,7 @@ import {
 import { join } from 'node:path';
 import { Parser } from 'commonmark';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { freePort, killQuietly, run, TASK_ID, type Workdir, workdir } from '../support/harness.js';
+import { freePort, killQuietly, run, startSim, TASK_ID, type Workdir, workdir } from '../support/harness.js';
 import { peer, withPeer } from '../support/peers.js';
 import { messagesOf, say, startDetached } from '../support/real-agentapi.js';
 
@@ -195,6 +195,25 @@ withPeer(peer('agentapi'), 'transcript', (agentapi) => {
       expect(refused.stderr).toContain(`error: --output ${join(work.dir, name)} ${why}`);
     }
     expect(readFileSync(target, 'utf8')).toBe('mine');
+  });
+});
+
+describe('transcript: an AgentAPI that answers /status but not /messages gets one line', () => {
+  it.each([['json'], ['shape']])('malformed (%s)', async (kind) => {
+    const sim = await startSim({ work, env: { AGENTAPI_SIM_MALFORMED: kind } });
+    try {
+      const result = await run(['transcript', '--port', String(sim.port)], { env: env() });
+      expect(result.code).toBe(1);
+      const lines = result.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes(' INFO '));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^error: /);
+      expect(result.stderr).not.toMatch(CRASH);
+    } finally {
+      await sim.stop();
+    }
   });
 });
 

@@ -160,7 +160,11 @@ async function liveAgentApi(o: TranscriptOptions): Promise<Reading | undefined> 
     const options = { baseUrl: o.baseUrl, timeoutMs: o.timeoutMs };
     return {
       source: { kind: 'agentapi', url: o.baseUrl },
-      scan: (scan) => scanMessages(options, scan),
+      // AgentAPI gone or answering nonsense midway: one line, as every expected failure.
+      scan: (scan) =>
+        scanMessages(options, scan).catch((error: unknown) => {
+          throw error instanceof UserError ? error : new UserError(describe(error));
+        }),
       contentField: 'content',
       agentType: status.agent_type,
     };

@@ -84,7 +84,8 @@ describeNeeds(MOUNT, 'a full or read-only home', () =>
       rmSync(home, { recursive: true, force: true });
     });
 
-    const start = () =>
+    /** `start --detach` of the real AgentAPI with the chat agent, inside the namespace. */
+    const start = (extra: string[] = []) =>
       inside(BIN, [
         'start',
         '--detach',
@@ -94,6 +95,7 @@ describeNeeds(MOUNT, 'a full or read-only home', () =>
         'custom',
         '--port',
         String(port),
+        ...extra,
         '--',
         CHAT_AGENT,
       ]);
@@ -164,22 +166,7 @@ describeNeeds(MOUNT, 'a full or read-only home', () =>
       await fill();
       const pidFile = join(mkdtempSync(join(tmpdir(), 'full-pid-')), 'agentapi.pid');
       try {
-        const started = withoutCrash(
-          await inside(BIN, [
-            'start',
-            '--detach',
-            '--agentapi-bin',
-            agentapi,
-            '--type',
-            'custom',
-            '--port',
-            String(port),
-            '--pid-file',
-            pidFile,
-            '--',
-            CHAT_AGENT,
-          ]),
-        );
+        const started = withoutCrash(await start(['--pid-file', pidFile]));
         expect(started.code).toBe(0);
         expect(started.stderr).toMatch(
           /WARN .*the file system of .*\/\.agentapi is full \(0 bytes free, 4096 needed\): AgentAPI runs, but cannot save the conversation/,
@@ -193,27 +180,12 @@ describeNeeds(MOUNT, 'a full or read-only home', () =>
       }
     });
 
-    it('a read-only state folder: start runs AgentAPI all the same, says it cannot save, and keeps its log beside the PID file (as root)', async () => {
+    it('a read-only state folder: start runs AgentAPI all the same, says it cannot save, and keeps its log beside the PID file', async () => {
       const persist = join(home, 'persist');
       expect((await inside('mkdir', ['-p', persist])).code).toBe(0);
       expect((await inside('mount', ['--bind', persist, persist])).code).toBe(0);
       expect((await inside('mount', ['-o', 'remount,bind,ro', persist])).code).toBe(0);
-      const started = withoutCrash(
-        await inside(BIN, [
-          'start',
-          '--detach',
-          '--agentapi-bin',
-          agentapi,
-          '--type',
-          'custom',
-          '--port',
-          String(port),
-          '--state-file',
-          join(persist, 'state.json'),
-          '--',
-          CHAT_AGENT,
-        ]),
-      );
+      const started = withoutCrash(await start(['--state-file', join(persist, 'state.json')]));
       expect(started.code, started.stderr).toBe(0);
       expect(started.stderr).toMatch(
         new RegExp(

@@ -87,6 +87,25 @@ const start = (
     started: (pid) => pids.push(pid),
   });
 
+/** One cron tick with --quiet-repeats, its PID and state files `files`, against a coderd that answers as set. */
+const checkpointTick = (files: string[]) =>
+  run(
+    [
+      'checkpoint',
+      '--port',
+      String(port),
+      ...files,
+      '--task-id',
+      TASK_ID,
+      '--quiet-repeats',
+      '--timeout',
+      '2s',
+    ],
+    {
+      env: env({ CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: token() }),
+    },
+  );
+
 const users = async () => (await messagesOf(url())).filter((m) => m.role === 'user').map((m) => m.content);
 
 withPeer(peer('agentapi'), 'the Task layer under attack', (agentapi) => {
@@ -262,23 +281,7 @@ withPeer(peer('agentapi'), 'the Task layer under attack', (agentapi) => {
     // A checkpoint failing against a coderd that refuses: a record claiming it was said in 2099.
     coderd.setMode({ kind: 'status', status: 500 });
     const said = join(shared, 'agentapi.pid.checkpoint-said');
-    const tick = () =>
-      run(
-        [
-          'checkpoint',
-          '--port',
-          String(port),
-          ...files,
-          '--task-id',
-          TASK_ID,
-          '--quiet-repeats',
-          '--timeout',
-          '2s',
-        ],
-        {
-          env: env({ CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: token() }),
-        },
-      );
+    const tick = () => checkpointTick(files);
     await say(url(), 'one');
     writeFileSync(said, `${'0'.repeat(64)} ${Date.parse('2099-01-01')}\n`);
     const future = await tick();
@@ -417,23 +420,9 @@ withPeer(peer('agentapi'), 'the Task layer under attack', (agentapi) => {
     expect(first.report.prompt).toMatchObject({ given: true });
     await until('the prompt delivered', async () => ((await users()).length ? true : undefined));
     coderd.setMode({ kind: 'status', status: 500 });
-    const coder = env({ CODER_AGENT_URL: coderd.url, CODER_AGENT_TOKEN: token() });
     const tick = async (message: string) => {
       await say(url(), message);
-      return run(
-        [
-          'checkpoint',
-          '--port',
-          String(port),
-          ...files,
-          '--task-id',
-          TASK_ID,
-          '--quiet-repeats',
-          '--timeout',
-          '2s',
-        ],
-        { env: coder },
-      );
+      return checkpointTick(files);
     };
     // Nobody's record says this very failure was said a moment ago: not believed, said.
     const once = await tick('one');

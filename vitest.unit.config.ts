@@ -1,9 +1,14 @@
-// The unit tests alone: what mutation testing runs (StrykerJS, stryker.config.json). The
-// integration tests run the compiled binary, which mutants of the sources never reach.
+// What mutation testing runs (StrykerJS, stryker.config.json): the unit tests and the in-process
+// tests of the sequences against the simulator (which start it from dist/sim, so `npm run
+// build:test` comes first). Left out: the integration tests, which run the compiled binary that
+// mutants of the sources never reach, and test/inprocess/start.test.ts, whose every test waits
+// seconds for the real AgentAPI to come up (its decisions are the integration tests' to prove).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/inprocess/**/*.test.ts'],
+    exclude: ['test/inprocess/start.test.ts'],
+    testTimeout: 60_000,
   },
 });

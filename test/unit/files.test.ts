@@ -6,9 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
-  copyFileSync,
   existsSync,
-  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -64,6 +62,7 @@ import {
   privateDirProblem,
   privateFoldersOf,
 } from '../../src/core/utils/private-dir.js';
+import { startFakeHolder } from '../support/fake-holder.js';
 import { AS_ROOT, itNeeds } from '../support/needs.js';
 
 let dir: string;
@@ -363,29 +362,10 @@ describe('PID files (pid-file.ts)', () => {
  * A process the lock must believe is another `agentapi-lifecycle shutdown` of ours: Node itself,
  * hard-linked under the name agentapi-lifecycle, running a script called `shutdown` that waits.
  */
-function fakeShutdown(command = 'shutdown'): ChildProcess {
-  const bin = at('agentapi-lifecycle');
-  if (!existsSync(bin)) {
-    try {
-      linkSync(process.execPath, bin);
-    } catch {
-      copyFileSync(process.execPath, bin);
-      chmodSync(bin, 0o755);
-    }
-  }
-  writeFileSync(at(command), 'setInterval(() => {}, 1000);\n');
-  const child = spawn(bin, [command], { cwd: dir, stdio: 'ignore' });
+async function fakeShutdown(command = 'shutdown'): Promise<ChildProcess> {
+  const child = await startFakeHolder(dir, command);
   children.push(child);
   return child;
-}
-
-async function running(child: ChildProcess, command = 'shutdown'): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
-    if (argv[1] === command) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('the fake shutdown never ran');
 }
 
 describe('the shutdown lock (lock.ts)', () => {
@@ -431,10 +411,8 @@ describe('the shutdown lock (lock.ts)', () => {
   });
 
   it("a lock's holders are the commands named for it: a shutdown holds no checkpoint lock", async () => {
-    const shutdown = fakeShutdown('shutdown');
-    const checkpoint = fakeShutdown('checkpoint');
-    await running(shutdown, 'shutdown');
-    await running(checkpoint, 'checkpoint');
+    const shutdown = await fakeShutdown('shutdown');
+    const checkpoint = await fakeShutdown('checkpoint');
     writeFileSync(at('l'), `${shutdown.pid}\n`);
     expect(await lockHolder(at('l'))).toMatchObject({ live: true, pid: shutdown.pid });
     expect(await lockHolder(at('l'), CHECKPOINT_HOLDERS)).toMatchObject({
@@ -485,8 +463,7 @@ describe('the shutdown lock (lock.ts)', () => {
   });
 
   it('takeOver: a lock that came alive meanwhile is lost; a guard that cannot be made says why', async () => {
-    const holder = fakeShutdown();
-    await running(holder);
+    const holder = await fakeShutdown();
     writeFileSync(at('l'), `${holder.pid}\n`);
     const live = statSync(at('l'));
     expect(await takeOver(at('l'), { ino: live.ino, mtimeMs: live.mtimeMs }, SHUTDOWN_HOLDERS)).toBe('lost');
@@ -519,8 +496,7 @@ describe('the shutdown lock (lock.ts)', () => {
     const stale = statSync(at('l'));
     const guard = guardPath(at('l'), { ino: stale.ino, mtimeMs: stale.mtimeMs });
     writeFileSync(guard, '');
-    const holder = fakeShutdown();
-    await running(holder);
+    const holder = await fakeShutdown();
     // The other shutdown finishes its takeover, then lets go a little later.
     setTimeout(() => {
       writeFileSync(at('l.new'), `${holder.pid}\n`);
@@ -568,8 +544,7 @@ describe('the shutdown lock (lock.ts)', () => {
   });
 
   it('a live shutdown of ours is waited for: deferred if it lets go, taken over if it dies', async () => {
-    const holder = fakeShutdown();
-    await running(holder);
+    const holder = await fakeShutdown();
     writeFileSync(at('l'), `${holder.pid}\n`);
     expect(await lockHolder(at('l'))).toMatchObject({ live: true, pid: holder.pid });
     // Holds on past our deadline: we defer, unfinished.
@@ -598,8 +573,7 @@ describe('the shutdown lock (lock.ts)', () => {
   it('a shutdown that started after the lock was written is not its writer (a reused PID)', async () => {
     writeFileSync(at('l'), '');
     const { utimesSync } = await import('node:fs');
-    const holder = fakeShutdown();
-    await running(holder);
+    const holder = await fakeShutdown();
     writeFileSync(at('l'), `${holder.pid}\n`);
     utimesSync(at('l'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     expect(await lockHolder(at('l'))).toMatchObject({

@@ -46,7 +46,7 @@ async function started(child: ChildProcess, argv0: string | RegExp): Promise<Pro
   const deadline = Date.now() + 5_000;
   while (Date.now() < deadline) {
     const info = await readProc(child.pid as number);
-    if (info && info.argv.some((a) => (typeof argv0 === 'string' ? a === argv0 : argv0.test(a)))) return info;
+    if (info?.argv.some((a) => (typeof argv0 === 'string' ? a === argv0 : argv0.test(a)))) return info;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`${argv0} did not start`);
@@ -253,7 +253,8 @@ describe('send, waitForExit, stopProcess: tini’s recipe', () => {
       'terminated',
     );
     expect(Date.now() - before).toBeLessThan(2_000);
-    expect(child.signalCode ?? (await exited(child), child.signalCode)).toBe('SIGTERM');
+    await exited(child);
+    expect(child.signalCode).toBe('SIGTERM');
   });
 
   it('one that ignores SIGTERM: SIGKILL after the grace, killed', async () => {

@@ -217,6 +217,27 @@ describe('getMessages', () => {
     expect(error.message).toMatch(words);
   });
 
+  it.each<[string, unknown, RegExp]>([
+    ['a role that is not a string is not left out: it is wrong', 5, /messages\.0\.role: /],
+    ['a role missing is not left out: it is wrong', undefined, /messages\.0\.role: /],
+  ])('%s', async (_, role, words) => {
+    const url = await agentapi(json(200, { messages: [{ id: 0, content: 'x', role, time: 't' }] }));
+    const error = await failure(getMessages(options(url), { keep: 5 }));
+    expect(error.message).toMatch(words);
+  });
+
+  it('a field longer than any AgentAPI sends (a role of 5000 bytes): malformed, where', async () => {
+    const url = await agentapi(
+      json(200, { messages: [message(0, 'r'.repeat(5000), 'x'), message(1, 'user', 'y')] }),
+    );
+    const error = await failure(getMessages(options(url), { keep: 5 }));
+    expect(error).toMatchObject({
+      kind: 'malformed',
+      message:
+        "AgentAPI's GET /messages answer is not what AgentAPI sends: messages.0.role is longer than 1024 bytes",
+    });
+  });
+
   it('an error status: http, with what it said', async () => {
     const url = await agentapi(text(500, 'boom'));
     const error = await failure(getMessages(options(url), { keep: 5 }));

@@ -233,6 +233,44 @@ describeNeeds([AS_ROOT, tool('mount')], 'on a real full tmpfs (mounted for the t
   });
 });
 
+describeNeeds([AS_ROOT, tool('mount')], 'on a tmpfs out of inodes (mounted for the test)', () => {
+  let mountpoint: string;
+  beforeAll(async () => {
+    mountpoint = await mkdtemp(join(tmpdir(), 'no-inodes-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=8,mode=0700', 'tmpfs', mountpoint]);
+    // Empty files until the file system refuses one more: the blocks are free, the inodes are not.
+    for (let i = 0; i < 64; i++) {
+      try {
+        writeFileSync(join(mountpoint, `f${i}`), '');
+      } catch {
+        break;
+      }
+    }
+  });
+  afterAll(() => {
+    spawnSync('umount', ['-l', mountpoint]);
+    rmSync(mountpoint, { recursive: true, force: true });
+  });
+
+  it('noRoomFor names it: no free inodes, however much space', async () => {
+    expect(await noRoomFor(mountpoint, 0)).toEqual({
+      kind: 'no-space',
+      detail: `the file system of ${mountpoint} has no free inodes`,
+    });
+  });
+
+  it('exactly the free space is room enough (then the inodes are judged); one byte more is not', async () => {
+    const { statfsSync } = await import('node:fs');
+    const fs = statfsSync(mountpoint);
+    const free = fs.bfree * fs.bsize;
+    expect(free).toBeGreaterThan(0);
+    expect((await noRoomFor(mountpoint, free))?.detail).toMatch(/has no free inodes$/);
+    expect((await noRoomFor(mountpoint, free + 1))?.detail).toBe(
+      `the file system of ${mountpoint} is full (${free} bytes free, ${free + 1} needed)`,
+    );
+  });
+});
+
 describe('noRoomFor, with room', () => {
   it('a folder with room, and a need it can meet: nothing to say', async () => {
     expect(await noRoomFor(tmpdir(), 1)).toBeUndefined();

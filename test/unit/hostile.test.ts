@@ -150,6 +150,115 @@ describe("Coder's CLI, bounded for real (configureReporting)", () => {
     expect(reporting.state).toBe('configured');
   });
 
+  it('an agent without a documented MCP set-up: unsupported, nothing run', async () => {
+    const ran = join(dir, 'ran-unsupported');
+    const bin = coder('never', `touch ${ran}`);
+    for (const profile of [undefined, AGENTS.aider]) {
+      const reporting = await configureReporting(profile, {
+        slug: 'app',
+        agentApiUrl: 'http://localhost:3284',
+        workdir: dir,
+        type: 'aider',
+        coderBin: bin,
+        env: { CODER_AGENT_URL: 'http://127.0.0.1:1/', CODER_AGENT_TOKEN: TOKEN },
+      });
+      expect(reporting).toEqual({
+        state: 'unsupported',
+        slug: 'app',
+        why: 'the aider agent has no documented Coder MCP set-up: it does not report its status to the Task',
+      });
+    }
+    expect(existsSync(ran)).toBe(false);
+  });
+
+  it.each([
+    ['no token', { CODER_AGENT_URL: 'http://127.0.0.1:1/' }],
+    ['no URL', { CODER_AGENT_TOKEN: TOKEN }],
+    ['neither', {}],
+  ])('%s: failed, nothing run', async (_, env) => {
+    const ran = join(dir, 'ran-without');
+    const reporting = await configureReporting(AGENTS.claude, {
+      slug: 'app',
+      agentApiUrl: 'http://localhost:3284',
+      workdir: dir,
+      type: 'claude',
+      coderBin: coder('never-either', `touch ${ran}`),
+      env,
+    });
+    expect(reporting).toEqual({
+      state: 'failed',
+      slug: 'app',
+      why: 'CODER_AGENT_URL and CODER_AGENT_TOKEN are needed to set up status reporting, and are not both set',
+    });
+    expect(existsSync(ran)).toBe(false);
+  });
+
+  it("configured: Coder's CLI gets the slug, AgentAPI's URL and the token; said with its command", async () => {
+    const seen = join(dir, 'seen-env');
+    const bin = coder('records', `env > ${seen}; echo "$@" >> ${seen}`);
+    const reporting = await configure(bin);
+    const [configureArgs] = [AGENTS.claude.reporting?.configure(dir) ?? []];
+    expect(reporting).toEqual({
+      state: 'configured',
+      slug: 'agentapi',
+      why: `\`${bin} ${configureArgs.join(' ')}\` set it up for the app agentapi`,
+    });
+    const env = readFileSync(seen, 'utf8');
+    expect(env).toContain('CODER_MCP_APP_STATUS_SLUG=agentapi\n');
+    expect(env).toContain('CODER_MCP_AI_AGENTAPI_URL=http://localhost:3284\n');
+    expect(env).toContain(`CODER_AGENT_TOKEN=${TOKEN}\n`);
+    expect(env).toContain(`${configureArgs.join(' ')}\n`);
+  });
+
+  it('done as soon as its output closes, not at the drain limit', async () => {
+    const started = Date.now();
+    const reporting = await configureReporting(AGENTS.claude, {
+      slug: 'agentapi',
+      agentApiUrl: 'http://localhost:3284',
+      workdir: dir,
+      type: 'claude',
+      coderBin: coder('quick', 'echo done; echo more >&2'),
+      env: { CODER_AGENT_URL: 'http://127.0.0.1:1/', CODER_AGENT_TOKEN: TOKEN },
+      timings: { timeoutMs: 10_000, graceMs: 1_000, drainMs: 5_000 },
+    });
+    expect(reporting.state).toBe('configured');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it.each([
+    [
+      'exits 3: its last line, trimmed',
+      'echo first; echo "  the last words  " >&2; exit 3',
+      /failed \(exit 3: the last words\): the agent does not report its status$/,
+    ],
+    ['exits 1 saying nothing', 'exit 1', /failed \(exit 1\): the agent/],
+    ['is killed by a signal', 'echo bye; kill -KILL $$', /failed \(killed by SIGKILL: bye\)/],
+    [
+      'writes more than 64 KiB, then its last line',
+      "head -c 100000 /dev/zero | tr '\\0' 'y'; echo; echo 'at the end'; exit 2",
+      /\(exit 2: at the end\)/,
+    ],
+  ])('one that %s', async (_, script, why) => {
+    const reporting = await configure(coder(`fails-${script.length}`, script));
+    expect(reporting.state).toBe('failed');
+    expect(reporting.why).toMatch(why);
+  });
+
+  it('a last line over 4096 characters: its last 4096', async () => {
+    const reporting = await configure(coder('long-line', "printf 'a%.0s' $(seq 1 5000); echo END; exit 1"));
+    const kept = /\(exit 1: (a*END)\)/.exec(reporting.why)?.[1] ?? '';
+    expect(kept.length).toBe(4096);
+  });
+
+  it('one that cannot be started: failed, and why', async () => {
+    const missing = await configure(join(dir, 'no-such-coder'));
+    expect(missing).toMatchObject({ state: 'failed' });
+    expect(missing.why).toMatch(/failed \(.*ENOENT.*\)/);
+    const invalid = await configure('co\0der');
+    expect(invalid.state).toBe('failed');
+    expect(invalid.why).toMatch(/^`co\0der .*` failed \(.+\)/);
+  });
+
   it('one that prints the token in its error: never shown, not even cut short', async () => {
     const printsIt = coder(
       'prints-token',

@@ -3,6 +3,7 @@
 // AgentAPI's environment (settings.ts). Real files in a temporary folder.
 
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -243,6 +244,28 @@ describe("a registry module's state adopted (adopt.ts)", () => {
     expect(await adoptState(ours(), theirs())).toBeUndefined();
     expect(readFileSync(ours(), 'utf8')).toBe('ours');
     expect(await adoptState(at('agentapi/other.json'), at('none.json'))).toBeUndefined();
+  });
+
+  it('ours there as anything (a folder, a dangling link): theirs is not even read', async () => {
+    writeFileSync(theirs(), 'not a state file');
+    mkdirSync(ours());
+    expect(await adoptState(ours(), theirs())).toBeUndefined();
+    const link = at('agentapi/dangling.json');
+    symlinkSync(at('nowhere.json'), link);
+    expect(await adoptState(link, theirs())).toBeUndefined();
+  });
+
+  it.each([
+    ['format 2', '{"version":2,"messages":[]}', "it is not AgentAPI's state (format version 2, not 1)"],
+    ['no version', '{"messages":[]}', "it is not AgentAPI's state (format version missing, not 1)"],
+    ['not JSON', 'hello', "it is not AgentAPI's state ("],
+  ])('theirs %s: failed, named, nothing of it left as ours', async (_, text, why) => {
+    writeFileSync(theirs(), text);
+    const adoption = await adoptState(ours(), theirs());
+    expect(adoption).toEqual({
+      failed: expect.stringContaining(`cannot adopt ${theirs()} as the state file: ${why}`),
+    });
+    expect(existsSync(ours())).toBe(false);
   });
 
   it.each([

@@ -151,3 +151,56 @@ describe('JSON: one document, whatever the messages hold', () => {
     );
   });
 });
+
+describe('the header and a message, exactly', () => {
+  it.each<[string, Partial<TranscriptFacts>, string]>([
+    [
+      'live, nothing left out, no task or agent, no times',
+      {
+        source: { kind: 'agentapi', url: 'http://127.0.0.1:3284' },
+        taskId: undefined,
+        agentType: undefined,
+        first: undefined,
+        last: undefined,
+      },
+      '# Task conversation\n\n- Source: AgentAPI at http://127.0.0.1:3284 (running)\n- Messages: 2\n',
+    ],
+    [
+      'a state file without its time; only a first time (no span)',
+      {
+        source: { kind: 'state-file', path: '/s.json' },
+        taskId: undefined,
+        agentType: undefined,
+        last: undefined,
+      },
+      "# Task conversation\n\n- Source: AgentAPI's state file /s.json\n- Messages: 2\n",
+    ],
+    [
+      'one left out, no reason',
+      { messagesTotal: 3, leftOut: 1, taskId: undefined, agentType: undefined },
+      "# Task conversation\n\n- Source: AgentAPI's state file /home/coder/.agentapi/state.json, saved 2026-12-06T10:00:00.000Z\n- Messages: 3, from 2026-12-06T09:00:00Z to 2026-12-06T09:01:00Z\n\n*1 older message left out; the newest 2 follow.*\n",
+    ],
+    [
+      'a task id with white space and Markdown in it: one line, escaped',
+      { source: { kind: 'agentapi', url: 'u' }, taskId: 'a\n\t b*[c]', agentType: '<x>', first: undefined },
+      '# Task conversation\n\n- Source: AgentAPI at u (running)\n- Task: a b\\*\\[c\\]\n- Agent: \\<x\\>\n- Messages: 2\n',
+    ],
+  ])('%s', (_, facts, expected) => {
+    expect(markdownHeader({ ...FACTS, ...facts })).toBe(expected);
+  });
+
+  it.each<[string, string, string]>([
+    ['user', 'hi', '\n## User · t · message 7\n\n```\nhi\n```\n'],
+    ['agent', 'done\n', '\n## Agent · t · message 7\n\n```\ndone\n```\n'],
+    ['tool', '', '\n## tool · t · message 7\n\n```\n```\n'],
+    ['a_b', 'x', '\n## a\\_b · t · message 7\n\n```\nx\n```\n'],
+  ])('a message of role %s', (role, content, expected) => {
+    expect(markdownMessage({ id: 7, role, time: 't', content })).toBe(expected);
+  });
+
+  it('the JSON opening: the facts, two spaces, then the list', () => {
+    expect(jsonOpening({ ...FACTS, leftOutWhy: 'hidden' })).toBe(
+      `${JSON.stringify(FACTS, null, 2).slice(0, -2)},\n  "messages": [`,
+    );
+  });
+});

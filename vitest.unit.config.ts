@@ -1,14 +1,11 @@
-// What mutation testing runs (StrykerJS, stryker.config.json): the unit tests and the in-process
-// tests of the sequences against the simulator (which start it from dist/sim, so `npm run
-// build:test` comes first). Left out: the integration tests, which run the compiled binary that
-// mutants of the sources never reach, and test/inprocess/start.test.ts, whose every test waits
-// seconds for the real AgentAPI to come up (its decisions are the integration tests' to prove).
+// The unit tests alone: what mutation testing runs for the modules they reach on their own
+// (stryker.config.json). The in-process tests of the sequences run for the sequences'
+// (vitest.inprocess.config.ts, stryker.sequences.config.json).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/inprocess/**/*.test.ts'],
-    exclude: ['test/inprocess/start.test.ts'],
-    testTimeout: 60_000,
+    include: ['test/unit/**/*.test.ts'],
+    testTimeout: 30_000,
   },
 });

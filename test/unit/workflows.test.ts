@@ -83,9 +83,10 @@ describe('GitHub Actions workflows', () => {
   });
 
   it('CI runs .ci/run; the release builds with it too, so there is one build recipe: npm run build', () => {
-    const ci = steps(workflow('ci.yml'))
-      .map((s) => s.run)
-      .filter(Boolean);
+    const runs = (job: unknown) =>
+      (job as { steps: { run?: string }[] }).steps.map((s) => s.run).filter(Boolean) as string[];
+    const { test: testJob, mutation } = workflow('ci.yml').jobs as Record<string, unknown>;
+    const ci = runs(testJob);
     const release = steps(workflow('release.yml'))
       .map((s) => s.run)
       .filter(Boolean) as string[];
@@ -93,6 +94,11 @@ describe('GitHub Actions workflows', () => {
     // Then, as root, the tests only root can set up, which a runner that is not root skipped by name.
     expect(ci.slice(1)).toEqual([
       "sudo --preserve-env=PATH,HOME CI=true npx vitest run --testNamePattern '\\(as root\\)'",
+    ]);
+    // Weekly, every mutant again, on the same test build npm test makes.
+    expect(runs(mutation)).toEqual([
+      'npm ci --no-audit --no-fund && npm run peers && npm run build:test',
+      'npm run mutate -- --force',
     ]);
     expect(release[0]).toBe('bash .ci/run');
     for (const run of release) expect(run).not.toMatch(/bun build|scripts\/build\.ts|--compile/);

@@ -48,15 +48,16 @@ describe('write', () => {
   });
 
   it('EAGAIN: the rest goes to Node’s stream, and so does everything after it, in order', () => {
-    let first = true;
+    // The first write(2) takes 2 bytes, the second finds the pipe full, later ones would succeed:
+    // once queued, the rest stays queued, or it would pass what is still waiting.
+    let calls = 0;
     const direct: string[] = [];
     vi.spyOn(sink, 'writeSync').mockImplementation((_, bytes) => {
-      if (first) {
-        first = false;
-        direct.push(Buffer.from(bytes.subarray(0, 2)).toString());
-        return 2;
-      }
-      throw error('EAGAIN');
+      calls++;
+      if (calls === 2) throw error('EAGAIN');
+      const n = calls === 1 ? 2 : bytes.length;
+      direct.push(Buffer.from(bytes.subarray(0, n)).toString());
+      return n;
     });
     const queued: string[] = [];
     vi.spyOn(process.stderr, 'write').mockImplementation((data: string | Uint8Array) => {

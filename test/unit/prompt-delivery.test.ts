@@ -3,23 +3,29 @@
 // does with a record that says "handed". AgentAPI here is a one-handler server on loopback that
 // answers GET /messages with the conversation a test sets.
 
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readProc } from '../../src/core/process/proc.js';
 import {
   asSent,
   conversationHolds,
   decidePrompt,
   digest,
   notePromptDelivered,
+  notePromptDeliveredBy,
   type PromptRecord,
+  promptFromArgument,
   promptRecordPath,
+  readPrompt,
   readPromptRecord,
   waitForDelivery,
   writePromptRecord,
 } from '../../src/core/task/prompt.js';
 import { Deadline } from '../../src/core/utils/deadline.js';
+import { EXIT } from '../../src/core/utils/errors.js';
 import { type Loopback, serve } from '../support/loopback.js';
 
 const PROMPT = 'Fix the login bug — and add a test ✓';
@@ -248,5 +254,63 @@ describe('decidePrompt', () => {
     expect(decidePrompt({ sent, resumed: false, record: old }).why).toMatch(
       /delivered at 2026-12-06T10:00:00\.000Z$/,
     );
+  });
+});
+
+describe('notePromptDeliveredBy: the AgentAPI a PID file names, and the state file it writes', () => {
+  it('marks the prompt delivered in the state file named on its command line', async () => {
+    // A process that is `agentapi server --state-file <ours>` to /proc, found by its PID file.
+    const fake = join(dir, 'agentapi');
+    await writeFile(fake, '#!/bin/sh\nwhile :; do sleep 0.05; done\n', { mode: 0o755 });
+    const child = spawn(fake, ['server', '--state-file', stateFile], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200 && !(await readProc(child.pid as number))?.argv.includes('server'); i++)
+        await new Promise((r) => setTimeout(r, 10));
+      const pidFile = join(dir, 'agentapi.pid');
+      await writeFile(pidFile, `${child.pid}\n`);
+      await writePromptRecord(stateFile, record());
+      messages = [{ role: 'user', content: PROMPT }];
+      const o = { pidFile, port: 1, baseUrl: agentapi.url, deadline: Deadline.in(3_000), logger };
+      expect(await notePromptDeliveredBy(o)).toBe(true);
+      expect((await readPromptRecord(stateFile)).record?.state).toBe('delivered');
+      // No AgentAPI behind the PID file: nothing to mark.
+      await writeFile(pidFile, `${spawnSync('true').pid}\n`);
+      expect(await notePromptDeliveredBy(o)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('the prompt as start reads it (readPrompt, promptFromArgument)', () => {
+  it('--prompt: its text, by the one rule', async () => {
+    expect(await promptFromArgument('  Fix it  ')).toEqual({
+      where: 'from --prompt',
+      bytes: 6,
+      sent: 'Fix it',
+    });
+    expect(await promptFromArgument('a\0b')).toMatchObject({ refused: expect.stringContaining('NUL') });
+  });
+
+  it('--prompt-file: byte for byte; more than 1 MiB said by its size, never read whole', async () => {
+    const path = join(dir, 'prompt.txt');
+    await writeFile(path, Buffer.from('Fix the bug ✓\n'));
+    expect(await readPrompt(path)).toEqual({ where: `from ${path}`, bytes: 15, sent: 'Fix the bug ✓' });
+    await writeFile(path, Buffer.alloc(1024 * 1024 + 1, 'a'));
+    expect(await readPrompt(path)).toEqual({
+      where: `from ${path}`,
+      bytes: 1024 * 1024,
+      refused: `it is more than ${1024 * 1024} bytes`,
+    });
+  });
+
+  it('--prompt-file that is missing, or not a file: a usage error naming it', async () => {
+    const missing = readPrompt(join(dir, 'none.txt'));
+    await expect(missing).rejects.toThrow(`--prompt-file ${join(dir, 'none.txt')} does not exist`);
+    await expect(missing).rejects.toMatchObject({ exitCode: EXIT.usage });
+    await mkdir(join(dir, 'folder'));
+    const folder = readPrompt(join(dir, 'folder'));
+    await expect(folder).rejects.toThrow(new RegExp(`^--prompt-file ${join(dir, 'folder')}: .+`));
+    await expect(folder).rejects.toMatchObject({ exitCode: EXIT.usage });
   });
 });

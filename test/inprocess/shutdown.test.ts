@@ -431,3 +431,68 @@ describe('runShutdown: the stop step and the lock', () => {
     expect(alive(checkpoint.pid as number)).toBe(false);
   });
 });
+
+describe('runShutdown: what --verbose says, and the save without a snapshot', () => {
+  it('the find step says what the PID file holds and what /proc shows, the budget its split', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '1' } });
+    await runShutdown(
+      w.shutdownOptions(w.sim.port, { timeoutMs: 4_000, graceMs: 1_000, timings: { killWaitMs: 1_000 } }),
+    );
+    const find = w.lines.find((l) => / DEBUG +find: PID file /.test(l)) ?? '';
+    expect(find).toMatch(
+      new RegExp(
+        `find: PID file ${w.work.pidFile} holds ${w.sim.pid} \\(written \\d{4}-\\d\\d-\\d\\dT[^)]+\\); /proc/${w.sim.pid}: ".*agentapi server --port ${w.sim.port} .{0,80}", user id \\d+, started \\d{4}-[^;]+; found by pid-file`,
+      ),
+    );
+    expect(find).toMatch(/…", user id/);
+    expect(
+      w.lines.some((l) =>
+        l.includes(
+          "budget: 4.0s in all; find, save and snapshot share 2.0s, the stop keeps 2.0s (SIGTERM's grace 1.0s)",
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      w.lines.some((l) => / DEBUG +snapshot: GET http:\/\/127\.0\.0\.1:\d+\/messages -> 200/.test(l)),
+    ).toBe(true);
+  });
+
+  it('no PID file: the find step says so', async () => {
+    await runShutdown(w.shutdownOptions(await freePort()));
+    expect(w.lines.some((l) => l.includes(`find: no PID file at ${w.work.pidFile}; `))).toBe(true);
+  });
+
+  it('an invalid PID file: the find step says why', async () => {
+    writeFileSync(w.work.pidFile, 'nonsense\n');
+    const report = await runShutdown(w.shutdownOptions(await freePort()));
+    expect(w.lines.some((l) => l.includes(`find: PID file ${w.work.pidFile} is invalid (`))).toBe(true);
+    expect(report.steps[0].status).not.toBe('ok');
+  });
+
+  it('--no-snapshot after a save of the same conversation: nothing to save, known at once', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    await tell(w.sim.port, 'changed');
+    const first = await runShutdown(w.shutdownOptions(w.sim.port, { snapshot: false, stop: false }));
+    expect(step(first, 'save')).toMatchObject({ status: 'ok', outcome: 'confirmed' });
+    const started = Date.now();
+    const again = await runShutdown(
+      w.shutdownOptions(w.sim.port, { snapshot: false, stop: false, saveTimeoutMs: 5_000 }),
+    );
+    expect(step(again, 'save')).toMatchObject({ status: 'ok', outcome: 'up-to-date' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a checkpoint that ignores SIGTERM is killed within three quarters of its stop time', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '1' } });
+    const checkpoint = await startFakeHolder(w.work.dir, 'checkpoint');
+    w.pids.push(checkpoint.pid as number);
+    writeFileSync(checkpointLockPath(w.work.pidFile), `${checkpoint.pid}\n`);
+    const exited = new Promise((resolve) => checkpoint.once('exit', (_, signal) => resolve(signal)));
+    // Stopped (SIGSTOP), it cannot act on SIGTERM: only the SIGKILL after the grace ends it.
+    process.kill(checkpoint.pid as number, 'SIGSTOP');
+    const started = Date.now();
+    await runShutdown(w.shutdownOptions(w.sim.port, { timings: { checkpointStopMs: 800 } }));
+    expect(await exited).toBe('SIGKILL');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+  });
+});

@@ -15,6 +15,9 @@ import { answerJson, answerText, serve } from '../support/loopback.js';
 
 const w = inprocessWorld();
 
+/** The note of a running AgentAPI that has not saved yet. */
+const NO_STATE_NOTE = () => `no state file at ${w.work.stateFile} yet: AgentAPI writes it on its first save`;
+
 const options = (port: number, more: Partial<StatusOptions> = {}): StatusOptions => ({
   port,
   pidFile: w.work.pidFile,
@@ -73,9 +76,10 @@ describe('gatherStatus: AgentAPI and its files', () => {
     expect(status.problems).toEqual([
       expect.stringMatching(/^AgentAPI is not reachable at http:\/\/127\.0\.0\.1:\d+ /),
     ]);
-    expect(status.warnings).toContain(
+    expect(status.warnings).toEqual([
       `no PID file at ${w.work.pidFile}: shutdown will have to find AgentAPI by its port`,
-    );
+    ]);
+    expect(status.notes).toEqual([]);
     expect(status.pidFile).toEqual({ path: w.work.pidFile, state: 'missing' });
     expect(status.agentapi).toMatchObject({ reachable: false, statePersistence: 'unknown', pid: undefined });
     expect(status.stateFile.writtenByRunning).toBeUndefined();
@@ -93,6 +97,8 @@ describe('gatherStatus: AgentAPI and its files', () => {
       `PID file ${w.work.pidFile}: PID ${bystander.pid} is "sleep 300", not agentapi server (stale PID file and a reused PID?)`,
     );
     expect(other.pidFile).toMatchObject({ running: true, isAgentApi: false });
+    expect(other.problems).toHaveLength(2);
+    expect([other.warnings, other.notes]).toEqual([[], []]);
   });
 
   it('a dead PID: not running', async () => {
@@ -109,9 +115,10 @@ describe('gatherStatus: AgentAPI and its files', () => {
     w.sim = await startSim({ work: w.work, pidFile: false });
     const status = await gatherStatus(options(w.sim.port));
     expect(status.agentapi.pid).toBe(w.sim.pid);
-    expect(status.warnings).toContain(
+    expect(status.warnings).toEqual([
       `no PID file at ${w.work.pidFile}: AgentAPI (PID ${w.sim.pid}) was found by its port, as shutdown will find it`,
-    );
+    ]);
+    expect(status.notes).toEqual([NO_STATE_NOTE()]);
     expect(status.healthy).toBe(true);
   });
 
@@ -124,9 +131,10 @@ describe('gatherStatus: AgentAPI and its files', () => {
       supportsPersistence: false,
       version: '0.11.2',
     });
-    expect(status.warnings).toContain(
+    expect(status.warnings).toEqual([
       'AgentAPI 0.11.2 predates state persistence (0.12.0): the conversation will not survive a stop',
-    );
+    ]);
+    expect(status.notes).toEqual([]);
     expect(status.stateFile.writtenByRunning).toBe(false);
   });
 
@@ -134,9 +142,10 @@ describe('gatherStatus: AgentAPI and its files', () => {
     w.sim = await startSim({ work: w.work, stateFile: false });
     const status = await gatherStatus(options(w.sim.port));
     expect(status.agentapi.statePersistence).toBe('off');
-    expect(status.warnings).toContain(
+    expect(status.warnings).toEqual([
       'AgentAPI runs without a state file: the conversation will not survive a stop (start it with --state-file)',
-    );
+    ]);
+    expect(status.notes).toEqual([]);
   });
 
   it('--state-file other than the one AgentAPI writes: its own is shown, and said', async () => {
@@ -144,9 +153,10 @@ describe('gatherStatus: AgentAPI and its files', () => {
     const given = join(w.work.dir, 'other.json');
     const status = await gatherStatus(options(w.sim.port, { stateFile: given }));
     expect(status.stateFile).toMatchObject({ path: w.work.stateFile, source: 'agentapi' });
-    expect(status.warnings).toContain(
+    expect(status.warnings).toEqual([
       `AgentAPI writes its state to ${w.work.stateFile}, not ${given} (--state-file); showing its own`,
-    );
+    ]);
+    expect(status.notes).toEqual([NO_STATE_NOTE()]);
   });
 
   it('AgentAPI down, a state file with messages: where to read them', async () => {
@@ -166,18 +176,24 @@ describe('gatherStatus: AgentAPI and its files', () => {
     const status = await gatherStatus(options(await freePort(), { stateFile: w.work.stateFile }));
     expect(status.stateFile).toMatchObject({ exists: true, messages: 2, source: 'flag' });
     expect(status.stateFile.ageSeconds).toBeGreaterThanOrEqual(0);
-    expect(status.notes).toContain(
+    expect(status.notes).toEqual([
       `AgentAPI is down, and its state file ${w.work.stateFile} holds 2 messages: \`agentapi-lifecycle transcript --from-state ${w.work.stateFile}\` shows them`,
-    );
+    ]);
+    expect(status.warnings).toEqual([
+      `no PID file at ${w.work.pidFile}: shutdown will have to find AgentAPI by its port`,
+    ]);
+    expect(status.problems).toHaveLength(1);
   });
 
   it('a state file that is not one: said', async () => {
     mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
     writeFileSync(w.work.stateFile, 'hello');
     const status = await gatherStatus(options(await freePort(), { stateFile: w.work.stateFile }));
-    expect(status.warnings).toContainEqual(
-      expect.stringMatching(new RegExp(`^state file ${w.work.stateFile} `)),
-    );
+    expect(status.warnings).toEqual([
+      `no PID file at ${w.work.pidFile}: shutdown will have to find AgentAPI by its port`,
+      `state file ${w.work.stateFile} is not a state file AgentAPI can load (the body is not a JSON object); AgentAPI will report that and start fresh`,
+    ]);
+    expect(status.notes).toEqual([]);
   });
 
   it('a task id that is not a UUID: a problem', async () => {
@@ -185,6 +201,7 @@ describe('gatherStatus: AgentAPI and its files', () => {
     const status = await gatherStatus(options(w.sim.port, { taskId: 'task-1' }));
     expect(status.problems).toEqual(['task id "task-1" is not a UUID']);
     expect(status.coder.taskIdValid).toBe(false);
+    expect([status.warnings, status.notes]).toEqual([[], [NO_STATE_NOTE()]]);
   });
 });
 
@@ -258,6 +275,7 @@ describe('gatherStatus: coderd', () => {
       expect(status.coder).toMatchObject(coder);
       if (warning) expect(status.warnings).toEqual([expect.stringMatching(warning)]);
       else expect(status.warnings).toEqual([]);
+      expect(status.notes).toEqual([NO_STATE_NOTE()]);
       expect(status.healthy).toBe(true);
     } finally {
       await env.close?.();
@@ -309,6 +327,7 @@ describe('gatherStatus: what the last start did', () => {
     mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
     const again = await gatherStatus(options(w.sim.port));
     expect(again.agentSession).toMatchObject({ folderExists: true, sameFilesystemAsState: true });
+    expect([again.problems, again.warnings]).toEqual([[], []]);
   });
 
   it('an agent we know nothing of: only what start recorded', async () => {
@@ -317,6 +336,7 @@ describe('gatherStatus: what the last start did', () => {
     const status = await gatherStatus(options(w.sim.port));
     expect(status.agentSession).toMatchObject({ type: 'custom' });
     expect(status.agentSession?.folder).toBeUndefined();
+    expect(status.warnings).toEqual([]);
   });
 
   it('status reporting that failed, and a prompt handed but not seen: warnings', async () => {

@@ -2,7 +2,8 @@
 // loopback: when a checkpoint saves and posts, when it sends nothing, when it leaves the work to a
 // shutdown or to the previous tick, and what its one line says (once, with --quiet-repeats).
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkpointLockPath, shutdownLockPath } from '../../src/core/process/lock.js';
 import {
@@ -95,6 +96,22 @@ describe('runCheckpoint: what it does', () => {
     expect(infos()).toEqual([]);
     expect(warns()).toEqual([]);
     expect(w.lines.some((l) => / DEBUG +checkpoint: unchanged: /.test(l))).toBe(true);
+  });
+
+  it('something noticed on the way is said with the tick, as a warning, even when nothing changed', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
+    writeFileSync(`${w.work.stateFile}.prompt`, '{');
+    await runCheckpoint(options(w.sim.port));
+    expect(infos()).toEqual([]);
+    expect(warns()).toEqual([
+      expect.stringMatching(/checkpoint: stored: .*; ignoring the prompt's record .*: it is not JSON\n$/),
+    ]);
+    await runCheckpoint(options(w.sim.port));
+    expect(warns()).toHaveLength(2);
+    expect(warns()[1]).toMatch(
+      /checkpoint: unchanged: nothing new since the last checkpoint \(2 messages\); ignoring the prompt's record/,
+    );
   });
 
   it('a change after a checkpoint: stored again', async () => {

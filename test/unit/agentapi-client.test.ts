@@ -46,6 +46,9 @@ async function failure(promise: Promise<unknown>): Promise<AgentApiError> {
   return error as AgentApiError;
 }
 
+/** The time a trace line gives, in ms: what a request took, never a clock reading. */
+const msOf = (line: string | undefined) => Number(/ in (\d+)ms$/.exec(line ?? '')?.[1] ?? Number.NaN);
+
 const options = (baseUrl: string, more: Partial<AgentApiOptions> = {}): AgentApiOptions => ({
   baseUrl,
   timeoutMs: 2_000,
@@ -63,6 +66,7 @@ describe('getStatus', () => {
     expect(trace).toEqual([
       expect.stringMatching(new RegExp(`^GET ${url}/status -> 200, \\d+ bytes in \\d+ms$`)),
     ]);
+    expect(msOf(trace[0])).toBeLessThan(2_000);
   });
 
   it.each<[string, Handler, string, RegExp]>([
@@ -179,6 +183,7 @@ describe('getMessages', () => {
     const result = await getMessages(options(url, { trace: (l) => trace.push(l) }), { keep: 10 });
     expect(result).toEqual({ total: 2, messages: [five[0], five[1]], leftOut: 0, leftOutRole: undefined });
     expect(trace[0]).toMatch(/2 messages \(2 kept\) in/);
+    expect(msOf(trace[0])).toBeLessThan(2_000);
   });
 
   it('keep 0 counts only', async () => {
@@ -268,6 +273,7 @@ describe('postMessage', () => {
     expect(JSON.parse(got.body)).toEqual({ content: 'ping', type: 'user' });
     expect(got.type).toMatch(/^application\/json/);
     expect(trace).toEqual([expect.stringMatching(new RegExp(`^POST ${url}/message -> 200 in \\d+ms$`))]);
+    expect(msOf(trace[0])).toBeLessThan(2_000);
   });
 
   it('a busy agent (500): http, with what AgentAPI said', async () => {

@@ -116,6 +116,8 @@ describe('postSnapshot', () => {
       }),
     ]);
     expect(attempts[0].error).toBeUndefined();
+    expect(attempts[0].ms).toBeGreaterThanOrEqual(0);
+    expect(attempts[0].ms).toBeLessThan(5_000);
   });
 
   it.each<[string, Mode, object, RegExp]>([
@@ -293,8 +295,9 @@ describe('postSnapshot', () => {
 
   it('maxAttempts ends the retries too', async () => {
     coderd.setMode({ kind: 'fail-first', count: 10, status: 503 });
-    const result = await postSnapshot(BODY, options({ maxAttempts: 2 }));
-    expect(result).toMatchObject({ ok: false, kind: 'server-error', attempts: 2, waitedMs: 0 });
+    const result = await postSnapshot(BODY, options({ maxAttempts: 2, random: () => 0.5 }));
+    // One wait, between the two attempts (half of 250 ms); none after the last.
+    expect(result).toMatchObject({ ok: false, kind: 'server-error', attempts: 2, waitedMs: 125 });
     expect(coderd.received).toHaveLength(2);
   });
 
@@ -337,6 +340,8 @@ describe('postSnapshot', () => {
     );
     expect(result).toMatchObject({ ok: false, kind: 'unreachable' });
     expect(result.attempts).toBeGreaterThan(1);
+    expect(result.lastRefusal).not.toBe('no answer in time');
+    expect((result as { message: string }).message).toContain(`(${result.lastRefusal})`);
     expect((result as { message: string }).message).toMatch(
       new RegExp(
         `^coderd is not reachable at http://127\\.0\\.0\\.1:${port} \\(.+\\) after \\d+ attempts; check CODER_AGENT_URL`,

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readProc } from '../../src/core/process/proc.js';
 import {
   asSent,
+  checkPrompt,
   conversationHolds,
   decidePrompt,
   digest,
@@ -190,6 +191,10 @@ describe('readPromptRecord: times checked', () => {
     ['another state', { ...record(), state: 'sent' }],
     ['a size that is not a whole number', { ...record(), bytes: 1.5 }],
     ['a digest in capitals', { ...record(), sha256: record().sha256.toUpperCase() }],
+    ['a digest with more before it', { ...record(), sha256: `0${record().sha256}` }],
+    ['a digest with more after it', { ...record(), sha256: `${record().sha256}0` }],
+    ['another state, even with a delivery time', { ...record(PROMPT, 'delivered'), state: 'sent' }],
+    ['a time that is not text', { ...record(), at: 1_765_000_000_000 }],
     ['null', null],
   ])('%s: ignored', async (_, value) => {
     await writeFile(promptRecordPath(stateFile), JSON.stringify(value));
@@ -283,6 +288,14 @@ describe('notePromptDeliveredBy: the AgentAPI a PID file names, and the state fi
 });
 
 describe('the prompt as start reads it (readPrompt, promptFromArgument)', () => {
+  it('more bytes than were read: refused by its size, whatever the bytes read', () => {
+    expect(checkPrompt(Buffer.from('fine'), 'from standard input', true)).toEqual({
+      where: 'from standard input',
+      bytes: 4,
+      refused: 'it is more than 4 bytes',
+    });
+  });
+
   it('--prompt: its text, by the one rule', async () => {
     expect(await promptFromArgument('  Fix it  ')).toEqual({
       where: 'from --prompt',

@@ -98,7 +98,7 @@ describe('GitHub Actions workflows', () => {
     // Weekly, every mutant again, on the same test build npm test makes.
     expect(runs(mutation)).toEqual([
       'npm ci --no-audit --no-fund && npm run peers && npm run build:test',
-      'npm run mutate -- --force',
+      'npm run mutate -- --force && npx stryker run stryker.sequences.config.json --force',
     ]);
     expect(release[0]).toBe('bash .ci/run');
     for (const run of release) expect(run).not.toMatch(/bun build|scripts\/build\.ts|--compile/);

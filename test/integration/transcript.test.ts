@@ -198,16 +198,20 @@ withPeer(peer('agentapi'), 'transcript', (agentapi) => {
   });
 });
 
+/** What a command said on stderr besides its INFO lines. */
+const errorLines = (stderr: string) =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.includes(' INFO '));
+
 describe('transcript: an AgentAPI that answers /status but not /messages gets one line', () => {
   it.each([['json'], ['shape']])('malformed (%s)', async (kind) => {
     const sim = await startSim({ work, env: { AGENTAPI_SIM_MALFORMED: kind } });
     try {
       const result = await run(['transcript', '--port', String(sim.port)], { env: env() });
       expect(result.code).toBe(1);
-      const lines = result.stderr
-        .trim()
-        .split('\n')
-        .filter((l) => !l.includes(' INFO '));
+      const lines = errorLines(result.stderr);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^error: /);
       expect(result.stderr).not.toMatch(CRASH);
@@ -259,10 +263,7 @@ describe("transcript: a state file that is not AgentAPI's gets one line that nam
     make(file);
     const result = await run(['transcript', '--from-state', file], { env: env(), killAfterMs: 60_000 });
     expect(result.code).toBe(1);
-    const lines = result.stderr
-      .trim()
-      .split('\n')
-      .filter((l) => !l.includes(' INFO '));
+    const lines = errorLines(result.stderr);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^error: /);
     expect(lines[0]).toContain(file);

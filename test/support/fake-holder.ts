@@ -60,7 +60,9 @@ async function startScript(
   args: readonly string[],
   options: FakeOptions = {},
 ): Promise<ChildProcess> {
-  writeFileSync(join(dir, command), 'setInterval(() => {}, 1000);\n', { mode: 0o644 });
+  // SIGUSR1 would open node's inspector: a fake AgentAPI takes it, as the real one does, and lives.
+  const script = "process.on('SIGUSR1', () => {});\nsetInterval(() => {}, 1000);\n";
+  writeFileSync(join(dir, command), script, { mode: 0o644 });
   const child = spawn(bin, [command, ...args], {
     cwd: dir,
     stdio: 'ignore',

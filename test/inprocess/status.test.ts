@@ -2,13 +2,15 @@
 // loopback: what makes a workspace unhealthy, what deserves a warning, and what is only a note,
 // each in its words; the agent's session and the Task's prompt as the last start left them.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gatherStatus, type StatusOptions } from '../../src/core/sequences/status.js';
 import { digest, writePromptRecord } from '../../src/core/task/prompt.js';
 import { type StartRecord, writeStartRecord } from '../../src/core/task/start-record.js';
+import { defaultPidFile } from '../../src/core/utils/settings.js';
 import { startCoderd } from '../support/coderd.js';
+import { startFakeAgentApi } from '../support/fake-holder.js';
 import { freePort, killQuietly, startBystander, startSim, TASK_ID } from '../support/harness.js';
 import { inprocessWorld } from '../support/inprocess.js';
 import { answerJson, answerText, serve } from '../support/loopback.js';
@@ -385,5 +387,98 @@ describe('gatherStatus: what the last start did', () => {
     expect(status.warnings).toEqual([
       `ignoring the start record ${w.work.pidFile}.start.json: it is not one`,
     ]);
+  });
+});
+
+describe('gatherStatus: finding AgentAPI without its PID file, and what the trace says', () => {
+  const fakes = async (count: number, args: string[], env: Record<string, string> = {}) => {
+    const pids: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const child = await startFakeAgentApi(w.work.dir, args, { env });
+      w.pids.push(child.pid as number);
+      pids.push(child.pid as number);
+    }
+    return pids;
+  };
+
+  it('two agentapi servers of ours on the port: neither is taken for it', async () => {
+    const port = await freePort();
+    await fakes(2, ['--port', String(port)]);
+    const trace: string[] = [];
+    const status = await gatherStatus(options(port, { trace: (l) => trace.push(l) }));
+    expect(status.agentapi.pid).toBeUndefined();
+    expect(trace).toContain(`no PID file: 2 agentapi server(s) of ours on port ${port}`);
+    expect(status.warnings).toEqual([
+      `no PID file at ${w.work.pidFile}: shutdown will have to find AgentAPI by its port`,
+    ]);
+  });
+
+  it('with --agentapi-url, the port is not searched', async () => {
+    const port = await freePort();
+    await fakes(1, ['--port', String(port)]);
+    const trace: string[] = [];
+    const status = await gatherStatus(
+      options(port, { agentApiUrl: `http://127.0.0.1:${port}`, trace: (l) => trace.push(l) }),
+    );
+    expect(status.agentapi.pid).toBeUndefined();
+    expect(trace).toContain(`no PID file: 0 agentapi server(s) of ours on port ${port}`);
+  });
+
+  it('the state file it was started with, or none, in the trace; and where coderd is', async () => {
+    const port = await freePort();
+    const own = join(w.work.dir, 'own.json');
+    const [withFile] = await fakes(1, ['--pid-file', w.work.pidFile, '--port', String(port)], {
+      AGENTAPI_STATE_FILE: own,
+    });
+    const trace: string[] = [];
+    const status = await gatherStatus(options(port, { trace: (l) => trace.push(l) }));
+    expect(status.agentapi).toMatchObject({
+      pid: withFile,
+      statePersistence: 'on',
+      supportsPersistence: true,
+    });
+    expect(trace).toContain(`its state file: ${own}`);
+    expect(trace).toContain(`coderd: ${w.coderd.url}, reachable`);
+
+    killQuietly(withFile);
+    const [without] = await fakes(1, ['--pid-file', w.work.pidFile, '--port', String(port + 1)]);
+    trace.length = 0;
+    const other = await gatherStatus(options(port + 1, { coder: {}, trace: (l) => trace.push(l) }));
+    expect(other.agentapi).toMatchObject({ pid: without, statePersistence: 'off' });
+    expect(trace).toContain('its state file: none');
+    expect(trace).toContain('coderd: no CODER_AGENT_URL');
+  });
+
+  it("no PID file where it belongs, but 0.1.x's in /tmp: found, and said", async () => {
+    const port = await freePort();
+    const old = `/tmp/agentapi-${port}.pid`;
+    const [pid] = await fakes(1, ['--pid-file', old, '--port', String(port)]);
+    writeFileSync(old, `${pid}\n`);
+    try {
+      const status = await gatherStatus(options(port, { pidFile: defaultPidFile(port) }));
+      expect(status.pidFile).toMatchObject({ path: old, state: 'ok', pid, isAgentApi: true });
+      expect(status.notes).toContain(
+        `no PID file at ${defaultPidFile(port)}; found ${old}, the default of 0.1.x (an AgentAPI it started: the next start uses ${defaultPidFile(port)})`,
+      );
+    } finally {
+      rmSync(old, { force: true });
+    }
+  });
+
+  it('a running AgentAPI and the state file it saved: its age, and nothing to note', async () => {
+    mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
+    writeFileSync(
+      w.work.stateFile,
+      `${JSON.stringify({ version: 1, messages: [{ id: 0, message: 'hi', role: 'agent', time: '2026-12-06T10:00:00Z' }] })}\n`,
+    );
+    const minuteAgo = new Date(Date.now() - 60_000);
+    utimesSync(w.work.stateFile, minuteAgo, minuteAgo);
+    w.sim = await startSim({ work: w.work });
+    const status = await gatherStatus(options(w.sim.port));
+    expect(status.stateFile).toMatchObject({ exists: true, messages: 1, writtenByRunning: true });
+    expect(status.stateFile.ageSeconds).toBeGreaterThanOrEqual(59);
+    expect(status.stateFile.ageSeconds).toBeLessThan(120);
+    expect(status.notes).toEqual([]);
+    expect(status.warnings).toEqual([]);
   });
 });

@@ -208,7 +208,43 @@ describe('runTranscript: what a limit keeps', () => {
     await expect(run).rejects.toThrow(
       /^--max-bytes 20 cannot hold even the transcript's header \(\d+ bytes\)$/,
     );
-    await expect(run).rejects.toMatchObject({ exitCode: EXIT.usage });
+    await expect(run).rejects.toMatchObject({ exitCode: EXIT.usage, usage: 'transcript' });
+  });
+
+  it('--max-bytes exactly the header: the header alone, every message left out', async () => {
+    saveState(2);
+    const refused = await transcript({ fromState: true, format: 'json', maxBytes: 20 }).catch(
+      (e: Error) => e,
+    );
+    const header = Number(/\((\d+) bytes\)$/.exec(String((refused as Error).message))?.[1]);
+    const run = await transcript({ fromState: true, format: 'json', maxBytes: header });
+    expect(run.report).toMatchObject({ bytes: header, messagesShown: 0, leftOut: 2 });
+    expect(parse(run.text).messages).toEqual([]);
+  });
+
+  it('--last and --max-bytes: the header names the one that left messages out', async () => {
+    const messages = saveState(6);
+    const byCount = await transcript({ fromState: true, format: 'json', last: 3, maxBytes: 1_000_000 });
+    expect(parse(byCount.text)).toMatchObject({ messagesShown: 3, last: messages[5].time });
+    const counted = await transcript({ fromState: true, last: 3, maxBytes: 1_000_000 });
+    expect(counted.text).toContain('*3 older messages left out to keep the newest 3; the newest 3 follow.*');
+    const whole = await transcript({ fromState: true, last: 3 });
+    const max = whole.report.bytes - 1;
+    const bySize = await transcript({ fromState: true, last: 3, maxBytes: max });
+    expect(bySize.report).toMatchObject({ messagesShown: 2, leftOut: 4 });
+    expect(bySize.text).toContain(`*4 older messages left out to fit ${max} bytes; the newest 2 follow.*`);
+  });
+
+  it('a time that is not a string is not shown as the first', async () => {
+    mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
+    const message = (id: number, time: unknown) => ({ id, message: `m${id}`, role: 'agent', time });
+    writeFileSync(
+      w.work.stateFile,
+      JSON.stringify({ version: 1, messages: [message(0, 5), message(1, '2026-12-06T10:00:01Z')] }),
+    );
+    const run = await transcript({ fromState: true, format: 'json', last: 1 });
+    expect(parse(run.text)).not.toHaveProperty('first');
+    expect(parse(run.text)).toMatchObject({ messagesShown: 1, last: '2026-12-06T10:00:01Z' });
   });
 
   it('a long conversation is written in a few large pieces, not one per message', async () => {

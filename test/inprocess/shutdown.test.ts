@@ -486,4 +486,24 @@ describe('runShutdown: what --verbose says, and the save without a snapshot', ()
     expect(step(again, 'save')).toMatchObject({ status: 'ok', outcome: 'up-to-date' });
     expect(Date.now() - started).toBeLessThan(2_000);
   });
+
+  it('a checkpoint that takes SIGTERM and lives is killed after three quarters of its stop time', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '1' } });
+    const checkpoint = await startFakeHolder(w.work.dir, 'checkpoint', { ignoreSigterm: true });
+    const pid = checkpoint.pid as number;
+    w.pids.push(pid);
+    writeFileSync(checkpointLockPath(w.work.pidFile), `${pid}\n`);
+    const exited = new Promise((resolve) => checkpoint.once('exit', (_, signal) => resolve(signal)));
+    const started = Date.now();
+    const report = await runShutdown(w.shutdownOptions(w.sim.port, { timings: { checkpointStopMs: 800 } }));
+    expect(await exited).toBe('SIGKILL');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    expect(report.ok).toBe(true);
+    expect(w.lines).toContainEqual(
+      expect.stringContaining(
+        `INFO  a checkpoint is running (PID ${pid}); stopping it so that it posts nothing after us`,
+      ),
+    );
+    expect(w.lines).toContainEqual(expect.stringMatching(new RegExp(`DEBUG checkpoint PID ${pid}: killed`)));
+  });
 });

@@ -7,15 +7,7 @@
 //   flag readers (agentapi-process.ts) look at, as many on one port as a test wants.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  linkSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface FakeOptions {
@@ -23,10 +15,16 @@ export interface FakeOptions {
   env?: Record<string, string>;
   /** Run it as this user and group (root only). */
   uid?: number;
+  /** Take SIGTERM and live, as a process too busy to stop would: only SIGKILL ends it. */
+  ignoreSigterm?: boolean;
 }
 
 /** Starts `agentapi-lifecycle <command>` in `dir` and waits until /proc shows it. */
-export async function startFakeHolder(dir: string, command = 'shutdown'): Promise<ChildProcess> {
+export async function startFakeHolder(
+  dir: string,
+  command = 'shutdown',
+  options: FakeOptions = {},
+): Promise<ChildProcess> {
   const bin = join(dir, 'agentapi-lifecycle');
   if (!existsSync(bin)) {
     try {
@@ -36,7 +34,7 @@ export async function startFakeHolder(dir: string, command = 'shutdown'): Promis
       chmodSync(bin, 0o755);
     }
   }
-  return startScript(dir, bin, command, []);
+  return startScript(dir, bin, command, [], options);
 }
 
 /**
@@ -61,19 +59,33 @@ async function startScript(
   options: FakeOptions = {},
 ): Promise<ChildProcess> {
   // SIGUSR1 would open node's inspector: a fake AgentAPI takes it, as the real one does, and lives.
-  const script = "process.on('SIGUSR1', () => {});\nsetInterval(() => {}, 1000);\n";
+  // "ready" on stdout once its handlers are in place: a signal sent before would find none.
+  const script = [
+    "process.on('SIGUSR1', () => {});",
+    options.ignoreSigterm ? "process.on('SIGTERM', () => {});" : '',
+    "process.stdout.write('ready\\n');",
+    'setInterval(() => {}, 1000);',
+  ].join('\n');
   writeFileSync(join(dir, command), script, { mode: 0o644 });
   const child = spawn(bin, [command, ...args], {
     cwd: dir,
-    stdio: 'ignore',
+    stdio: ['ignore', 'pipe', 'ignore'],
     env: options.env,
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
-  for (let i = 0; i < 200; i++) {
-    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
-    if (argv[1] === command) return child;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 10_000);
+    child.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  child.stdout?.destroy();
+  if (ready) return child;
   child.kill('SIGKILL');
   throw new Error(`the fake ${command} never ran`);
 }

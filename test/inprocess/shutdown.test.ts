@@ -3,14 +3,23 @@
 // reports, what is signalled, what is posted, when the stop failed) is a test here, where a mutant
 // of it fails at once. The binary's shutdown is proven by the integration tests.
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkpointLockPath, shutdownLockPath } from '../../src/core/process/lock.js';
 import { runShutdown, type ShutdownReport } from '../../src/core/sequences/shutdown.js';
 import { digest, readPromptRecord, writePromptRecord } from '../../src/core/task/prompt.js';
-import { startFakeHolder } from '../support/fake-holder.js';
-import { alive, freePort, killQuietly, startBystander, startSim, TASK_ID } from '../support/harness.js';
+import { defaultPidFile } from '../../src/core/utils/settings.js';
+import { startFakeAgentApi, startFakeHolder } from '../support/fake-holder.js';
+import {
+  alive,
+  freePort,
+  killQuietly,
+  readEvents,
+  startBystander,
+  startSim,
+  TASK_ID,
+} from '../support/harness.js';
 import { inprocessWorld, tell } from '../support/inprocess.js';
 
 const w = inprocessWorld();
@@ -505,5 +514,66 @@ describe('runShutdown: what --verbose says, and the save without a snapshot', ()
       ),
     );
     expect(w.lines).toContainEqual(expect.stringMatching(new RegExp(`DEBUG checkpoint PID ${pid}: killed`)));
+  });
+});
+
+describe('runShutdown: what a plain stop says, and where it keeps its lock', () => {
+  it('each step said as INFO, none as a warning; each time within the whole', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    const report = await runShutdown(w.shutdownOptions(w.sim.port));
+    expect(report.ok).toBe(true);
+    expect(w.lines.filter((l) => / (WARN|ERROR) /.test(l))).toEqual([]);
+    for (const s of report.steps) {
+      expect(w.lines).toContainEqual(
+        expect.stringContaining(` INFO  ${s.step}: ${s.outcome}: ${s.detail} (`),
+      );
+      expect(s.ms).toBeGreaterThanOrEqual(0);
+      expect(s.ms).toBeLessThanOrEqual(report.ms);
+    }
+    expect(step(report, 'save')?.detail).toMatch(/^\S+ replaced \(\d+ bytes\)$/);
+  });
+
+  it('--no-state-persistence: /messages is read once, for the snapshot', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    await runShutdown(w.shutdownOptions(w.sim.port, { statePersistence: false }));
+    const reads = readEvents(w.work.eventsFile).filter(
+      (e) => e.event === 'request' && e.path === '/messages',
+    );
+    expect(reads).toHaveLength(1);
+  });
+
+  it('a PID file in the private folder: the folder is made, private, for the lock', async () => {
+    const privateDir = join(w.work.dir, 'private');
+    const pidFile = join(privateDir, 'agentapi.pid');
+    const port = await freePort();
+    const report = await runShutdown(w.shutdownOptions(port, { pidFile, privateDir, snapshot: false }));
+    expect(statSync(privateDir).mode & 0o777).toBe(0o700);
+    expect(step(report, 'find')).toMatchObject({ status: 'skipped', outcome: 'not-running' });
+    expect(report.ok).toBe(true);
+    expect(w.lines.filter((l) => / WARN /.test(l))).toEqual([]);
+  });
+
+  it("0.1.x's PID file in /tmp, where the default one is missing: found through it, said, stopped", async () => {
+    const port = await freePort();
+    const old = `/tmp/agentapi-${port}.pid`;
+    const fake = await startFakeAgentApi(w.work.dir, ['--port', String(port)]);
+    w.pids.push(fake.pid as number);
+    writeFileSync(old, `${fake.pid}\n`);
+    try {
+      const pidFile = defaultPidFile(port);
+      const report = await runShutdown(w.shutdownOptions(port, { pidFile, snapshot: false }));
+      expect(step(report, 'find')).toMatchObject({
+        status: 'ok',
+        detail: `AgentAPI is PID ${fake.pid} (pid-file)`,
+      });
+      expect(w.lines).toContainEqual(
+        expect.stringContaining(
+          `DEBUG find: no PID file at ${pidFile}; reading ${old}, the default of 0.1.x (an AgentAPI it started)`,
+        ),
+      );
+      expect(step(report, 'stop')).toMatchObject({ status: 'ok', outcome: 'terminated' });
+    } finally {
+      rmSync(old, { force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@
 // loopback: when a checkpoint saves and posts, when it sends nothing, when it leaves the work to a
 // shutdown or to the previous tick, and what its one line says (once, with --quiet-repeats).
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkpointLockPath, shutdownLockPath } from '../../src/core/process/lock.js';
@@ -301,5 +301,85 @@ describe('runCheckpoint: what it does', () => {
     await runCheckpoint(quiet);
     expect(warns()).toHaveLength(2);
     expect(w.lines.filter((l) => l.includes('--quiet-repeats: ')).length).toBe(2);
+  });
+});
+
+describe('runCheckpoint: what a tick keeps and says', () => {
+  const options = (port: number, more: Partial<CheckpointOptions> = {}): CheckpointOptions => ({
+    ...w.shutdownOptions(port),
+    timeoutMs: 3_000,
+    ...more,
+  });
+  const warns = () => w.lines.filter((l) => / WARN +checkpoint: /.test(l));
+  const fingerprint = () => `${w.work.stateFile}.checkpoint`;
+
+  it('what it reports with each outcome: its PID, the fingerprint file, its time', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '0' } });
+    const empty = await runCheckpoint(options(w.sim.port));
+    expect(empty).toMatchObject({ outcome: 'empty', agentapi: { pid: w.sim.pid } });
+    await tell(w.sim.port, 'hello');
+    const stored = await runCheckpoint(options(w.sim.port));
+    const unchanged = await runCheckpoint(options(w.sim.port));
+    expect(unchanged).toMatchObject({
+      outcome: 'unchanged',
+      detail: 'nothing new since the last checkpoint (2 messages)',
+      agentapi: { pid: w.sim.pid },
+      fingerprintFile: fingerprint(),
+    });
+    for (const report of [empty, stored, unchanged]) {
+      expect(report.ms).toBeGreaterThanOrEqual(0);
+      expect(report.ms).toBeLessThan(3_000);
+    }
+  });
+
+  it('a malformed CODER_AGENT_URL: the conversation is remembered only when the save was confirmed', async () => {
+    w.sim = await startSim({
+      work: w.work,
+      env: { AGENTAPI_SIM_MESSAGES: '2', AGENTAPI_SIM_SAVE_DELAY_MS: '2000' },
+    });
+    const coder = { agentUrl: 'not-a-url', token: w.coderd.token };
+    const unconfirmed = await runCheckpoint(options(w.sim.port, { coder, saveTimeoutMs: 200 }));
+    expect(unconfirmed).toMatchObject({ outcome: 'not-stored', save: { outcome: 'unconfirmed' } });
+    expect(existsSync(fingerprint())).toBe(false);
+    const saved = await runCheckpoint(options(w.sim.port, { coder, saveTimeoutMs: 2_500 }));
+    // The first save has landed meanwhile: up to date, or confirmed.
+    expect(saved).toMatchObject({ outcome: 'not-stored', save: { status: 'ok' } });
+    expect(existsSync(fingerprint())).toBe(true);
+    expect((await runCheckpoint(options(w.sim.port, { coder }))).outcome).toBe('unchanged');
+  });
+
+  it('without --quiet-repeats a lasting failure is said at every tick, and no record is kept', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    w.coderd.setMode({ kind: 'status', status: 401 });
+    await runCheckpoint(options(w.sim.port));
+    await tell(w.sim.port, 'more');
+    await runCheckpoint(options(w.sim.port));
+    expect(warns()).toHaveLength(2);
+    expect(existsSync(checkpointSaidPath(w.work.pidFile))).toBe(false);
+  });
+
+  it('with --quiet-repeats: the same failure for another task is said again; nothing about the record', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    w.coderd.setMode({ kind: 'status', status: 401 });
+    const other = '9d7e5b1a-2c3f-4e6d-8a9b-0c1d2e3f4a5b';
+    await runCheckpoint(options(w.sim.port, { quietRepeats: true }));
+    await tell(w.sim.port, 'more');
+    await runCheckpoint(options(w.sim.port, { quietRepeats: true, taskId: other }));
+    expect(warns()).toHaveLength(2);
+    expect(w.lines.filter((l) => l.includes('--quiet-repeats:'))).toEqual([]);
+  });
+
+  it('a private folder open to others: said with the tick, and the tick goes on', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    const privateDir = join(w.work.dir, 'open');
+    mkdirSync(privateDir, { mode: 0o777 });
+    chmodSync(privateDir, 0o777);
+    // No PID file there: AgentAPI is found by its port.
+    const pidFile = join(privateDir, 'agentapi.pid');
+    const report = await runCheckpoint(options(w.sim.port, { privateDir, pidFile }));
+    expect(report.outcome).toBe('stored');
+    expect(w.lines).toContainEqual(
+      expect.stringContaining(`${privateDir} is open to other users (mode 0777); if it is yours`),
+    );
   });
 });

@@ -18,6 +18,7 @@ import { readProc } from '../../src/core/process/proc.js';
 import { Deadline } from '../../src/core/utils/deadline.js';
 import { alive, freePort, killQuietly, startBystander } from '../support/harness.js';
 import { inprocessWorld } from '../support/inprocess.js';
+import { serve } from '../support/loopback.js';
 import { SIM } from '../support/paths.js';
 
 const w = inprocessWorld();
@@ -78,6 +79,31 @@ describe('spawnDetached and waitUntilReady', () => {
     expect(Date.now() - before).toBeLessThan(2_000);
   });
 
+  it('ready takes the whole streak in a row: an answer that fails starts it again', async () => {
+    // /status answers 200 to every other request.
+    let requests = 0;
+    const flaky = await serve((_, res) => {
+      requests++;
+      const ok = requests % 2 === 1;
+      res
+        .writeHead(ok ? 200 : 500, { 'content-type': 'application/json' })
+        .end(ok ? '{"status":"stable"}' : '{}');
+    });
+    try {
+      const port = Number(new URL(flaky.url).port);
+      const child = spawn('sleep', ['30']);
+      w.pids.push(child.pid as number);
+      expect(await waitUntilReady(child, port, Deadline.in(600), 2)).toEqual({ ready: false });
+      expect(requests).toBeGreaterThanOrEqual(3);
+      // One answer is a streak of one.
+      requests = 0;
+      expect(await waitUntilReady(child, port, Deadline.in(5_000), 1)).toEqual({ ready: true });
+      expect(requests).toBe(1);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it('a program that cannot be run: an error, not a child', async () => {
     const result = await spawnDetached(join(w.work.dir, 'missing'), [], {}, join(w.work.dir, 'log'));
     expect(result).toBeInstanceOf(Error);
@@ -97,6 +123,29 @@ describe('stopGroup, identifiedPid, childrenOf, tail', () => {
     expect(Date.now() - before).toBeGreaterThanOrEqual(2_500);
     // A group already gone: nothing to do, no error.
     await expect(stopGroup(child)).resolves.toBeUndefined();
+  });
+
+  it("stopGroup: the group's other processes too, not only its leader", async () => {
+    const log = join(w.work.dir, 'group.log');
+    const started = await spawnDetached(
+      'sh',
+      ['-c', 'sleep 30 & sleep 30 & wait'],
+      { PATH: process.env.PATH },
+      log,
+    );
+    if (started instanceof Error) throw started;
+    const leader = started.child.pid as number;
+    w.pids.push(leader);
+    let members: number[] = [];
+    for (let i = 0; i < 100 && members.length < 2; i++) {
+      members = await childrenOf(leader);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    w.pids.push(...members);
+    expect(members).toHaveLength(2);
+    await stopGroup(started.child);
+    for (let i = 0; i < 100 && members.some(alive); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(members.filter(alive)).toEqual([]);
   });
 
   it('identifiedPid: only a running agentapi server', async () => {

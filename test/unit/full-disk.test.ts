@@ -10,13 +10,18 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finishSave, startSave } from '../../src/core/agentapi/save.js';
 import { acquireLock } from '../../src/core/process/lock.js';
+import { type ProcInfo, readProc } from '../../src/core/process/proc.js';
 import { readFingerprint, writeFingerprint } from '../../src/core/sequences/fingerprint.js';
+import { checkRoom } from '../../src/core/sequences/start-checks.js';
+import { gatherStatus } from '../../src/core/sequences/status.js';
 import { readStartRecord, writeStartRecord } from '../../src/core/task/start-record.js';
 import { Deadline } from '../../src/core/utils/deadline.js';
 import { noRoomFor } from '../../src/core/utils/disk.js';
 import { replaceFile, writeNewFile } from '../../src/core/utils/local-file.js';
 import { Logger } from '../../src/core/utils/log.js';
+import { startFakeAgentApi } from '../support/fake-holder.js';
 import { AS_ROOT, describeNeeds, tool } from '../support/needs.js';
 import { ROOT } from '../support/paths.js';
 
@@ -212,6 +217,77 @@ describeNeeds([AS_ROOT, tool('mount')], 'on a real full tmpfs (mounted for the t
       kind: 'no-space',
       detail: `the file system of ${folder} is full (0 bytes free, 4096 needed)`,
     });
+  });
+
+  it("start's room check: a PID file that cannot be written refuses the start; a state file is a warning", async () => {
+    const full = `the file system of ${folder} is full (0 bytes free, 4096 needed)`;
+    const pidFile = join(folder, 'agentapi.pid');
+    const stateFile = join(folder, 'state.json');
+    lines.length = 0;
+    await expect(
+      checkRoom({ pidFile, stateFile, pidFileFlag: true, persistence: true }, logger),
+    ).rejects.toThrow(
+      `cannot start AgentAPI: ${full}, so it could not write its PID file ${pidFile}; make room there (or give --pid-file elsewhere)`,
+    );
+    await checkRoom({ pidFile, stateFile, pidFileFlag: false, persistence: true }, logger);
+    expect(lines).toEqual([
+      expect.stringContaining(
+        ` WARN  ${full}: AgentAPI runs, but cannot save the conversation (on a pause or a checkpoint) until there is room`,
+      ),
+    ]);
+    lines.length = 0;
+    await checkRoom({ pidFile, stateFile, pidFileFlag: false, persistence: false }, logger);
+    expect(lines).toEqual([]);
+  });
+
+  it('a save that cannot land is not asked for; a wait that ends says the disk is full', async () => {
+    const stateFile = join(folder, 'state.json');
+    const dir = await mkdtemp(join(tmpdir(), 'full-disk-agentapi-'));
+    const fake = await startFakeAgentApi(dir, ['--pid-file', join(dir, 'a.pid')], {
+      env: { AGENTAPI_STATE_FILE: stateFile },
+    });
+    try {
+      const proc = (await readProc(fake.pid as number)) as ProcInfo;
+      const start = await startSave(
+        { pid: proc.pid, proc, via: 'pid-file' },
+        { statePersistence: true, logger },
+      );
+      expect(start.result).toEqual({
+        status: 'failed',
+        outcome: 'no-space',
+        detail: `${stateFile} cannot be saved: the file system of ${folder} is full (0 bytes free, 4096 needed)`,
+      });
+      const waited = await finishSave(
+        { stateFile, before: undefined },
+        Deadline.in(100),
+        new AbortController().signal,
+        logger,
+      );
+      expect(waited).toEqual({
+        status: 'failed',
+        outcome: 'no-space',
+        detail: `${stateFile} was not replaced in time: the file system of ${folder} is full (0 bytes free, 4096 needed)`,
+      });
+    } finally {
+      fake.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('status warns that a save would not land there', async () => {
+    const stateFile = join(folder, 'state.json');
+    const status = await gatherStatus({
+      port: 1,
+      pidFile: join(folder, 'none.pid'),
+      stateFile,
+      coder: {},
+      timeoutMs: 1_000,
+      home: folder,
+    });
+    expect(status.warnings).toContain(
+      `the file system of ${folder} is full (0 bytes free, 4096 needed): AgentAPI cannot save the conversation there (on a pause or a checkpoint) until there is room`,
+    );
+    expect(status.stateFile.noRoom).toMatchObject({ kind: 'no-space' });
   });
 
   it('noRoomFor names a read-only file system (a read-only bind mount of it)', async () => {

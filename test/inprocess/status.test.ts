@@ -6,13 +6,13 @@ import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gatherStatus, type StatusOptions } from '../../src/core/sequences/status.js';
-import { digest, writePromptRecord } from '../../src/core/task/prompt.js';
+import { digest, readPromptRecord, writePromptRecord } from '../../src/core/task/prompt.js';
 import { type StartRecord, writeStartRecord } from '../../src/core/task/start-record.js';
 import { defaultPidFile } from '../../src/core/utils/settings.js';
 import { startCoderd } from '../support/coderd.js';
 import { startFakeAgentApi } from '../support/fake-holder.js';
 import { freePort, killQuietly, startBystander, startSim, TASK_ID } from '../support/harness.js';
-import { inprocessWorld } from '../support/inprocess.js';
+import { inprocessWorld, tell } from '../support/inprocess.js';
 import { answerJson, answerText, serve } from '../support/loopback.js';
 
 const w = inprocessWorld();
@@ -161,6 +161,23 @@ describe('gatherStatus: AgentAPI and its files', () => {
     expect(status.notes).toEqual([NO_STATE_NOTE()]);
   });
 
+  it("--state-file naming AgentAPI's own: nothing to say about it", async () => {
+    w.sim = await startSim({ work: w.work });
+    const status = await gatherStatus(options(w.sim.port, { stateFile: w.work.stateFile }));
+    expect(status.stateFile).toMatchObject({ path: w.work.stateFile, source: 'agentapi' });
+    expect(status.warnings).toEqual([]);
+  });
+
+  it('an invalid PID file: why, in the report', async () => {
+    writeFileSync(w.work.pidFile, 'hello\n');
+    const status = await gatherStatus(options(await freePort()));
+    expect(status.pidFile).toEqual({
+      path: w.work.pidFile,
+      state: 'invalid',
+      detail: '"hello" is not a decimal process id',
+    });
+  });
+
   it('AgentAPI down, a state file with messages: where to read them', async () => {
     mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
     writeFileSync(
@@ -248,6 +265,30 @@ describe('gatherStatus: coderd', () => {
       },
       /is not reachable \(HTTP 302, a redirect: CODER_AGENT_URL should be coderd's own address\)$/,
       { reachable: false },
+    ],
+    [
+      'HTTP 300, the first of the redirects',
+      async () => {
+        const s = await serve(answerText(300, 'choose'));
+        return { agentUrl: `${s.url}/`, token: 't', close: s.close };
+      },
+      /is not reachable \(HTTP 300, a redirect: /,
+      { reachable: false },
+    ],
+    [
+      'HTTP 400, not a redirect',
+      async () => {
+        const s = await serve(answerText(400, 'bad request'));
+        return { agentUrl: `${s.url}/`, token: 't', close: s.close };
+      },
+      /is not reachable \(HTTP 400\)$/,
+      { reachable: false },
+    ],
+    [
+      'an address ending in slashes',
+      async () => ({ agentUrl: `${w.coderd.url.replace(/\/+$/, '')}///`, token: w.coderd.token }),
+      undefined,
+      { reachable: true, version: 'v2.34.5+5d2f6b8' },
     ],
     [
       'an error',
@@ -354,6 +395,44 @@ describe('gatherStatus: what the last start did', () => {
     );
     const status = await gatherStatus(options(w.sim.port));
     expect(status.warnings).toEqual([why, 'status reporting: coder failed']);
+  });
+
+  it('a prompt the conversation shows now: marked delivered, and noted', async () => {
+    w.sim = await startSim({ work: w.work });
+    await tell(w.sim.port, 'hello');
+    const handed = {
+      sha256: digest('hello'),
+      bytes: 5,
+      at: '2026-12-06T10:00:00.000Z',
+      state: 'handed' as const,
+    };
+    mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
+    expect(await writePromptRecord(w.work.stateFile, handed)).toBeUndefined();
+    const status = await gatherStatus(options(w.sim.port));
+    expect(status.notes).toContain("the Task's prompt (5 bytes) is in the conversation: marked delivered");
+    expect((await readPromptRecord(w.work.stateFile)).record).toMatchObject({ state: 'delivered' });
+  });
+
+  it("a delivered record of another prompt, or a prompt not given: the start's word stands", async () => {
+    w.sim = await startSim({ work: w.work });
+    const why = "the Task's prompt (5 bytes) is given to AgentAPI";
+    mkdirSync(join(w.work.stateFile, '..'), { recursive: true });
+    await writePromptRecord(w.work.stateFile, {
+      sha256: digest('other'),
+      bytes: 5,
+      at: '2026-12-06T10:00:00.000Z',
+      state: 'delivered',
+      deliveredAt: '2026-12-06T10:00:09.000Z',
+    });
+    const prompt = { given: true, bytes: 5, why, delivered: false, sha256: digest('hello') };
+    await writeStartRecord(w.work.pidFile, record({ prompt }), []);
+    const status = await gatherStatus(options(w.sim.port));
+    expect(status.agentSession?.prompt).toEqual(prompt);
+    expect(status.warnings).toEqual([why]);
+
+    const notGiven = { given: false, bytes: 0, why: 'no prompt', sha256: digest('other') };
+    await writeStartRecord(w.work.pidFile, record({ prompt: notGiven }), []);
+    expect((await gatherStatus(options(w.sim.port))).agentSession?.prompt).toEqual(notGiven);
   });
 
   it('a prompt delivered since the start: shown delivered, and when', async () => {

@@ -577,3 +577,23 @@ describe('runShutdown: what a plain stop says, and where it keeps its lock', () 
     }
   });
 });
+
+describe('runShutdown: the verbose find line shows a command line of up to 80 characters whole', () => {
+  it.each([
+    [80, false],
+    [81, true],
+  ])('%i characters: cut %s', async (length, cut) => {
+    const base = `${join(w.work.dir, 'agentapi')} server --type `;
+    const args = ['--type', 'x'.repeat(length - base.length)];
+    const fake = await startFakeAgentApi(w.work.dir, args);
+    w.pids.push(fake.pid as number);
+    writeFileSync(w.work.pidFile, `${fake.pid}\n`);
+    const argv = `${base}${args[1]}`;
+    expect(argv).toHaveLength(length);
+    await runShutdown(
+      w.shutdownOptions(await freePort(), { snapshot: false, stop: false, statePersistence: false }),
+    );
+    const shown = cut ? `${argv.slice(0, 80)}…` : argv;
+    expect(w.lines).toContainEqual(expect.stringContaining(`/proc/${fake.pid}: "${shown}", user id `));
+  });
+});

@@ -6,9 +6,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runTranscript, type TranscriptOptions } from '../../src/core/sequences/transcript.js';
+import { JSON_CLOSING } from '../../src/core/task/transcript.js';
 import { EXIT, UserError } from '../../src/core/utils/errors.js';
 import { freePort, startSim } from '../support/harness.js';
 import { inprocessWorld } from '../support/inprocess.js';
+import { serve } from '../support/loopback.js';
 import { conversation } from '../support/transcript.js';
 
 const w = inprocessWorld();
@@ -142,6 +144,101 @@ describe('runTranscript: where from', () => {
     const run = transcript({ fromState: true });
     await expect(run).rejects.toThrow(UserError);
     await expect(run).rejects.toThrow(words);
+  });
+});
+
+describe('runTranscript: each message as read', () => {
+  it('an id that is not a number is its place; a time that is not text is empty; first and last as kept', async () => {
+    saveRaw(
+      JSON.stringify({
+        version: 1,
+        messages: [
+          { id: 'a', message: 'one', role: 'agent', time: '2026-12-06T10:00:00Z' },
+          { id: 7, message: 'two', role: 'user', time: 5 },
+          { id: 8, message: 'three', role: 'agent', time: '2026-12-06T10:00:02Z' },
+        ],
+      }),
+    );
+    const run = await transcript({ fromState: true, format: 'json' });
+    const doc = JSON.parse(run.text);
+    expect(doc).toMatchObject({
+      first: '2026-12-06T10:00:00Z',
+      last: '2026-12-06T10:00:02Z',
+      messagesShown: 3,
+    });
+    expect(doc.messages.map((m: { id: number; time: string }) => [m.id, m.time])).toEqual([
+      [0, '2026-12-06T10:00:00Z'],
+      [7, ''],
+      [8, '2026-12-06T10:00:02Z'],
+    ]);
+    const markdown = await transcript({ fromState: true });
+    expect(markdown.text).toMatch(/\nthree\n(`{3,}|~{3,})\n$/);
+    expect(markdown.text).not.toContain(JSON_CLOSING);
+  });
+
+  it('a message that is not one: named with where it was read, and nothing written', async () => {
+    saveRaw(
+      '{"version":1,"messages":[{"id":0,"message":"a","role":"agent","time":"t"},{"id":1,"message":"b","role":5}]}',
+    );
+    let writes = 0;
+    const run = runTranscript({
+      baseUrl: `http://127.0.0.1:${await freePort()}`,
+      stateFile: w.work.stateFile,
+      fromState: true,
+      format: 'markdown',
+      timeoutMs: 3_000,
+      logger: w.logger(),
+      write: () => writes++,
+    });
+    await expect(run).rejects.toThrow(
+      new UserError(
+        `${w.work.stateFile}: message 1 is not one of AgentAPI's (message and role must be text)`,
+      ),
+    );
+    expect(writes).toBe(0);
+  });
+
+  it("from AgentAPI: named as AgentAPI's GET /messages", async () => {
+    const agentapi = await serve((req, res) => {
+      const body =
+        req.url === '/status' ? { status: 'stable' } : { messages: [{ id: 0, content: 'a', role: 5 }] };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    try {
+      await expect(transcript({ baseUrl: agentapi.url })).rejects.toThrow(
+        new UserError(
+          "GET /messages to AgentAPI failed: AgentAPI's GET /messages: message 0 is not one of AgentAPI's (content and role must be text)",
+        ),
+      );
+    } finally {
+      await agentapi.close();
+    }
+  });
+
+  it('an AgentAPI that does not answer is given no more than the whole timeout, then the state file is read', async () => {
+    saveState(2);
+    const silent = await serve(() => {});
+    try {
+      const started = Date.now();
+      const run = await transcript({ baseUrl: silent.url, timeoutMs: 300, format: 'json' });
+      expect(parse(run.text)).toMatchObject({ source: { kind: 'state-file' }, messagesTotal: 2 });
+      expect(Date.now() - started).toBeLessThan(1_800);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('--last of a conversation with no messages: the header alone', async () => {
+    saveState(0);
+    const run = await transcript({ fromState: true, format: 'json', last: 5 });
+    expect(parse(run.text)).toMatchObject({ messagesTotal: 0, messagesShown: 0, messages: [] });
+  });
+
+  it('a long conversation, written in pieces, is whole', async () => {
+    saveState(400);
+    const run = await transcript({ fromState: true, format: 'json' });
+    expect(run.writes).toBeGreaterThan(1);
+    expect(parse(run.text).messages.map((m) => m.id)).toEqual([...Array(400).keys()]);
   });
 });
 

@@ -369,15 +369,18 @@ describe('runCheckpoint: what a tick keeps and says', () => {
     expect(w.lines.filter((l) => l.includes('--quiet-repeats:'))).toEqual([]);
   });
 
-  it('a private folder open to others: said with the tick, and the tick goes on', async () => {
+  it('a private folder open to others, a lock that cannot be made: said with the tick, and the tick goes on', async () => {
     w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
     const privateDir = join(w.work.dir, 'open');
     mkdirSync(privateDir, { mode: 0o777 });
     chmodSync(privateDir, 0o777);
     // No PID file there: AgentAPI is found by its port.
     const pidFile = join(privateDir, 'agentapi.pid');
+    // A folder where the lock file would go: no lock can be made there.
+    mkdirSync(checkpointLockPath(pidFile));
     const report = await runCheckpoint(options(w.sim.port, { privateDir, pidFile }));
     expect(report.outcome).toBe('stored');
+    expect(w.lines).toContainEqual(expect.stringMatching(/ cannot take the lock .*; going on without it/));
     expect(w.lines).toContainEqual(
       expect.stringContaining(`${privateDir} is open to other users (mode 0777); if it is yours`),
     );

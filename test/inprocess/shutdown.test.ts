@@ -3,7 +3,7 @@
 // reports, what is signalled, what is posted, when the stop failed) is a test here, where a mutant
 // of it fails at once. The binary's shutdown is proven by the integration tests.
 
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkpointLockPath, shutdownLockPath } from '../../src/core/process/lock.js';
@@ -533,13 +533,35 @@ describe('runShutdown: what a plain stop says, and where it keeps its lock', () 
     expect(step(report, 'save')?.detail).toMatch(/^\S+ replaced \(\d+ bytes\)$/);
   });
 
-  it('--no-state-persistence: /messages is read once, for the snapshot', async () => {
+  it('--no-snapshot: /messages is read once, for the save; not at all without a save', async () => {
     w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
-    await runShutdown(w.shutdownOptions(w.sim.port, { statePersistence: false }));
-    const reads = readEvents(w.work.eventsFile).filter(
-      (e) => e.event === 'request' && e.path === '/messages',
+    const reads = () =>
+      readEvents(w.work.eventsFile).filter((e) => e.event === 'request' && e.path === '/messages').length;
+    await runShutdown(w.shutdownOptions(w.sim.port, { snapshot: false, stop: false }));
+    expect(reads()).toBe(1);
+    await runShutdown(
+      w.shutdownOptions(w.sim.port, { snapshot: false, stop: false, statePersistence: false }),
     );
-    expect(reads).toHaveLength(1);
+    expect(reads()).toBe(1);
+  });
+
+  it('a private folder open to others, and a lock that cannot be made: said, and the stop goes on', async () => {
+    w.sim = await startSim({ work: w.work, env: { AGENTAPI_SIM_MESSAGES: '2' } });
+    const privateDir = join(w.work.dir, 'open');
+    mkdirSync(privateDir, { mode: 0o777 });
+    chmodSync(privateDir, 0o777);
+    const pidFile = join(privateDir, 'agentapi.pid');
+    // A folder where the lock file would go: no lock can be made there.
+    mkdirSync(shutdownLockPath(pidFile));
+    const report = await runShutdown(w.shutdownOptions(w.sim.port, { privateDir, pidFile }));
+    expect(step(report, 'stop')).toMatchObject({ status: 'ok', outcome: 'terminated' });
+    const warned = w.lines.filter((l) => / WARN /.test(l));
+    expect(warned).toContainEqual(
+      expect.stringContaining(
+        `${privateDir} is open to other users (mode 0777); if it is yours, \`chmod 700 ${privateDir}\`; going on, trusting nothing found there`,
+      ),
+    );
+    expect(warned).toContainEqual(expect.stringMatching(/ WARN  cannot take the lock .*; going on without it\n$/));
   });
 
   it('a PID file in the private folder: the folder is made, private, for the lock', async () => {

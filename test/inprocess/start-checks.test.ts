@@ -3,7 +3,8 @@
 // answer and each refusal in its words.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +21,9 @@ import {
 } from '../../src/core/sequences/start-checks.js';
 import { UserError } from '../../src/core/utils/errors.js';
 import { Logger } from '../../src/core/utils/log.js';
+import { startFakeAgentApi } from '../support/fake-holder.js';
 import { freePort, killQuietly, startBystander } from '../support/harness.js';
-import { itNeeds, NOT_AS_ROOT } from '../support/needs.js';
+import { AS_ROOT, itNeeds, NOT_AS_ROOT } from '../support/needs.js';
 import { OLD_SIM, SIM } from '../support/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'start-checks-'));
@@ -176,6 +178,43 @@ describe('checkPidFile', () => {
     );
   });
 
+  it('a live AgentAPI of ours: running, the file untouched', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentapi-lifecycle-live-'));
+    const fake = await startFakeAgentApi(dir, ['--port', '1']);
+    try {
+      const path = fresh();
+      writeFileSync(path, `${fake.pid}\n`);
+      expect(await checkPidFile(path, logger)).toMatchObject({
+        state: 'running',
+        pid: fake.pid,
+        proc: { pid: fake.pid },
+      });
+      expect(readFileSync(path, 'utf8')).toBe(`${fake.pid}\n`);
+    } finally {
+      killQuietly(fake.pid);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  itNeeds(AS_ROOT, "another user's AgentAPI: refused, the file untouched", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agentapi-lifecycle-theirs-'));
+    chmodSync(dir, 0o755);
+    const fake = await startFakeAgentApi(dir, ['--port', '1'], { uid: 65_534 });
+    try {
+      const path = fresh();
+      writeFileSync(path, `${fake.pid}\n`);
+      await expect(checkPidFile(path, logger)).rejects.toThrow(
+        new RegExp(
+          `^--pid-file ${path}: PID ${fake.pid} is agentapi server of user id 65534, not ours .*; choose another --pid-file$`,
+        ),
+      );
+      expect(readFileSync(path, 'utf8')).toBe(`${fake.pid}\n`);
+    } finally {
+      killQuietly(fake.pid);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stale (a dead PID, or another program): removed, and said', async () => {
     said.length = 0;
     const dead = fresh();
@@ -232,8 +271,19 @@ describe('decideResume', () => {
       true,
       /^the state file holds 4 messages, which AgentAPI loads$/,
     ],
-    ['not a state file', (p) => writeFileSync(p, 'hello'), false, /^the state file .* /],
-    ['a link', (p) => symlinkSync('/etc/hostname', p), false, /^the state file .* /],
+    [
+      'two messages: the greeting and the first word',
+      (p) => writeFileSync(p, state(2)),
+      true,
+      /^the state file holds 2 messages, which AgentAPI loads$/,
+    ],
+    [
+      'not a state file',
+      (p) => writeFileSync(p, 'hello'),
+      false,
+      /^the state file \S+ is not a state file AgentAPI can load \(/,
+    ],
+    ['a link', (p) => symlinkSync('/etc/hostname', p), false, /^the state file \S+ is (?!.*message\(s\))/],
   ])('%s', async (_, make, resumed, why) => {
     const path = fresh();
     make(path);

@@ -15,6 +15,7 @@ import {
   persistenceSupport,
   runningVersion,
   scanForAgentApi,
+  stateFileOf,
 } from '../../src/core/agentapi/agentapi-process.js';
 import { PID_MAX } from '../../src/core/process/pid-file.js';
 import { type ProcInfo, readProc } from '../../src/core/process/proc.js';
@@ -112,7 +113,32 @@ describe('configuredPort: the flag, else AGENTAPI_PORT in its environment, else 
   });
 });
 
+describe('configuredPort of a process that is gone', () => {
+  it('the default, not an error', async () => {
+    const gone = { pid: PID_MAX + 1, argv: ['agentapi', 'server'] } as ProcInfo;
+    expect(await configuredPort(gone)).toBe(3284);
+  });
+});
+
 describe('configuredStateFile', () => {
+  it('an absolute flag needs nothing else of the process', async () => {
+    const gone = {
+      pid: PID_MAX + 1,
+      argv: ['agentapi', 'server', '--state-file', '/data/s.json'],
+    } as ProcInfo;
+    expect(await configuredStateFile(gone)).toEqual({ kind: 'set', path: '/data/s.json' });
+  });
+
+  it("stateFileOf: AgentAPI's own, else the one given", async () => {
+    const own = join(work.dir, 'own.json');
+    const withOwn = await procOf(await fake([], { env: { AGENTAPI_STATE_FILE: own } }));
+    const without = await procOf(await fake([]));
+    const located = (proc: ProcInfo) => ({ pid: proc.pid, proc, via: 'pid-file' as const });
+    expect(await stateFileOf(located(withOwn), { stateFile: '/given.json' })).toBe(own);
+    expect(await stateFileOf(located(without), { stateFile: '/given.json' })).toBe('/given.json');
+    expect(await stateFileOf(located(without), {})).toBeUndefined();
+  });
+
   it("a relative AGENTAPI_STATE_FILE is made absolute against the process's working directory", async () => {
     const pid = await fake([], { env: { AGENTAPI_STATE_FILE: 'state/a=b.json' } });
     expect(await configuredStateFile(await procOf(pid))).toEqual({
@@ -153,6 +179,14 @@ describe('scanForAgentApi: our agentapi servers on a port', () => {
     started.push(attach);
     await vi.waitFor(async () => expect((await procOf(attach.pid as number)).argv[1]).toBe('attach'));
     expect((await scanForAgentApi(port)).map((p) => p.pid)).not.toContain(attach.pid);
+  });
+
+  it('not a process of ours that is not agentapi, though without --port it is "on" the default port', async () => {
+    const bystander = spawn('sleep', ['300'], { stdio: 'ignore' });
+    started.push(bystander);
+    await vi.waitFor(async () => expect((await procOf(bystander.pid as number)).argv[0]).toBe('sleep'));
+    expect(await configuredPort(await procOf(bystander.pid as number))).toBe(3284);
+    expect((await scanForAgentApi(3284)).map((p) => p.pid)).not.toContain(bystander.pid);
   });
 
   itNeeds(AS_ROOT, "not another user's, which is never signalled", async () => {

@@ -290,6 +290,37 @@ describeNeeds([AS_ROOT, tool('mount')], 'on a real full tmpfs (mounted for the t
     expect(status.stateFile.noRoom).toMatchObject({ kind: 'no-space' });
   });
 
+  it("status warns when the agent's sessions are on another file system than the state file", async () => {
+    const elsewhere = await mkdtemp(join(tmpdir(), 'full-disk-home-'));
+    try {
+      mkdirSync(join(elsewhere, 'home', '.claude'), { recursive: true });
+      const pidFile = join(elsewhere, 'agentapi.pid');
+      const record = {
+        at: new Date().toISOString(),
+        type: 'claude',
+        resumed: false,
+        why: 'a first start',
+        added: [],
+        cwd: '/',
+      };
+      await writeStartRecord(pidFile, record, []);
+      const status = await gatherStatus({
+        port: 1,
+        pidFile,
+        stateFile: join(folder, 'state.json'),
+        coder: {},
+        timeoutMs: 1_000,
+        home: join(elsewhere, 'home'),
+      });
+      expect(status.agentSession).toMatchObject({ folderExists: true, sameFilesystemAsState: false });
+      expect(status.warnings).toContain(
+        `the agent keeps its sessions in ${join(elsewhere, 'home', '.claude')}, on another filesystem than the state file: if that one is not persistent, the agent forgets on a resume`,
+      );
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it('noRoomFor names a read-only file system (a read-only bind mount of it)', async () => {
     const readOnly = `${mountpoint}-ro`;
     mkdirSync(readOnly);

@@ -8,6 +8,7 @@ import {
   postTarget,
   readConversation,
   sendSnapshot,
+  snapshotOf,
 } from '../../src/core/sequences/log-snapshot.js';
 import { Deadline } from '../../src/core/utils/deadline.js';
 import { UserError } from '../../src/core/utils/errors.js';
@@ -52,6 +53,22 @@ describe('readConversation: the fingerprint a checkpoint compares', () => {
       await read(two.url, 9, 65_536),
     ].map((c) => c.fingerprint);
     expect(new Set([base, ...others]).size).toBe(5);
+  });
+});
+
+describe('snapshotOf', () => {
+  it("the newest message's time, and the conversation's size", async () => {
+    const three = await agentapi([message(0, 'hi'), message(1, 'hello'), message(2, 'more')]);
+    const conversation = await readConversation({
+      baseUrl: three.url,
+      maxMessages: 10,
+      maxBytes: 65_536,
+      deadline: Deadline.in(5_000),
+    });
+    const collected = await snapshotOf(conversation, { maxMessages: 2, maxBytes: 65_536 });
+    expect(collected).toMatchObject({ total: 3, newestTime: '2026-12-06T10:00:02Z', leftOut: 0 });
+    expect(collected.snapshot.kept).toBe(2);
+    expect(collected.fingerprint).toBe(conversation.fingerprint);
   });
 });
 

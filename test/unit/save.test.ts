@@ -207,6 +207,7 @@ describe('finishSave: what the wait ends with', () => {
       outcome: 'unconfirmed',
       detail: `${work.pidFile} was not replaced in time`,
     });
+    expect(lines).toEqual([`DEBUG save: after waiting, ${describeStamp(work.pidFile, p.before)}`]);
   });
 });
 

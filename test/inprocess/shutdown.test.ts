@@ -561,7 +561,9 @@ describe('runShutdown: what a plain stop says, and where it keeps its lock', () 
         `${privateDir} is open to other users (mode 0777); if it is yours, \`chmod 700 ${privateDir}\`; going on, trusting nothing found there`,
       ),
     );
-    expect(warned).toContainEqual(expect.stringMatching(/ WARN  cannot take the lock .*; going on without it\n$/));
+    expect(warned).toContainEqual(
+      expect.stringMatching(/ WARN {2}cannot take the lock .*; going on without it\n$/),
+    );
   });
 
   it('a PID file in the private folder: the folder is made, private, for the lock', async () => {
